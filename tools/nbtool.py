@@ -44,7 +44,8 @@ def main(argv):
     if len(argv) < 2 or argv[0] != 'run':
         sys.exit(__doc__)
     ok = all([run(p) for p in argv[1:]])
-    subprocess.run([str(Path(sys.executable).parent / 'nbdev_clean')], check=False)
+    for p in argv[1:]:  # clean only what ran: other notebooks may be open in an editor
+        subprocess.run([str(Path(sys.executable).parent / 'nbdev_clean'), '--fname', p], check=False)
     sys.exit(0 if ok else 1)
 
 if __name__ == '__main__':

@@ -1,0 +1,46 @@
+"Invariants of the repository itself: safe serialisation, pinned installs, nbdev settings."
+import configparser, re, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LIB = sorted((ROOT / 'lmresearch').rglob('*.py'))
+
+def test_library_exists():
+    assert (ROOT / 'lmresearch' / 'core.py') in LIB and len(LIB) >= 3
+
+def test_no_pickle_in_library():
+    bad = []
+    for p in LIB:
+        for i, line in enumerate(p.read_text(encoding='utf-8').splitlines(), 1):
+            code = line.split('#', 1)[0]
+            if re.search(r'\b(import\s+(c?pickle|dill|joblib)|from\s+(c?pickle|dill|joblib)\b|pickle\.|joblib\.)', code):
+                bad.append(f'{p.name}:{i}: {line.strip()}')
+            if 'torch.load(' in code and 'weights_only=True' not in code:
+                bad.append(f'{p.name}:{i}: torch.load without weights_only=True')
+    assert not bad, '\n'.join(bad)
+
+def test_settings_keep_cell_tags_and_console_script():
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT / 'settings.ini')
+    d = cfg['DEFAULT']
+    assert 'tags' in d['allowed_cell_metadata_keys'].split()
+    assert d['console_scripts'].startswith('lmr=lmresearch.cli:main')
+
+def test_installs_use_the_constraints_file():
+    pins = (ROOT / 'constraints.txt').read_text()
+    for pin in ('nbdev==2.4.14', 'execnb<0.2', 'fastcore<2', 'ghapi<2', 'torch==2.13.0'):
+        assert pin in pins
+    make = (ROOT / 'Makefile').read_text()
+    assert re.search(r'install -c constraints.txt', make)
+    assert 'make test' in (ROOT / '.ci' / 'run').read_text()
+
+def test_readme_is_index_notebook():
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from readme import nb_to_md
+    assert nb_to_md() == (ROOT / 'README.md').read_text(encoding='utf-8')
+    assert 'make demo' in nb_to_md() and 'make test' in nb_to_md()
+
+def test_installed_versions_match_pins():
+    import nbdev, fastcore, torch
+    assert nbdev.__version__ == '2.4.14'
+    assert int(fastcore.__version__.split('.')[0]) < 2
+    assert torch.__version__.startswith('2.13.0')
