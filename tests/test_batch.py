@@ -1,5 +1,5 @@
 """`lmr batch`: real papermill batches (one job failing on purpose), re-runs, chained stages, bad input."""
-import argparse, contextlib, io, json, os, socket
+import argparse, contextlib, io, json, os, shutil, socket
 from pathlib import Path
 
 import pandas as pd
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as hst
 
 from lmresearch.batch import (BatchError, add_batch_args, batch_main, expand_jobs, finalize_job, job_id, load_batch,
-                              notebook_parameters, plan_jobs, prepare_job, run_batch)
+                              notebook_hash, notebook_parameters, parse_sets, plan_jobs, prepare_job, read_yaml, run_batch)
 from lmresearch.tracking import Run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +66,10 @@ def test_results_table_matches_summaries(toy):
 def test_rerun_skips_completed_and_runs_only_the_failed_job(toy):
     f, out, r = toy
     started = {j: json.loads((out / j / 'job.json').read_text())['started'] for j in r.ran}
-    again = run_batch(f, out=out, progress=False)                   # default: completed skipped, failed kept
-    assert again.ran == [] and again.failed == r.failed
-    assert [p['action'] for p in again.plan] == ['skip', 'skip', 'failed']
     (out / 'BROKEN').unlink()                                        # the cause of the failure is gone
-    fixed = run_batch(f, out=out, rerun_failed=True, progress=False)
-    assert fixed.ran == r.failed and fixed.ok
+    fixed = run_batch(f, out=out, progress=False)                   # a plain re-run: no option
+    assert [p['action'] for p in fixed.plan] == ['skip', 'skip', 'run'] and fixed.plan[2]['reason'] == 'failed before'
+    assert fixed.ran == r.failed and fixed.failed == [] and fixed.ok
     for j in r.ran:
         now = json.loads((out / j / 'job.json').read_text())['started']
         assert (now == started[j]) == (j not in r.failed)
@@ -96,6 +94,39 @@ def test_changed_notebook_reruns(tmp_path):
     nb.write_text(nb.read_text().replace('Toy experiment', 'Toy experiment, edited'))   # any cell's source counts
     assert [(p['action'], p['reason']) for p in plan_jobs(jobs)] == [('run', 'notebook changed')] * 2
 
+def _records(jobs, spec, statuses):
+    "Write a job.json with each status (None: no record, the job is new) for the jobs, as a batch would have."
+    for j, st in zip(jobs, statuses):
+        if st is None: shutil.rmtree(j.dir, ignore_errors=True); continue
+        prepare_job(j, spec, notebook_hash(j.notebook), None)
+        rec = json.loads((j.dir / 'job.json').read_text()); rec['status'] = st
+        (j.dir / 'job.json').write_text(json.dumps(rec))
+
+def test_default_rerun_runs_missing_and_failed_rerun_failed_only_failed(tmp_path):
+    spec = load_batch(write(tmp_path / 'b.yaml', f'notebook: {TOY}\ngrid: {{x: [1, 2, 3, 4, 5]}}\n'))
+    jobs = expand_jobs(spec, tmp_path / 'out')
+    _records(jobs, spec, ['completed', 'failed', None, 'running', 'skipped'])   # running: left by an interrupted batch
+    plain = plan_jobs(jobs)
+    assert [(p['action'], p['reason']) for p in plain] == [('skip', 'completed'), ('run', 'failed before'), ('run', 'new'),
+                                                           ('run', 'interrupted (running)'), ('run', 'skipped before')]
+    only_failed = plan_jobs(jobs, rerun_failed=True)
+    assert [p['action'] for p in only_failed] == ['skip', 'run', 'unselected', 'unselected', 'run']
+    assert only_failed[2]['reason'] == 'new; --rerun-failed runs only failed jobs'
+    assert [p['action'] for p in plan_jobs(jobs, rerun_failed=True, only='x=2*')] == ['unselected', 'run'] + ['unselected'] * 3
+    # the CLI: --rerun-failed with nothing failed runs nothing (and is not an error)
+    _records(jobs, spec, ['completed', 'completed', None, None, None])
+    a = add_batch_args(argparse.ArgumentParser()).parse_args([str(tmp_path / 'b.yaml'), '--out', str(tmp_path / 'out'), '--rerun-failed', '--dry-run'])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf): assert batch_main(a) == 0
+    assert 'would run 0, skip 2 completed; 0 blocked, 3 not selected' in buf.getvalue()
+
+def test_rerun_failed_reruns_the_stages_a_failure_skipped(tmp_path):
+    spec = load_batch(write(tmp_path / 'chain.yaml', CHAIN))
+    jobs = expand_jobs(spec, tmp_path / 'out')                     # train x=1, x=2; eval of each on valid, test
+    _records(jobs, spec, ['completed', 'failed', 'completed', None, 'skipped', 'skipped'])
+    assert [p['action'] for p in plan_jobs(jobs, rerun_failed=True)] == ['skip', 'run', 'skip', 'unselected', 'run', 'run']
+    assert [p['action'] for p in plan_jobs(jobs)] == ['skip', 'run', 'skip', 'run', 'run', 'run']
+
 def test_dead_job_process_is_a_failure(tmp_path):
     spec = load_batch(write(tmp_path / 'b.yaml', f'notebook: {TOY}\n'))
     (j,) = expand_jobs(spec, tmp_path / 'out')
@@ -104,7 +135,7 @@ def test_dead_job_process_is_a_failure(tmp_path):
     rec = finalize_job(j, -9)
     assert rec['status'] == 'failed' and 'exited with status -9' in rec['error']
     assert 'Killed' in (j.dir / 'FAILED').read_text()
-    assert [p['action'] for p in plan_jobs([j])] == ['failed'] and [p['action'] for p in plan_jobs([j], rerun_failed=True)] == ['run']
+    assert [p['action'] for p in plan_jobs([j])] == ['run'] and [p['action'] for p in plan_jobs([j], rerun_failed=True)] == ['run']
 
 CHAIN = f'''
 name: chain
@@ -183,3 +214,14 @@ def test_job_ids_are_stable_safe_names(params):
     assert jid == job_id(dict(params), dict(params)) and len(jid) <= 90
     assert all(c.isalnum() or c in '.+-=_' for c in jid) and not jid.startswith(('.', '-'))
     assert jid != job_id(params, {**params, 'extra': 1})
+
+def test_yaml_loader_is_the_config_loader_plus_duplicate_keys(tmp_path):
+    from lmresearch.config import load_yaml
+    text = 'lr: 1e-4\nb: 2.5e-4\nn: 3\nlevels: [A1, B1]\n'
+    assert read_yaml(write(tmp_path / 'a.yaml', text)) == load_yaml(text) == {'lr': 1e-4, 'b': 2.5e-4, 'n': 3, 'levels': ['A1', 'B1']}
+    assert parse_sets(['lr=1e-4', 'levels=[A1, B1]']) == {'lr': 1e-4, 'levels': ['A1', 'B1']}
+    with pytest.raises(BatchError, match=r"d\.yaml: line 3: key 'lr' given twice \(first on line 2\)"):
+        read_yaml(write(tmp_path / 'd.yaml', 'grid:\n  lr: [1]\n  lr: [2]\n'))
+    with pytest.raises(BatchError, match="--set 'd={a: 1, a: 2}': line 1: key 'a' given twice"): parse_sets(['d={a: 1, a: 2}'])
+    with pytest.raises(BatchError, match='e.yaml: not UTF-8 text'):
+        (tmp_path / 'e.yaml').write_bytes(b'name: \xff\n'); read_yaml(tmp_path / 'e.yaml')

@@ -29,3 +29,29 @@ def test_user_error_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert 'missing.yaml' in r.stderr and 'Traceback' not in r.stderr
     assert not (tmp_path / 'run').exists()
+
+SENTENCES = ['I like my dog.', 'She goes to school every day.', 'We ate rice and fish for dinner.',
+             'The museum opened a new exhibition about ancient trade routes.',
+             'Although the weather was poor, the hikers reached the summit before noon.',
+             'Economists disagree about whether the policy will curb inflation in the long run.',
+             'My brother plays football on Sunday.', 'The committee postponed its decision pending further review.']
+
+def test_ilm_prepare_and_mask(tmp_path):
+    import csv
+    with open(tmp_path / 'ef.csv', 'w', newline='') as f:
+        w = csv.writer(f); w.writerow(['text', 'cefr', 'nationality'])
+        for i in range(200):
+            w.writerow([f'{SENTENCES[i % 8]} {SENTENCES[(i * 3 + 1) % 8]} (text {i})', ['A1', 'a2', '3', 'B2', 'C1'][i % 5], 'br' if i % 3 else 'cn'])
+        w.writerow(['   ', 'A1', 'br'])
+    r = lmr('ilm', 'prepare', '--csv', str(tmp_path / 'ef.csv'), '--out', str(tmp_path / 'prep'), '--seed', '1')
+    assert r.returncode == 0, r.stderr
+    stats = json.loads((tmp_path / 'prep' / 'stats.json').read_text())
+    assert {p.name for p in (tmp_path / 'prep').glob('*.txt')} == {'train.txt', 'valid.txt', 'test.txt'}
+    assert stats['skipped']['empty_text'] == 1 and sum(stats['documents'].values()) == 200
+    assert stats['levels_found'] == {'A1': 40, 'A2': 40, 'B1': 40, 'B2': 40, 'C1': 40}  # 'a2' and '3' normalised
+    assert 'train' in r.stdout and 'stats.json' in r.stdout
+    r = lmr('ilm', 'mask', '--in', str(tmp_path / 'prep'), '--out', str(tmp_path / 'mask'), '--per-doc', '4', '--seed', '3')
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / 'mask' / 'train.parquet').exists() and 'mask rate' in r.stdout
+    r = lmr('ilm', 'prepare', '--csv', str(tmp_path / 'ef.csv'), '--out', str(tmp_path / 'p2'), '--level', 'Z9')
+    assert r.returncode == 2 and 'Z9' in r.stderr
