@@ -528,12 +528,7 @@ def slurm_launcher(spec: BatchSpec, out: Path) -> Callable[[Job], int]:
     return launch
 
 # %% ../nbs/08_batch.ipynb #1bd969fd
-def _flat(d: dict, prefix: str = '') -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v: out.update(_flat(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = v
-    return out
+from .config import flatten
 
 def _cell(v: Any) -> Any: return json.dumps(v) if isinstance(v, (list, dict)) else v
 
@@ -550,7 +545,7 @@ def collect_results(jobs: list[Job]):
             with contextlib.suppress(LMRError, OSError, ValueError):
                 r = Run.open(j.run_dir, tensorboard=False, wandb=False)
                 summary, commit = r.summary, (r.metadata.get('git') or {}).get('commit')
-        for k, v in _flat(summary).items(): row[f'summary.{k}' if k in row else k] = _cell(v)
+        for k, v in flatten(summary).items(): row[f'summary.{k}' if k in row else k] = _cell(v)
         row.update(duration_s=rec.get('duration_s'), commit=commit or rec.get('commit'), error=rec.get('error'), job_dir=str(j.dir))
         rows.append(row)
     df = pd.DataFrame(rows)

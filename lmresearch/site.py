@@ -282,12 +282,7 @@ def _md_cell(v: Any, width: int = 60) -> str:
     if len(s) > width: s = s[:width - 1] + '…'
     return re.sub(r'([\\`*_\[\]|<>#])', r'\\\1', s)
 
-def _flat(d: dict, prefix: str = '') -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v: out.update(_flat(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = v
-    return out
+from .config import flatten as _flat
 
 def _read_json(f: Path) -> dict:
     with contextlib.suppress(OSError, ValueError):

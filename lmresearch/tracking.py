@@ -350,12 +350,7 @@ def __exit__(self: Run, typ, exc, tb) -> bool:
     return False
 
 # %% ../nbs/02_tracking.ipynb #239175ab
-def _flatten(d: dict, prefix: str = '') -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v: out.update(_flatten(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = v
-    return out
+from .config import flatten
 
 BASE_COLUMNS = ['dir', 'name', 'status', 'start_time', 'end_time', 'duration_s', 'seed', 'git_commit', 'git_dirty']
 
@@ -371,8 +366,8 @@ def find_runs(root: str | Path | None = None, with_config: bool = False):
         row = {'_t': md.get('start_unix') or 0, 'dir': str(d), 'name': md.get('name'), 'status': r.status, 'start_time': md.get('start_time'),
                'end_time': md.get('end_time'), 'duration_s': md.get('duration_s'), 'seed': md.get('seed'),
                'git_commit': (md.get('git') or {}).get('commit'), 'git_dirty': (md.get('git') or {}).get('dirty')}
-        for k, v in _flatten(r.summary).items(): row[k if k not in row else f'summary.{k}'] = v
-        if with_config: row.update(_flatten(r.config, 'config.'))
+        for k, v in flatten(r.summary).items(): row[k if k not in row else f'summary.{k}'] = v
+        if with_config: row.update(flatten(r.config, 'config'))
         rows.append(row)
     df = pd.DataFrame(rows, columns=None if rows else BASE_COLUMNS)
     if rows:

@@ -1,0 +1,109 @@
+"""ILM experiment: a tiny end-to-end train -> evaluate -> analyse through the library functions, the batch file, the notebooks."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lmresearch.batch import expand_jobs, load_batch, notebook_parameters
+from lmresearch.ilm.analysis import load_results, run_analysis, hypothesis_h1
+from lmresearch.ilm.experiment import (IlmExperimentError, evaluate_ilm, ilm_config, prepare_ilm_data, save_eval, split_items,
+                                       train_ilm)
+from lmresearch.tracking import Run
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {'model.layers': 1, 'model.width': 32, 'model.heads': 2, 'train.max_steps': 3, 'train.eval_every': 3,
+        'train.batch_size': 4, 'train.log_every': 1, 'ilm.max_train_examples': 40, 'ilm.max_valid_examples': 8}
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp('ilm') / 'data'
+    prepare_ilm_data(d, sample_size=250, per_doc=2, seed=0)
+    return d
+
+
+@pytest.fixture(scope='module')
+def batch(data, tmp_path_factory) -> Path:
+    "A batch folder as `lmr batch` leaves it: general, A1 and general->A1 trained and evaluated on A1 and B1."
+    b = tmp_path_factory.mktemp('batch')
+    rows = [{'job_id': 'data', 'status': 'completed', 'ilm_role': 'data'}]
+    (b / 'data').mkdir(); (b / 'data' / 'run').symlink_to(data, target_is_directory=True)
+    specs = [('general', 'all', None), ('levels-A1', 'A1', None), ('transfer-A1', 'A1', b / 'general' / 'run')]
+    for job, level, init in specs:
+        train_ilm(ilm_config('demo', level, init_from=None if init is None else str(init), data_dir=str(data), overrides=TINY), b / job / 'run')
+        rows.append({'job_id': job, 'status': 'completed', 'ilm_role': 'train'})
+        res = evaluate_ilm(b / job / 'run', data, levels=['A1', 'B1'], max_docs_per_level=6, examples_per_doc=1, n_resamples=100)
+        run = Run.create(b / f'eval-{job}' / 'run', config={'model_run': job}, tensorboard=False)
+        run.finish(**save_eval(res, run))
+        rows.append({'job_id': f'eval-{job}', 'status': 'completed', 'ilm_role': 'eval'})
+    pd.DataFrame(rows).to_parquet(b / 'results.parquet')
+    return b
+
+
+def test_train_evaluate_end_to_end(batch, data):
+    s = Run.open(batch / 'levels-A1' / 'run').summary
+    assert (s['kind'], s['model'], s['steps'], s['ilm_role']) == ('specialised', 'A1', 3, 'train')
+    assert s['train_examples'] == 40 and 0 < s['valid_loss'] < 11
+    t = Run.open(batch / 'transfer-A1' / 'run').summary
+    assert (t['kind'], t['model']) == ('transfer', 'general→A1')
+    e = Run.open(batch / 'eval-levels-A1' / 'run')
+    assert e.status == 'completed' and set(e.summary['ppl']) == {'infill_textonly', 'infill', 'context'}
+    pd_ = pd.read_parquet(e.path('per_doc.parquet'))
+    assert set(pd_['test_level']) == {'A1', 'B1'} and (pd_.groupby(['test_level', 'mask']).size() <= 6).all()
+    summ = pd.read_parquet(e.path('eval_summary.parquet'))
+    assert (summ['ci_low'] <= summ['ppl']).all() and (summ['ppl'] <= summ['ci_high']).all()
+    # the same model on the same documents: the same numbers (what the paired tests rely on)
+    again = evaluate_ilm(batch / 'levels-A1' / 'run', data, levels=['A1', 'B1'], max_docs_per_level=6, examples_per_doc=1, n_resamples=100)
+    pd.testing.assert_frame_equal(again.per_doc, pd_)
+
+
+def test_analysis_of_a_batch_folder(batch, tmp_path):
+    r = load_results(batch)
+    assert set(r.per_doc['model']) == {'general', 'A1', 'general→A1'} and set(r.curves['kind']) == {'general', 'specialised', 'transfer'}
+    a = run_analysis(batch, tmp_path / 'out', figures_out=tmp_path / 'figs', n_resamples=200, n_permutations=200)
+    assert list(a.h1['level']) == ['A1'] and list(a.matrix.index) == ['A1', 'general', 'general→A1']
+    assert a.statements[0].startswith('H1 (specialised beats general on its level)') and ' of 1 levels' in a.statements[0]
+    hyp = json.loads((tmp_path / 'out' / 'hypotheses.json').read_text())
+    assert hyp['levels'] == 1 and len(hyp['statements']) == 3
+    made = sorted(p.name for p in (tmp_path / 'figs').glob('*.pdf'))
+    assert made == ['ilm-learning-curves.pdf', 'ilm-ppl-heatmap.pdf', 'ilm-specialisation-gain.pdf']
+    assert json.loads((tmp_path / 'figs' / 'ilm-ppl-heatmap.json').read_text())['sources']
+    assert hypothesis_h1(r.per_doc, n_resamples=200, n_permutations=200)['p_holm'].between(0, 1).all()
+
+
+def test_bad_inputs_write_nothing(data, tmp_path):
+    with pytest.raises(IlmExperimentError, match='no prepared/ folder'):
+        train_ilm(ilm_config('demo', 'A1', data_dir=str(tmp_path / 'none'), overrides=TINY), tmp_path / 'r1')
+    with pytest.raises(IlmExperimentError, match='neither a run directory'):
+        train_ilm(ilm_config('demo', 'A1', init_from=str(tmp_path), data_dir=str(data), overrides=TINY), tmp_path / 'r2')
+    with pytest.raises(IlmExperimentError, match="no test documents of level C2"):
+        split_items(data, 'test', 'C2')
+    assert not (tmp_path / 'r1').exists() and not (tmp_path / 'r2').exists()
+
+
+def test_batch_file_plan(tmp_path):
+    spec = load_batch(ROOT / 'configs' / 'batches' / 'ilm.yaml')
+    assert spec.name == 'ilm'
+    jobs = expand_jobs(spec, tmp_path)
+    n = pd.Series([j.stage for j in jobs]).value_counts().to_dict()
+    assert n == {'data': 1, 'general': 1, 'levels': 5, 'transfer': 5, 'eval-general': 1, 'eval-levels': 5, 'eval-transfer': 5}
+    by = {j.id: j for j in jobs}
+    data_run = str(next(j for j in jobs if j.stage == 'data').run_dir)
+    for j in jobs:
+        if j.stage == 'transfer': assert j.params['init_from'] == str(by[j.needs].run_dir) and by[j.needs].stage == 'general'
+        if j.stage.startswith('eval-'):
+            up = by[j.needs]
+            assert j.params['model_run'] == str(up.run_dir) and up.stage == j.stage[5:]
+        if j.stage != 'data': assert j.params['data_dir'] == data_run
+    assert sorted(j.params['level'] for j in jobs if j.stage == 'levels') == ['A1', 'A2', 'B1', 'B2', 'C1']
+
+
+@pytest.mark.parametrize('name', ['ilm_data', 'ilm_train', 'ilm_eval', 'ilm_analysis'])
+def test_experiment_notebooks_are_clean_templates(name):
+    import nbformat
+    p = ROOT / 'nbs' / 'experiments' / f'{name}.ipynb'
+    nb = nbformat.read(str(p), as_version=4)
+    assert not any(c.get('outputs') for c in nb.cells if c.cell_type == 'code'), f'{p.name} has outputs (keep templates clean)'
+    assert 'run_dir' in notebook_parameters(p)
+    assert (ROOT / 'nbs' / 'experiments' / '.notest').is_file()
