@@ -55,3 +55,17 @@ def test_ilm_prepare_and_mask(tmp_path):
     assert (tmp_path / 'mask' / 'train.parquet').exists() and 'mask rate' in r.stdout
     r = lmr('ilm', 'prepare', '--csv', str(tmp_path / 'ef.csv'), '--out', str(tmp_path / 'p2'), '--level', 'Z9')
     assert r.returncode == 2 and 'Z9' in r.stderr
+
+def test_train_cli_runs_and_refuses_bad_resume(tmp_path):
+    cfg = tmp_path / 'smoke.yaml'
+    cfg.write_text('preset: demo\nname: cli-smoke\ndata:\n  train: corpus:lee-news\n  max_docs: 40\n'
+                   'train:\n  max_steps: 4\n  eval_every: 2\n  seq_len: 32\n')
+    r = lmr('train', str(cfg), '--run-dir', str(tmp_path / 'run'), '--set', 'train.batch_size=4')
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / 'run' / 'summary.json').read_text())
+    assert summary['steps'] == 4 and (tmp_path / 'run' / 'COMPLETED').exists()
+    assert (tmp_path / 'run' / 'model' / 'config.json').exists()
+    r = lmr('train', str(cfg), '--run-dir', str(tmp_path / 'nowhere'), '--resume')
+    assert r.returncode == 2 and 'nowhere' in r.stderr and not (tmp_path / 'nowhere').exists()
+    r = lmr('train', str(cfg), '--run-dir', str(tmp_path / 'run'))        # would overwrite a finished run
+    assert r.returncode == 2 and 'not empty' in r.stderr
