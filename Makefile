@@ -8,6 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lmresearch-installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+# Everything runs offline: never ask a model hub for weights or data.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
 
 .PHONY: venv demo test sync nbtest pytest export clean-nbs nbs bench help
 help:
