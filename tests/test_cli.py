@@ -69,3 +69,13 @@ def test_train_cli_runs_and_refuses_bad_resume(tmp_path):
     assert r.returncode == 2 and 'nowhere' in r.stderr and not (tmp_path / 'nowhere').exists()
     r = lmr('train', str(cfg), '--run-dir', str(tmp_path / 'run'))        # would overwrite a finished run
     assert r.returncode == 2 and 'not empty' in r.stderr
+
+def test_demo_smoke_end_to_end(tmp_path):
+    "`lmr demo --smoke --quick`: corpora, a two-job papermill batch, the figure and table, and the site."
+    r = lmr('demo', '--smoke', '--quick', '--out', str(tmp_path))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = (tmp_path / 'runs' / 'demo' / 'results.csv').read_text().splitlines()
+    assert len(res) == 3 and all(',completed,' in line for line in res[1:])
+    assert (tmp_path / 'figures' / 'demo-learning-curves.png').exists() and (tmp_path / 'figures' / 'demo-results.md').exists()
+    assert (tmp_path / '_site' / 'index.html').exists()
+    assert 'lee-news' in r.stdout and 'demo done in' in r.stdout
