@@ -4,8 +4,8 @@
 
 # %% ../nbs/08_batch.ipynb #8e903740
 from __future__ import annotations
-import ast, concurrent.futures as cf, contextlib, copy, datetime as dt, difflib, fnmatch, hashlib, io, itertools, json
-import os, re, shutil, socket, subprocess, sys, time, traceback
+import ast, concurrent.futures as cf, contextlib, difflib, fnmatch, hashlib, io, itertools, json
+import os, re, shutil, socket, subprocess, sys, traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -422,8 +422,7 @@ def ensure_kernel(name: str = 'lmresearch') -> str:
 
 # %% ../nbs/08_batch.ipynb #19782c68
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
-def _now() -> tuple[str, float]:
-    t = time.time(); return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec='seconds'), t
+from .core import utc_now as _now
 
 def _error_text(e: BaseException) -> tuple[str, str]:
     "(one line, full traceback) of an exception; a notebook error gives the failing cell's traceback."

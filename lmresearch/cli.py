@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #d6544f24
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, sys
 from pathlib import Path
 
 from .core import LMRError, system_info, to_json
@@ -100,7 +100,7 @@ def _cmd_site(a):
 def _cmd_ilm(a):
     if a.ilm_command == 'demo-csv':
         from lmresearch.ilm.data import build_demo_csv
-        prov = build_demo_csv(a.out, seed=a.seed)
+        build_demo_csv(a.out, seed=a.seed)
         print(f'wrote {a.out} (levels estimated; provenance beside it)')
         return 0
     if a.ilm_command == 'prepare':

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .batch import BatchResult, run_batch
+from .batch import run_batch
 from .core import LMRError, configs_dir, figures_dir, runs_dir, system_info
 from .figures import MissingResults, figsize, make_figures, save_table, thesis_figure
 from .tracking import read_jsonl

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import itertools, math
 from contextlib import nullcontext
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd

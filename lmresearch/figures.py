@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_figures.ipynb #da02be0d
 from __future__ import annotations
-import datetime as _dt, hashlib, io
+import hashlib, io
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .core import LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, figures_dir
+from .core import LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, figures_dir, utc_now
 
 # %% auto #0
 __all__ = ['PALETTE', 'WIDTHS_IN', 'THESIS_RC', 'FIGURES', 'set_style', 'figsize', 'save_figure', 'table_to_markdown',
@@ -64,7 +64,7 @@ def save_figure(fig, name: str, sources: Iterable[str | Path] = (), params: dict
         digests[ext] = hashlib.sha256(buf.getvalue()).hexdigest()
     from lmresearch.core import project_root
     atomic_write_json(paths['json'], {
-        'name': name, 'created': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
+        'name': name, 'created': utc_now()[0],
         'commit': _git_commit(project_root()), 'sources': [str(s) for s in sources], 'params': params or {},
         'sha256': digests, 'size_in': [round(v, 3) for v in fig.get_size_inches()]})
     if close: plt.close(fig)

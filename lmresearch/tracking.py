@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_tracking.ipynb #213c5443
 from __future__ import annotations
-import contextlib, datetime as dt, json, os, shlex, shutil, socket, subprocess, sys, time, traceback, warnings
+import contextlib, json, os, shlex, shutil, socket, subprocess, sys, time, traceback, warnings
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -140,9 +140,7 @@ def _scalars(metrics: dict) -> dict[str, float]:
 FORMAT = 'lmresearch.run/1'
 MARKERS = ('COMPLETED', 'FAILED')
 
-def _now() -> tuple[str, float]:
-    t = time.time()
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec='seconds'), t
+from .core import utc_now as _now
 
 def _is_run_dir(d: Path) -> bool:
     p = d / 'metadata.json'

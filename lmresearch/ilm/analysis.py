@@ -4,7 +4,7 @@
 
 # %% ../../nbs/24_ilm_analysis.ipynb #ecaef7c8
 from __future__ import annotations
-import json, math
+import json
 from pathlib import Path
 from typing import NamedTuple, Sequence
 

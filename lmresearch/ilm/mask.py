@@ -4,8 +4,7 @@
 
 # %% ../../nbs/21_ilm_mask.ipynb #88735276
 from __future__ import annotations
-import json, math, os, re, time
-from collections import Counter
+import json, math, re, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence

@@ -5,8 +5,8 @@
 # %% ../../nbs/22_ilm_model.ipynb #9d364599
 from __future__ import annotations
 import re, warnings
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
