@@ -148,8 +148,7 @@ def main(argv=None):
            'matmul_peak_gflops': {k: round(v / 1e9, 1) for k, v in peaks.items()}, 'results': results,
            'loadavg_before': load0, 'loadavg_after': os.getloadavg(),
            'note': ('2 CPU cores; compare ratios measured in one run (load averages before/after are recorded). '
-                    'transformers 5 Trainer with bf16=True on CPU was seen not to autocast (its lm_head ran in fp32), '
-                    'so only the fp32 rows compare equal precision.'),
+                    'Each run trains a fresh copy of the model: training one model object twice in a process made later runs slower.'),
            'system': system_info()}
     atomic_write_json(a.out, out)
     print('wrote', a.out)
