@@ -29,11 +29,7 @@ class EvalError(LMRError):
 def _bos_id(tok) -> int | None:
     return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
 
-def _pad_id(tok) -> int:
-    if tok is None: return 0
-    for i in (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id):
-        if i is not None: return i
-    return 0
+from .models import pad_token_id as _pad_id
 
 def encode_texts(tok, texts: Sequence[str], add_bos: bool = True, add_eos: bool = False) -> list[list[int]]:
     "Token ids of each text without the tokenizer's specials; BOS (else EOS) prepended and EOS appended on request."
@@ -48,17 +44,14 @@ def encode_texts(tok, texts: Sequence[str], add_bos: bool = True, add_eos: bool 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int = 0,
               loss_masks: Sequence[Sequence[int]] | None = None) -> dict[str, torch.Tensor]:
-    "Right-pad id lists to `input_ids`, `attention_mask`, `loss_mask` (1 = token counts; padding never counts)."
-    n = max(1, max(len(s) for s in seqs))
-    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
-    att, lm = torch.zeros_like(ids), torch.zeros_like(ids)
+    "Right-pad id lists to `input_ids`, `attention_mask`, `loss_mask` (1 = token counts; padding never counts), via `train.collate`."
+    from lmresearch.train import collate
     for i, s in enumerate(seqs):
         if loss_masks is not None and len(loss_masks[i]) != len(s):
             raise EvalError(f'sequence {i}: loss_mask has {len(loss_masks[i])} entries for {len(s)} tokens')
-        ids[i, :len(s)] = torch.as_tensor(list(s), dtype=torch.long)
-        att[i, :len(s)] = 1
-        lm[i, :len(s)] = 1 if loss_masks is None else torch.as_tensor(list(loss_masks[i]), dtype=torch.long)
-    return dict(input_ids=ids, attention_mask=att, loss_mask=lm)
+    b = collate([{'input_ids': list(s), 'loss_mask': None if loss_masks is None else list(loss_masks[i])}
+                 for i, s in enumerate(seqs)], pad_id)
+    return dict(input_ids=b['input_ids'], attention_mask=b['attention_mask'], loss_mask=(b['labels'] != -100).long())
 
 # %% ../nbs/07_evaluate.ipynb #3f4445ec
 def masked_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,

@@ -13,7 +13,7 @@ from .core import LMRError, MissingAssetError, atomic_write_json, cache_dir, pac
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY', 'Asset', 'asset_path', 'asset_status', 'cached_build', 'prepare_asset', 'load_tokenizer', 'to_dtype',
-           'load_model', 'build_tiny', 'count_parameters', 'model_from_config']
+           'load_model', 'build_tiny', 'pad_token_id', 'count_parameters', 'model_from_config']
 
 # %% ../nbs/04_models.ipynb #756e3a50
 @dataclass(frozen=True)
@@ -244,6 +244,14 @@ def build_tiny(arch: str = 'gpt2', layers: int = 2, width: int = 64, heads: int 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed); model = cls(cfg)
     return model.to(to_dtype(dtype)).eval()
+
+# %% ../nbs/04_models.ipynb #68bbdbdd
+def pad_token_id(tok) -> int:
+    "The id to pad with: the tokenizer's pad token, else eos, else bos, else 0 (padding never counts: it is masked)."
+    if tok is None: return 0
+    for i in (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id):
+        if i is not None: return i
+    return 0
 
 # %% ../nbs/04_models.ipynb #0901e9d8
 def count_parameters(model) -> dict:

@@ -61,7 +61,7 @@ def pack_examples(examples: Sequence[dict], seq_len: int) -> list[dict]:
 
 def collate(examples: Sequence[dict], pad_id: int, pad_to_multiple_of: int | None = None) -> dict[str, torch.Tensor]:
     "Right-pad examples to the longest; `labels` are -100 at padding and where `loss_mask` is 0."
-    n = max(len(e['input_ids']) for e in examples)
+    n = max(1, max(len(e['input_ids']) for e in examples))   # never zero-width: a forward pass needs a position
     if pad_to_multiple_of: n = -(-n // pad_to_multiple_of) * pad_to_multiple_of
     ids = torch.full((len(examples), n), pad_id, dtype=torch.long)
     att = torch.zeros((len(examples), n), dtype=torch.long)
@@ -595,7 +595,7 @@ def train_from_config(cfg_or_path: Any, run_dir: str | Path, resume: bool = Fals
     "Train the causal LM an `ExperimentConfig` (or YAML path) describes into `run_dir`; returns the summary."
     from lmresearch.config import load_config, to_dict, flatten
     from lmresearch.tracking import Run
-    from lmresearch.models import model_from_config
+    from lmresearch.models import model_from_config, pad_token_id
     run_dir = Path(run_dir)
     base = Path(cfg_or_path).parent if isinstance(cfg_or_path, (str, Path)) else None
     if resume:
@@ -614,7 +614,7 @@ def train_from_config(cfg_or_path: Any, run_dir: str | Path, resume: bool = Fals
     splits = config_splits(cfg.data, cfg.seed, base)                   # every input checked before anything is written
     seed_everything(cfg.seed)
     model, tok = model_from_config(cfg.model, seed=cfg.seed)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    pad = pad_token_id(tok)
     train, valid = (encode_texts(splits[k], tok, cfg.train.seq_len) for k in ('train', 'valid'))
     run = Run.open(run_dir) if resume else Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:

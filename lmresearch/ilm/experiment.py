@@ -15,6 +15,7 @@ import torch
 
 from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
 from ..config import ExperimentConfig, from_dict, load_config, to_dict
+from ..models import pad_token_id
 from ..data import read_documents
 from .data import CEFR, DEMO_LEVELS, build_demo_csv, normalize_level, prepare
 from .mask import SPAN_TYPES, mask_dir, read_masks
@@ -180,7 +181,7 @@ def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = Fa
         warnings.filterwarnings('ignore', message='ilm_training_examples')
         train = ilm_training_examples(tr, tok, cfg.train.seq_len, train_on=c.train_on)
         valid = ilm_training_examples(va, tok, cfg.train.seq_len, train_on=c.train_on)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    pad = pad_token_id(tok)
     run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
         trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress)
@@ -268,7 +269,7 @@ def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence
     ilm_tokens(tokenizer)                                                            # IlmError if the ILM tokens are missing
     c = getattr(model, 'config', None)
     max_tokens = max_tokens or getattr(c, 'n_positions', None) or getattr(c, 'max_position_embeddings', None)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad = pad_token_id(tokenizer)
     frames, rows = [], []
     for lv in levels:
         items = split_items(data_dir, split, lv, max_docs_per_level, examples_per_doc, seed=seed)
