@@ -80,6 +80,7 @@ class TrainConfig:
     early_stopping_metric: str = 'valid_loss'
     early_stopping_mode: Literal['min', 'max'] = 'min'
     patience: Optional[int] = _f(None, ge=1)
+    restore_best: bool = True      # at the end, return to the checkpoint with the best early_stopping_metric
     save_every: int = _f(0, ge=0)
     keep_last: int = _f(2, ge=1)
     log_every: int = _f(10, ge=1)

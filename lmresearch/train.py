@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import (LMRError, atomic_write_json, atomic_write_text, atomic_save_safetensors, load_safetensors,
@@ -21,8 +22,8 @@ __all__ = ['TIME_KEYS', 'TrainError', 'CheckpointError', 'encode_texts', 'fit_le
            'count_targets', 'batch_order', 'padding_fraction', 'warmup_steps', 'lr_factor', 'make_scheduler',
            'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
            'list_checkpoints', 'latest_checkpoint', 'save_checkpoint', 'read_checkpoint', 'prune_checkpoints',
-           'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'Trainer', 'evaluate_loss', 'read_texts',
-           'config_splits', 'train_from_config']
+           'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'Objective', 'evaluate_loss', 'Trainer',
+           'read_texts', 'config_splits', 'train_from_config']
 
 # %% ../nbs/06_train.ipynb #0e40de30
 class TrainError(LMRError):
@@ -42,12 +43,13 @@ def encode_texts(texts: Sequence[str], tokenizer, seq_len: int, add_eos: bool = 
     return out
 
 def fit_length(examples: Sequence[dict], seq_len: int) -> list[dict]:
-    "Cut examples longer than `seq_len` into consecutive chunks (loss masks cut alike)."
+    "Cut examples longer than `seq_len` into consecutive chunks (loss masks cut alike, other keys copied to each chunk)."
     out = []
     for e in examples:
         ids, m = list(e['input_ids']), e.get('loss_mask')
+        rest = {k: v for k, v in e.items() if k not in ('input_ids', 'loss_mask')}
         for i in range(0, max(len(ids), 1), seq_len):
-            out.append({'input_ids': ids[i:i + seq_len], **({'loss_mask': list(m[i:i + seq_len])} if m is not None else {})})
+            out.append({**rest, 'input_ids': ids[i:i + seq_len], **({'loss_mask': list(m[i:i + seq_len])} if m is not None else {})})
     return out
 
 # %% ../nbs/06_train.ipynb #5fbe21b1
@@ -143,8 +145,6 @@ def set_rng_state(js: dict, ts: dict[str, torch.Tensor]):
     if cuda and torch.cuda.is_available(): torch.cuda.set_rng_state_all(cuda)
 
 # %% ../nbs/06_train.ipynb #b1193107
-def _is_peft(model) -> bool: return hasattr(model, 'peft_config') and hasattr(model, 'get_base_model')
-
 def model_tensors(model: torch.nn.Module, trainable_only: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     "State dict with aliased (tied) tensors kept once: (tensors, {alias: kept name})."
     sd = model.state_dict()
@@ -321,6 +321,7 @@ def _make_accelerator(precision: str, cpu: bool = False):
     if not PartialState().use_distributed: AcceleratorState._reset_state()   # one process: a fresh state per Trainer
     return Accelerator(mixed_precision=_PRECISION[precision], cpu=cpu)
 
+# %% ../nbs/06_train.ipynb #fd6d3dc8
 def param_counts(model: torch.nn.Module) -> dict:
     "Trainable and total parameter counts (tied weights counted once)."
     seen, tot, tr = set(), 0, 0
@@ -329,7 +330,12 @@ def param_counts(model: torch.nn.Module) -> dict:
         seen.add(id(p)); tot += p.numel(); tr += p.numel() if p.requires_grad else 0
     return {'trainable_params': tr, 'total_params': tot}
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+# %% ../nbs/06_train.ipynb #402aae40
+def make_optimizer(model: torch.nn.Module, # the parameters with `requires_grad` are optimised
+                   lr: float, # peak learning rate
+                   weight_decay: float = 0.0, # decoupled weight decay of matrices (never of biases and norms)
+                   betas=(0.9, 0.999), # Adam's moment coefficients
+                   eps: float = 1e-8): # Adam's denominator epsilon
     "torch AdamW; no weight decay on biases and norm weights (parameters with fewer than 2 dims)."
     ps = [p for p in model.parameters() if p.requires_grad]
     if not ps: raise TrainError('the model has no trainable parameters')
@@ -338,25 +344,90 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0,
     fused = all(p.device.type in ('cpu', 'cuda') and p.dtype in (torch.float32, torch.bfloat16, torch.float16) for p in ps)
     return torch.optim.AdamW([g for g in groups if g['params']], lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
-# %% ../nbs/06_train.ipynb #fd6d3dc8
+# %% ../nbs/06_train.ipynb #c3474f43
+def _logits(model, b: dict, accelerator=None) -> torch.Tensor:
+    "Logits of batch `b` under the accelerator's autocast, without building a KV cache."
+    m = getattr(model, 'module', model)
+    kw = {'use_cache': False} if getattr(getattr(m, 'config', None), 'use_cache', None) is not None else {}
+    with accelerator.autocast() if accelerator is not None else contextlib.nullcontext():
+        return model(input_ids=b['input_ids'], attention_mask=b['attention_mask'], **kw).logits
+
+# %% ../nbs/06_train.ipynb #d2f8d8ce
+class Objective:
+    "What the `Trainer` optimises: the causal-LM loss by default; subclass it for other models or losses."
+    def prepare(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
+        "Examples cut to at most `seq_len` tokens (`fit_length`)."
+        return fit_length(examples, seq_len)
+    def collate(self, examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+        "A batch of tensors from examples (`collate`)."
+        return collate(examples, pad_id)
+    def targets(self, batch: dict) -> int:
+        "How many targets the summed loss of `batch` covers (`count_targets`)."
+        return count_targets(batch['labels'])
+    def loss_sum(self, model, batch: dict, accelerator=None) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        "Summed loss of `batch` (or `(loss, extras)`); the default is next-token cross-entropy."
+        return causal_lm_loss_sum(_logits(model, batch, accelerator), batch['labels'])
+
+# %% ../nbs/06_train.ipynb #47b313e9
+@torch.no_grad()
+def evaluate_loss(model, # the model to evaluate (switched to eval mode and back)
+                  examples: Sequence[dict], # examples as the objective's `collate` takes them
+                  batch_size: int, # examples per forward pass
+                  pad_id: int, # padding token id
+                  accelerator=None, # shards batches over its processes and sums the results
+                  max_batches: int | None = None, # evaluate only the first batches (length-sorted)
+                  prefix: str = 'valid', # metric names: `{prefix}_loss`, `{prefix}_ppl`, `{prefix}_tokens`
+                  objective: Objective | None = None) -> dict: # how a batch becomes a loss (default: causal LM)
+    "Target-weighted mean loss and perplexity of `model` on `examples` under `objective`."
+    obj = objective or Objective()
+    lengths = [len(e['input_ids']) for e in examples]
+    batches = batch_order(lengths, batch_size, 0, 0, group=True, shuffle=False)[:max_batches]
+    world, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
+    device = accelerator.device if accelerator else next(model.parameters()).device
+    was = model.training; model.eval()
+    tot, n = torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.float64, device=device)
+    for idx in batches[rank::world]:
+        b = {k: v.to(device) if torch.is_tensor(v) else v for k, v in obj.collate([examples[i] for i in idx], pad_id).items()}
+        ls = obj.loss_sum(model, b, accelerator)
+        tot += (ls[0] if isinstance(ls, tuple) else ls).double(); n += obj.targets(b)
+    if was: model.train()
+    if accelerator and world > 1: tot, n = accelerator.reduce(tot, 'sum'), accelerator.reduce(n, 'sum')
+    loss = float(tot / n.clamp(min=1))
+    return {f'{prefix}_loss': loss, f'{prefix}_ppl': math.exp(min(loss, 700)), f'{prefix}_tokens': int(n)}
+
+# %% ../nbs/06_train.ipynb #9560c9ca
 class Trainer:
-    "Train a causal LM with accelerate; exact resume from `Run` checkpoints."
-    def __init__(self, model: torch.nn.Module, cfg, run, train: Sequence[dict], valid: Sequence[dict] | None = None,
-                 pad_id: int = 0, seed: int = 0, progress: bool = True, cpu: bool = False):
+    "Train a model with accelerate on examples through an `Objective`; exact resume from `Run` checkpoints."
+    def __init__(self,
+                 model: torch.nn.Module, # a transformers model, a peft model, or any module the objective drives
+                 cfg, # a `config.TrainConfig`
+                 run, # the `tracking.Run` that receives metrics and checkpoints
+                 train: Sequence[dict], # training examples (`input_ids`, optional `loss_mask`, other keys kept)
+                 valid: Sequence[dict] | None = None, # validation examples, evaluated every `cfg.eval_every` steps
+                 pad_id: int = 0, # token id that pads batches (never counted in the loss)
+                 seed: int = 0, # seed of the batch order
+                 progress: bool = True, # show a tqdm bar on the main process
+                 cpu: bool = False, # stay on the CPU even when a GPU is present
+                 objective: Objective | None = None, # how a batch becomes a loss (default: causal LM)
+                 order: Callable | None = None, # `order(examples, batch_size, seed, epoch)` -> batches of indices
+                 evaluator: Callable | None = None): # `evaluator(trainer)` -> dict of extra validation metrics
         self.cfg, self.run, self.seed, self.progress, self.pad_id = cfg, run, seed, progress, pad_id
+        self.objective, self.evaluator = objective or Objective(), evaluator
         if cfg.patience is not None and not valid:
             raise TrainError('train.patience: early stopping needs validation data (data.valid or data.valid_fraction > 0)')
         if not train: raise TrainError('no training examples (is the training file empty?)')
         self.acc = _make_accelerator(cfg.precision, cpu=cpu)
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
-        ex = fit_length(train, cfg.seq_len)
+        ex = self.objective.prepare(train, cfg.seq_len)
         self.train = pack_examples(ex, cfg.seq_len) if cfg.batching == 'pack' else ex
-        self.valid = fit_length(valid, cfg.seq_len) if valid else []
+        self.valid = self.objective.prepare(valid, cfg.seq_len) if valid else []
         self.lengths = [len(e['input_ids']) for e in self.train]
+        self.order = order or (lambda ex, bs, seed, epoch: batch_order(self.lengths, bs, seed, epoch, group=cfg.batching == 'group'))
+        self._cache = {}
         self.n_micro = len(self._epoch_batches(0))
         if self.n_micro == 0: raise TrainError(f'fewer training examples ({len(self.train)}) than processes x batch size')
         self.total = max(1, cfg.epochs * self.n_micro // cfg.grad_accum) if cfg.epochs else cfg.max_steps
-        self.trainable_only = _is_peft(model)
+        self.trainable_only = any(not p.requires_grad for p in model.parameters())   # frozen weights never change
         self.counts = param_counts(model)
         if not hasattr(model, 'hf_device_map'): model.to(self.acc.device)   # before the optimizer exists
         self.model = model
@@ -367,12 +438,11 @@ class Trainer:
         self.ckpt_dir = Path(run.path('checkpoints'))
         self.state = {'step': 0, 'epoch': 0, 'batch_index': 0, 'tokens_seen': 0, 'best_metric': None, 'best_step': None,
                       'best_checkpoint': None, 'bad_evals': 0, 'stopped_early': False, 'finished': False,
-                      'window': {'loss_sum': 0.0, 'targets': 0, 'tokens': 0, 'positions': 0}, 'last_eval': None}
-        self._cache = {}
+                      'window': _empty_window(), 'last_eval': None, 'restored_step': None}
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        if epoch not in getattr(self, '_cache', {}):
-            g = batch_order(self.lengths, self.cfg.batch_size * self.world, self.seed, epoch, group=self.cfg.batching == 'group')
+        if epoch not in self._cache:
+            g = self.order(self.train, self.cfg.batch_size * self.world, self.seed, epoch)
             if self.world > 1: g = [b[self.rank::self.world] for b in g if len(b) == self.cfg.batch_size * self.world]
             self._cache = {epoch: g}
         return self._cache[epoch]
@@ -382,7 +452,7 @@ class Trainer:
         if s['batch_index'] >= len(self._epoch_batches(s['epoch'])): s['epoch'] += 1; s['batch_index'] = 0
         idx = self._epoch_batches(s['epoch'])[s['batch_index']]
         s['batch_index'] += 1
-        return collate([self.train[i] for i in idx], self.pad_id)
+        return self.objective.collate([self.train[i] for i in idx], self.pad_id)
 
     def _sum(self, x: float) -> float:
         if self.world == 1: return x
@@ -392,64 +462,41 @@ class Trainer:
     def main(self) -> bool: return self.acc.is_main_process
     def unwrapped(self) -> torch.nn.Module: return self.acc.unwrap_model(self.pmodel)
 
-# %% ../nbs/06_train.ipynb #c3474f43
-def _logits(model, b: dict, accelerator=None) -> torch.Tensor:
-    "Logits of batch `b` under the accelerator's autocast, without building a KV cache."
-    m = getattr(model, 'module', model)
-    kw = {'use_cache': False} if getattr(getattr(m, 'config', None), 'use_cache', None) is not None else {}
-    with accelerator.autocast() if accelerator is not None else contextlib.nullcontext():
-        return model(input_ids=b['input_ids'], attention_mask=b['attention_mask'], **kw).logits
+def _empty_window() -> dict: return {'loss_sum': 0.0, 'targets': 0, 'tokens': 0, 'positions': 0, 'extras': {}, 'micro': 0}
 
-@torch.no_grad()
-def evaluate_loss(model, examples: Sequence[dict], batch_size: int, pad_id: int, accelerator=None, max_batches: int | None = None,
-                  prefix: str = 'valid') -> dict:
-    "Token-weighted mean loss and perplexity of `model` on `examples` (sharded over processes when `accelerator` is given)."
-    lengths = [len(e['input_ids']) for e in examples]
-    batches = batch_order(lengths, batch_size, 0, 0, group=True, shuffle=False)[:max_batches]
-    world, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
-    device = accelerator.device if accelerator else next(model.parameters()).device
-    was = model.training; model.eval()
-    tot, n = torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.float64, device=device)
-    for idx in batches[rank::world]:
-        b = {k: v.to(device) for k, v in collate([examples[i] for i in idx], pad_id).items()}
-        logits = _logits(model, b, accelerator)
-        tot += causal_lm_loss_sum(logits, b['labels']).double(); n += count_targets(b['labels'])
-    if was: model.train()
-    if accelerator and world > 1: tot, n = accelerator.reduce(tot, 'sum'), accelerator.reduce(n, 'sum')
-    loss = float(tot / n.clamp(min=1))
-    return {f'{prefix}_loss': loss, f'{prefix}_ppl': math.exp(min(loss, 700)), f'{prefix}_tokens': int(n)}
-
-def _improved(new: float, best: float | None, mode: str) -> bool:
-    return best is None or (new < best if mode == 'min' else new > best)
-
+# %% ../nbs/06_train.ipynb #ab4ebb55
+@patch
 def _train_step(self: Trainer) -> dict:
     "Run one optimizer step (cfg.grad_accum micro-batches); returns its numbers."
-    cfg, acc = self.cfg, self.acc
+    cfg, acc, obj, w = self.cfg, self.acc, self.objective, self.state['window']
     batches = [self._next_batch() for _ in range(cfg.grad_accum)]
-    targets = self._sum(sum(count_targets(b['labels']) for b in batches))
+    counts = [obj.targets(b) for b in batches]
+    targets = self._sum(sum(counts))
     loss_sum = 0.0
     for i, b in enumerate(batches):
-        b = {k: v.to(acc.device) for k, v in b.items()}
+        b = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in b.items()}
         sync = contextlib.nullcontext() if i == len(batches) - 1 else acc.no_sync(self.pmodel)
         with sync:
-            ls = causal_lm_loss_sum(_logits(self.pmodel, b, acc), b['labels'])
+            ls = obj.loss_sum(self.pmodel, b, acc)
+            ls, extras = ls if isinstance(ls, tuple) else (ls, {})
             acc.backward(ls * (self.world / max(targets, 1)))
         loss_sum += ls.item()
-        w = self.state['window']
+        for k, v in extras.items(): w['extras'][k] = w['extras'].get(k, 0.0) + float(v)
+        w['micro'] += 1
         w['tokens'] += int(b['attention_mask'].sum()); w['positions'] += b['attention_mask'].numel()
     params = [p for p in self.pmodel.parameters() if p.requires_grad]
     norm = acc.clip_grad_norm_(params, cfg.clip if cfg.clip else float('inf'))
     self.poptimizer.step()
     if not getattr(self.poptimizer, 'step_was_skipped', False): self.scheduler.step()
     self.poptimizer.zero_grad(set_to_none=True)
-    w = self.state['window']
-    w['loss_sum'] += loss_sum; w['targets'] += int(sum(count_targets(b['labels']) for b in batches))
+    w['loss_sum'] += loss_sum; w['targets'] += int(sum(counts))
     self.state['step'] += 1
     return {'grad_norm': float(norm)}
-Trainer._train_step = _train_step
 
-# %% ../nbs/06_train.ipynb #0a616e31
-def _save(self: Trainer, best: bool = False) -> Path:
+# %% ../nbs/06_train.ipynb #09fc3a06
+@patch
+def save(self: Trainer, best: bool = False) -> Path:
+    "Write a checkpoint of the current step (`best`: also point `checkpoints/best` at it); keeps `cfg.keep_last` + best."
     st = dict(self.state, epoch_batches=self.n_micro, total_steps=self.total, **self.counts)
     path = save_checkpoint(self.ckpt_dir, self.state['step'], self.unwrapped(), self.optimizer, self.scheduler,
                            self.acc.scaler, st, self.trainable_only, self.rank, self.main, self.acc.wait_for_everyone)
@@ -459,65 +506,112 @@ def _save(self: Trainer, best: bool = False) -> Path:
     self.acc.wait_for_everyone()
     return path
 
-def _resume(self: Trainer, checkpoint: str | Path | None = None) -> Path:
+# %% ../nbs/06_train.ipynb #dd07c6b2
+def _weights_kind(trainable_only: bool) -> str: return 'trainable weights only' if trainable_only else 'all weights'
+
+@patch
+def load_weights(self: Trainer, path: str | Path) -> dict:
+    "Read checkpoint `path`, check that it fits this model, and copy its weights in; returns the checkpoint."
+    c = read_checkpoint(path, self.rank)
+    if c['trainable_only'] != self.trainable_only:
+        raise CheckpointError(f'{path}: holds {_weights_kind(c["trainable_only"])}, but this model needs '
+                              f'{_weights_kind(self.trainable_only)} (some parameters are frozen in one and not the other)')
+    load_model_tensors(self.unwrapped(), c['model'], c['aliases'], f'{path}/model.safetensors', self.trainable_only)
+    return c
+
+# %% ../nbs/06_train.ipynb #9cd7bfc2
+@patch
+def resume(self: Trainer, checkpoint: str | Path | None = None) -> Path:
+    "Continue from `checkpoint` (default: the newest complete one): weights, optimizer, schedule, RNGs and counters."
     path = Path(checkpoint) if checkpoint else latest_checkpoint(self.ckpt_dir)
     if path is None: raise CheckpointError(f'{self.ckpt_dir}: no complete checkpoint to resume from')
-    c = read_checkpoint(path, self.rank)
-    st = c['state']
-    if c['trainable_only'] != self.trainable_only:
-        raise CheckpointError(f'{path}: saved {"adapter" if c["trainable_only"] else "full"} weights, but the model is '
-                              f'{"a peft model" if self.trainable_only else "a full model"}')
-    check_model_tensors(self.unwrapped(), c['model'], c['aliases'], f'{path}/model.safetensors', self.trainable_only)
+    st = read_checkpoint(path, self.rank)['state']
     if st.get('epoch_batches') not in (None, self.n_micro) or st.get('total_steps') not in (None, self.total):
         raise CheckpointError(f'{path}/trainer_state.json: the data or config changed since it was saved '
-                              f'(batches per epoch {st.get("epoch_batches")} -> {self.n_micro}, steps {st.get("total_steps")} -> {self.total})')
-    load_model_tensors(self.unwrapped(), c['model'], c['aliases'], f'{path}/model.safetensors', self.trainable_only)
+                              f'(batches per epoch {st.get("epoch_batches")} -> {self.n_micro}, '
+                              f'steps {st.get("total_steps")} -> {self.total})')
+    c = self.load_weights(path)
     try:
         self.poptimizer.load_state_dict(c['optim']['optimizer'])
         self.scheduler.load_state_dict(c['optim']['scheduler'])
         if self.acc.scaler is not None and c['optim'].get('scaler'): self.acc.scaler.load_state_dict(c['optim']['scaler'])
-    except (ValueError, KeyError, RuntimeError) as e: raise CheckpointError(f'{path}/optim.pt: does not fit this optimizer ({e})') from e
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f'{path}/optim.pt: does not fit this optimizer ({e})') from e
     set_rng_state(c['rng_json'], c['rng_tensors'])
     self.state = {**self.state, **{k: st[k] for k in self.state if k in st}}
     if self.main: self.run.rewind(st['step'])
     self.acc.wait_for_everyone()
     return path
-Trainer.save, Trainer.resume = _save, _resume
 
-# %% ../nbs/06_train.ipynb #9560c9ca
+# %% ../nbs/06_train.ipynb #7e0baf41
+@patch
 def _log_window(self: Trainer, extra: dict, dt: float, bar) -> dict:
     w = self.state['window']
     targets = self._sum(w['targets'])
     row = {'loss': self._sum(w['loss_sum']) / max(targets, 1), 'lr': self.scheduler.get_last_lr()[0], **extra,
+           **{k: self._sum(v) / max(self._sum(w['micro']), 1) for k, v in sorted(w['extras'].items())},
            'padding_fraction': 1 - self._sum(w['tokens']) / max(self._sum(w['positions']), 1),
-           'epoch': self.state['epoch'] + self.state['batch_index'] / max(self.n_micro, 1), 'tokens_per_s': self._sum(w['tokens']) / max(dt, 1e-9)}
+           'epoch': self.state['epoch'] + self.state['batch_index'] / max(self.n_micro, 1),
+           'tokens_per_s': self._sum(w['tokens']) / max(dt, 1e-9)}
     self.state['tokens_seen'] += int(self._sum(w['tokens']))
-    self.state['window'] = {'loss_sum': 0.0, 'targets': 0, 'tokens': 0, 'positions': 0}
+    self.state['window'] = _empty_window()
     if self.main: self.run.log(row, step=self.state['step'])
     bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}", tok_s=f"{row['tokens_per_s']:.0f}")
     return row
 
-def _eval(self: Trainer) -> dict:
+# %% ../nbs/06_train.ipynb #284541cc
+def _improved(new: float, best: float | None, mode: str) -> bool:
+    return best is None or (new < best if mode == 'min' else new > best)
+
+@patch
+def evaluate(self: Trainer) -> dict:
+    "Validation metrics now: the objective's loss and perplexity, plus the evaluator's metrics."
     cfg = self.cfg
-    ev = evaluate_loss(self.pmodel, self.valid, cfg.batch_size, self.pad_id, self.acc, cfg.eval_batches)
+    ev = evaluate_loss(self.pmodel, self.valid, cfg.batch_size, self.pad_id, self.acc, cfg.eval_batches, objective=self.objective)
+    if self.evaluator is not None:
+        was = self.pmodel.training; self.pmodel.eval()
+        with torch.no_grad(): ev.update(self.evaluator(self))
+        if was: self.pmodel.train()
+    return ev
+
+@patch
+def _eval(self: Trainer) -> dict:
+    cfg, s = self.cfg, self.state
+    ev = self.evaluate()
     if cfg.early_stopping_metric not in ev:
         raise TrainError(f'train.early_stopping_metric: {cfg.early_stopping_metric!r} is not computed; choose one of {sorted(ev)}')
-    self.state['last_eval'] = ev
-    v, s = ev[cfg.early_stopping_metric], self.state
-    best = _improved(v, s['best_metric'], cfg.early_stopping_mode)
-    if best: s['best_metric'], s['best_step'], s['bad_evals'] = v, s['step'], 0
+    s['last_eval'] = ev
+    best = _improved(ev[cfg.early_stopping_metric], s['best_metric'], cfg.early_stopping_mode)
+    if best: s['best_metric'], s['best_step'], s['bad_evals'] = ev[cfg.early_stopping_metric], s['step'], 0
     else: s['bad_evals'] += 1
     if cfg.patience is not None and s['bad_evals'] >= cfg.patience: s['stopped_early'] = True
     if self.main: self.run.log(ev, step=s['step'])
     if best: s['best_checkpoint'] = f"ckpt-{s['step']:06d}"
     return {'best': best, **ev}
 
-def _fit(self: Trainer, resume: bool | str | Path = False, stop_at: int | None = None) -> dict:
-    "Train (or continue, with `resume`) to max_steps/epochs or early stopping; `stop_at` returns early after that step."
+# %% ../nbs/06_train.ipynb #78e1e4b7
+@patch
+def restore_best(self: Trainer) -> int | None:
+    "Load the best checkpoint's weights when it is not the last step; returns the step restored (or None)."
+    s = self.state
+    if not (self.cfg.restore_best and s['best_checkpoint'] and s['best_step'] != s['step']): return None
+    self.load_weights(self.ckpt_dir / s['best_checkpoint'])
+    self.acc.wait_for_everyone()
+    s['restored_step'] = s['best_step']
+    return s['best_step']
+
+# %% ../nbs/06_train.ipynb #787e5c4f
+@patch
+def fit(self: Trainer,
+        resume: bool | str | Path = False, # True: continue from the newest checkpoint; a path: from that checkpoint
+        stop_at: int | None = None) -> dict: # return after this step (to simulate a crash in tests)
+    "Train to max_steps/epochs or early stopping, then restore the best checkpoint; returns the summary."
     cfg = self.cfg
     if resume:
         self.resume(None if resume is True else resume)
-        if self.state['finished']: return self.summary()
+        if self.state['finished']:
+            self.restore_best()
+            return self.summary()
     elif self.main:
         self.run.log(dict(self.counts, examples=len(self.train), steps=self.total), step=0)
     s = self.state
@@ -539,21 +633,28 @@ def _fit(self: Trainer, resume: bool | str | Path = False, stop_at: int | None =
                 s['finished'] = done
                 self.save(best=best)
     finally: bar.close()
+    if s['finished']: self.restore_best()
     summ = self.summary(time.time() - t_start)
     if self.main and s['finished']: self.run.update_summary(**summ)
     return summ
 
-def _summary(self: Trainer, elapsed: float | None = None) -> dict:
-    s = self.state
+# %% ../nbs/06_train.ipynb #423a7728
+@patch
+def summary(self: Trainer, elapsed: float | None = None) -> dict:
+    "Steps, tokens, best metric and checkpoint, the step restored, the last evaluation and parameter counts."
+    s, cfg = self.state, self.cfg
+    name = cfg.early_stopping_metric if self.valid else None
+    why = (f'best {name} {s["best_metric"]:.6g} at step {s["best_step"]} (train.restore_best)'
+           if s['restored_step'] is not None else None)
     out = {'steps': s['step'], 'total_steps': self.total, 'epochs': s['epoch'] + s['batch_index'] / max(self.n_micro, 1),
            'tokens_seen': s['tokens_seen'], 'stopped_early': s['stopped_early'],
-           'best_metric_name': self.cfg.early_stopping_metric if self.valid else None, 'best_metric': s['best_metric'], 'best_step': s['best_step'],
+           'best_metric_name': name, 'best_metric': s['best_metric'], 'best_step': s['best_step'],
            'best_checkpoint': str(self.ckpt_dir / s['best_checkpoint']) if s['best_checkpoint'] else None,
            'last_checkpoint': str(latest_checkpoint(self.ckpt_dir)) if latest_checkpoint(self.ckpt_dir) else None,
-           **(s['last_eval'] or {}), **self.counts, 'precision': self.cfg.precision, 'processes': self.world}
+           'restored_step': s['restored_step'], 'restored_because': why,
+           **(s['last_eval'] or {}), **self.counts, 'precision': cfg.precision, 'processes': self.world}
     if elapsed is not None: out['elapsed_s'] = elapsed
     return out
-Trainer._log_window, Trainer._eval, Trainer.fit, Trainer.summary = _log_window, _eval, _fit, _summary
 
 # %% ../nbs/06_train.ipynb #9aacd2d8
 def _config(cfg_or_path, overrides=None):
