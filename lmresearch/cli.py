@@ -4,13 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #d6544f24
 from __future__ import annotations
-import argparse, json, sys
+import argparse, importlib, json, sys
 from pathlib import Path
 
 from .core import LMRError, system_info, to_json
 
 # %% auto #0
-__all__ = ['FIGURE_MODULES', 'collect_info', 'format_info', 'load_figure_modules', 'build_parser', 'main']
+__all__ = ['FIGURE_MODULES', 'LINE_CLIS', 'collect_info', 'format_info', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #2e79df69
 def collect_info() -> dict:
@@ -40,31 +40,17 @@ def format_info(info: dict) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/90_cli.ipynb #47fd2dc1
-# Modules that register thesis figures with `lmresearch.figures.thesis_figure`; `lmr figures` imports them.
-FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis']
+FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis']   # modules that register thesis figures
+LINE_CLIS = ['lmresearch.ilm.cli']                                # modules with `add_commands(subparsers)`
 
 def _cmd_info(a):
     info = collect_info()
     print(to_json(info) if a.json else format_info(info))
 
-def _ilm_analysis(batch_dir: Path, figures: Path) -> Path:
-    "Run the ILM analysis notebook on a finished ILM batch and print its perplexity table and hypotheses."
-    from lmresearch.ilm.analysis import execute_analysis
-    nb = execute_analysis(batch_dir, figures_out=figures)
-    hyp = json.loads((nb.parent / 'run' / 'hypotheses.json').read_text())
-    print('infill perplexity (answer text), model x test level; levels of the embedded data are ESTIMATED:')
-    print((Path(figures) / 'ilm-ppl-matrix.md').read_text())
-    print('\n'.join(hyp['statements']))
-    return nb
-
 def _cmd_demo(a):
-    "The main job: the ILM batch on the embedded default data, its analysis, figures and site (or the smoke batch)."
     from lmresearch.demo import run_demo
-    if a.smoke: res = run_demo('demo', quick=a.quick, jobs=a.jobs, out=a.out)
-    else:
-        if a.quick: raise LMRError('--quick applies to --smoke only (the ILM demo preset is already the smallest)')
-        res = run_demo('ilm', jobs=a.jobs, out=a.out, analysis=_ilm_analysis)
-    return 0 if res['batch'].ok else 1
+    res = run_demo(a.lines or None, smoke=a.smoke, quick=a.quick, jobs=a.jobs, out=a.out)
+    return 0 if res['ok'] else 1
 
 def _cmd_train(a):
     from lmresearch.train import train_from_config
@@ -75,19 +61,9 @@ def _cmd_batch(a):
     from lmresearch.batch import batch_main
     return batch_main(a)
 
-def load_figure_modules() -> list[str]:
-    "Import every module in `FIGURE_MODULES` that exists, so its figures are registered; returns those imported."
-    import importlib, importlib.util
-    found = []
-    for m in FIGURE_MODULES:
-        try: spec = importlib.util.find_spec(m)
-        except ModuleNotFoundError: spec = None
-        if spec: importlib.import_module(m); found.append(m)
-    return found
-
 def _cmd_figures(a):
     from lmresearch.figures import make_figures
-    load_figure_modules()
+    for m in FIGURE_MODULES: importlib.import_module(m)
     df = make_figures(a.runs, out_dir=a.out, only=a.only)
     print(df.to_string(index=False) if len(df) else 'no thesis figures registered')
     return 0
@@ -97,53 +73,15 @@ def _cmd_site(a):
     out = build_site(out_dir=a.out, use_quarto=False if a.offline else None)
     print(f'site written to {out}/index.html')
 
-def _cmd_ilm(a):
-    if a.ilm_command == 'demo-csv':
-        from lmresearch.ilm.data import build_demo_csv
-        build_demo_csv(a.out, seed=a.seed)
-        print(f'wrote {a.out} (levels estimated; provenance beside it)')
-        return 0
-    if a.ilm_command == 'prepare':
-        from lmresearch.ilm.data import prepare
-        st = prepare(a.csv, a.out, level=a.level, sample_size=a.sample_size, seed=a.seed, columns=a.columns)
-        docs = ', '.join(f'{k} {v}' for k, v in st['documents'].items())
-        skipped = ', '.join(f'{k} {v}' for k, v in st['skipped'].items() if v) or 'none'
-        print(f"wrote {a.out}: {docs} documents; skipped: {skipped}; levels {'ESTIMATED' if st['levels_estimated'] else 'given'}")
-    elif a.ilm_command == 'mask':
-        from lmresearch.ilm.mask import mask_dir
-        st = mask_dir(a.in_dir, a.out, per_doc=a.per_doc, retries=a.retries, p=a.p, seed=a.seed, jobs=a.jobs)
-        t = st['total']
-        print(f"wrote {a.out}: {t['examples']} examples of {t['documents']} documents, "
-              f"character mask rate {t['mask_rate']:.3f}, {st['seconds']:.1f}s")
-    else:
-        raise LMRError('choose one of: lmr ilm demo-csv | prepare | mask (see lmr ilm --help)')
-    print(f'statistics: {Path(a.out) / "stats.json"}')
-
-def _add_ilm(sub):
-    s = sub.add_parser('ilm', help='ILM research line: data preparation and masking'); s.set_defaults(fn=_cmd_ilm)
-    ilm = s.add_subparsers(dest='ilm_command', metavar='STEP')
-    d = ilm.add_parser('demo-csv', help='build the embedded default: an EFCAMDAT-shaped CSV with estimated levels')
-    d.add_argument('--out', required=True, help='CSV to write'); d.add_argument('--seed', type=int, default=0)
-    d = ilm.add_parser('prepare', help='EFCAMDAT CSV -> train/valid/test ILM documents + stats.json')
-    d.add_argument('--csv', required=True); d.add_argument('--out', required=True)
-    d.add_argument('--level', default='all', help='A1|A2|B1|B2|C1|all (default all)')
-    d.add_argument('--sample-size', type=int, default=None, help='stratified sample of N texts (level x L1)')
-    d.add_argument('--seed', type=int, default=0)
-    d.add_argument('--columns', default=None, help='column names, e.g. text=essay,level=cefr,l1=nationality')
-    d = ilm.add_parser('mask', help='hierarchical infilling masks for every split of a prepared folder')
-    d.add_argument('--in', dest='in_dir', required=True); d.add_argument('--out', required=True)
-    d.add_argument('--per-doc', type=int, default=16); d.add_argument('--retries', type=int, default=16)
-    d.add_argument('--p', type=float, default=0.03); d.add_argument('--seed', type=int, default=0)
-    d.add_argument('--jobs', type=int, default=1)
-
-def build_parser() -> argparse.ArgumentParser:
-    "The `lmr` argument parser."
-    p = argparse.ArgumentParser(prog='lmr', description='lmresearch: language-model research pipeline')
-    sub = p.add_subparsers(dest='command', metavar='COMMAND')
+# %% ../nbs/90_cli.ipynb #144e61c3
+def _add_core(sub):
+    from lmresearch.demo import LINES
     s = sub.add_parser('info', help='versions, hardware and offline assets'); s.set_defaults(fn=_cmd_info)
     s.add_argument('--json', action='store_true', help='print JSON instead of a report')
-    s = sub.add_parser('demo', help='run the main job on the embedded default data'); s.set_defaults(fn=_cmd_demo)
-    s.add_argument('--smoke', action='store_true', help='run the two-job smoke batch (configs/batches/demo.yaml) instead of ILM')
+    s = sub.add_parser('demo', help='run every research line on the embedded default data'); s.set_defaults(fn=_cmd_demo)
+    s.add_argument('lines', nargs='*', metavar='LINE',
+                   help=f'research lines to run (default: all of {", ".join(LINES)})')
+    s.add_argument('--smoke', action='store_true', help='the fastest end-to-end check instead: the two-job smoke batch')
     s.add_argument('--quick', action='store_true', help='with --smoke: 8 training steps (used by the tests)')
     s.add_argument('--jobs', type=int, default=1, help='jobs run in parallel (default 1)')
     s.add_argument('--out', default=None, help='write runs, figures and site under this folder instead of the project')
@@ -151,8 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('config', help='experiment config YAML')
     s.add_argument('--run-dir', required=True, help='run directory to create (or to resume with --resume)')
     s.add_argument('--resume', action='store_true', help='continue from the latest checkpoint in --run-dir')
-    s.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='override a config value, e.g. train.lr=1e-4')
-    s = sub.add_parser('batch', help='run an experiment notebook over parameter sets with papermill'); s.set_defaults(fn=_cmd_batch)
+    s.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                   help='override a config value, e.g. train.lr=1e-4')
+    s = sub.add_parser('batch', help='run an experiment notebook over parameter sets with papermill')
+    s.set_defaults(fn=_cmd_batch)
     from lmresearch.batch import add_batch_args
     add_batch_args(s)
     s = sub.add_parser('figures', help='regenerate every thesis figure from collected results'); s.set_defaults(fn=_cmd_figures)
@@ -162,10 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('site', help='build the lab-notebook website into _site/'); s.set_defaults(fn=_cmd_site)
     s.add_argument('--out', default=None, help='output folder (default: _site/)')
     s.add_argument('--offline', action='store_true', help='use the offline renderer even when quarto is installed')
-    _add_ilm(sub)
+
+# %% ../nbs/90_cli.ipynb #55880f53
+def build_parser() -> argparse.ArgumentParser:
+    "The `lmr` argument parser: the core commands, then each research line's (`LINE_CLIS`)."
+    p = argparse.ArgumentParser(prog='lmr', description='lmresearch: language-model research pipeline')
+    sub = p.add_subparsers(dest='command', metavar='COMMAND')
+    _add_core(sub)
+    for m in LINE_CLIS: importlib.import_module(m).add_commands(sub)
     return p
 
-def main(argv: list[str] | None = None) -> int:
+# %% ../nbs/90_cli.ipynb #44a5c0f9
+def main(argv: list[str] | None = None # arguments (default: `sys.argv[1:]`)
+        ) -> int:
     "Entry point of the `lmr` console script; user errors print one line and exit 2."
     p = build_parser()
     a = p.parse_args(argv)

@@ -26,10 +26,11 @@ class MissingAssetError(LMRError):
 
 # %% ../nbs/00_core.ipynb #33186996
 def project_root(start: str | Path | None = None) -> Path:
-    "The lmresearch checkout: `$LMR_ROOT`, else the nearest parent of `start` (default: cwd) holding settings.ini."
+    "The checkout: `$LMR_ROOT`, else the nearest parent of `start` (default: cwd), or of the package, with settings.ini."
     if os.environ.get('LMR_ROOT'): return Path(os.environ['LMR_ROOT']).resolve()
     here = Path(start or Path.cwd()).resolve()
-    for p in (here, *here.parents):
+    package = Path(importlib.util.find_spec('lmresearch').origin).resolve().parent   # an editable install: the checkout
+    for p in (here, *here.parents, package.parent):
         if (p / 'settings.ini').is_file() and (p / 'nbs').is_dir(): return p
     return here
 

@@ -75,8 +75,10 @@ def _pick_columns(available: Sequence[str], text_column: str, columns: Sequence[
     return [c for c in (columns if columns is not None else available) if c != text_column]
 
 def _text_value(v: Any, text_column: str, where: str) -> str:
+    "A text field as a string; a list of strings (paragraphs, as in PubMedQA's CONTEXTS) joined by blank lines."
     if isinstance(v, str): return v
-    raise DataError(f'{where}: {text_column!r} must be a string, got {type(v).__name__} {v!r}')
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v): return '\n\n'.join(v)
+    raise DataError(f'{where}: {text_column!r} must be a string or a list of strings, got {type(v).__name__} {str(v)[:60]}')
 
 # %% ../nbs/03_data.ipynb #66da0624
 def _read_csv(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None, delimiter: str = ',') -> list[Record]:
@@ -104,14 +106,15 @@ def _read_csv(path: Path, text_column: str = 'text', columns: Sequence[str] | No
 # %% ../nbs/03_data.ipynb #f6a4c371
 _LIST_KEYS = ('data', 'records', 'rows', 'examples', 'items', 'instances')
 
-def _json_items(obj: Any, path: Path) -> list:
-    "The list of records in a parsed JSON file: a list, or `{'data': [...]}`-style."
-    if isinstance(obj, list): return obj
+def _json_items(obj: Any, path: Path) -> list[tuple[str, Any]]:
+    "`(position, record)` pairs of a parsed JSON file: a list, `{'data': [...]}`-style, or objects keyed by id."
+    if isinstance(obj, list): return [(f'row={i}', o) for i, o in enumerate(obj, 1)]
     if isinstance(obj, dict):
         for k in _LIST_KEYS:
-            if isinstance(obj.get(k), list): return obj[k]
+            if isinstance(obj.get(k), list): return _json_items(obj[k], path)
         lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
-        if len(lists) == 1: return obj[lists[0]]
+        if len(lists) == 1: return _json_items(obj[lists[0]], path)
+        if obj and all(isinstance(v, dict) for v in obj.values()): return [(f'id={k}', {'id': k, **v}) for k, v in obj.items()]
         raise DataError(f'{path}: expected a list of objects or an object holding one (e.g. {{"data": [...]}}); '
                         f'found an object with keys {list(obj)[:10]}')
     raise DataError(f'{path}: expected a list of objects or an object holding one (e.g. {{"data": [...]}}); found {type(obj).__name__}')
@@ -126,12 +129,12 @@ def _record_from_obj(obj: Any, text_column: str, columns: Sequence[str] | None, 
     return Record(_text_value(obj[text_column], text_column, where), {c: obj[c] for c in keep if c != text_column}, where)
 
 def _read_json(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
-    "Records of a JSON file (a list of objects or `{'data': [...]}`), source `path#row=N`."
+    "Records of a JSON file (a list of objects, `{'data': [...]}`, or objects keyed by id), source `path#row=N` / `#id=K`."
     try: obj = json.loads(_read_text(path))
     except json.JSONDecodeError as e: raise DataError(f'{path}:{e.lineno}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})') from None
     items = _json_items(obj, path)
     if not items: raise DataError(f'{path}: empty file (no records)')
-    return [_record_from_obj(o, text_column, columns, f'{path}#row={i}', path) for i, o in enumerate(items, 1)]
+    return [_record_from_obj(o, text_column, columns, f'{path}#{pos}', path) for pos, o in items]
 
 def _read_jsonl(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
     "Records of a JSONL file, one per non-blank line, source `path:LINE`."
@@ -259,7 +262,7 @@ def frame_to_records(df: pd.DataFrame, text_column: str = 'text', source_column:
     return out
 
 # %% ../nbs/03_data.ipynb #25142a7c
-_POS = re.compile(r'(#(?:row|doc)=\d+|:\d+)$')
+_POS = re.compile(r'(#(?:row|doc)=\d+|#id=[^#/]+|:\d+)$')
 
 def source_key(source: str) -> str:
     "The default split key: `source` with the folders of its file path dropped (`data/a.csv#row=3` -> `a.csv#row=3`)."

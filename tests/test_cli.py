@@ -58,7 +58,7 @@ def test_ilm_prepare_and_mask(tmp_path):
 
 def test_train_cli_runs_and_refuses_bad_resume(tmp_path):
     cfg = tmp_path / 'smoke.yaml'
-    cfg.write_text('preset: demo\nname: cli-smoke\ndata:\n  train: corpus:lee-news\n  max_docs: 40\n'
+    cfg.write_text('preset: tiny\nname: cli-smoke\ndata:\n  train: corpus:lee-news\n  max_docs: 40\n'
                    'train:\n  max_steps: 4\n  eval_every: 2\n  seq_len: 32\n')
     r = lmr('train', str(cfg), '--run-dir', str(tmp_path / 'run'), '--set', 'train.batch_size=4')
     assert r.returncode == 0, r.stderr
@@ -74,8 +74,8 @@ def test_demo_smoke_end_to_end(tmp_path):
     "`lmr demo --smoke --quick`: corpora, a two-job papermill batch, the figure and table, and the site."
     r = lmr('demo', '--smoke', '--quick', '--out', str(tmp_path))
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    res = (tmp_path / 'runs' / 'demo' / 'results.csv').read_text().splitlines()
+    res = (tmp_path / 'runs' / 'smoke' / 'results.csv').read_text().splitlines()
     assert len(res) == 3 and all(',completed,' in line for line in res[1:])
-    assert (tmp_path / 'figures' / 'demo-learning-curves.png').exists() and (tmp_path / 'figures' / 'demo-results.md').exists()
+    assert (tmp_path / 'figures' / 'smoke-learning-curves.png').exists() and (tmp_path / 'figures' / 'smoke-results.md').exists()
     assert (tmp_path / '_site' / 'index.html').exists()
     assert 'lee-news' in r.stdout and 'demo done in' in r.stdout

@@ -52,7 +52,7 @@ def test_round_trip_dict(cfg):
     assert config_hash(from_dict(ExperimentConfig, d)) == config_hash(cfg)
 
 # a saved config names a real preset (or none): load_config lays the file over that preset
-saved_configs = st.tuples(configs, st.sampled_from([None, 'demo', 'cpu', 'gpu'])).map(lambda t: dataclasses.replace(t[0], preset=t[1]))
+saved_configs = st.tuples(configs, st.sampled_from([None, 'tiny', 'cpu', 'gpu'])).map(lambda t: dataclasses.replace(t[0], preset=t[1]))
 
 @given(saved_configs)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -127,9 +127,9 @@ def test_wrong_type_names_key(key, tp):
 # ---- the shipped presets
 
 def test_shipped_presets_listed():
-    assert list_presets() == ['cpu', 'demo', 'gpu']
+    assert list_presets() == ['cpu', 'gpu', 'tiny']
 
-@pytest.mark.parametrize('name', ['demo', 'cpu', 'gpu'])
+@pytest.mark.parametrize('name', ['tiny', 'cpu', 'gpu'])
 def test_shipped_preset_loads(name):
     cfg = load_preset(name)
     assert isinstance(cfg, ExperimentConfig) and cfg.preset == name
@@ -139,12 +139,12 @@ def test_shipped_preset_loads(name):
     assert cfg.train.seq_len <= cfg.model.positions or not cfg.model.name.startswith('tiny-')
 
 def test_preset_values():
-    demo, cpu, gpu = load_preset('demo'), load_preset('cpu'), load_preset('gpu')
-    assert demo.model.name == 'tiny-gpt2' and (demo.model.layers, demo.model.width, demo.model.heads) == (2, 64, 2)
-    assert demo.model.tokenizer == 'gpt2-tokenizer'
+    tiny, cpu, gpu = load_preset('tiny'), load_preset('cpu'), load_preset('gpu')
+    assert tiny.model.name == 'tiny-gpt2' and (tiny.model.layers, tiny.model.width, tiny.model.heads) == (2, 64, 2)
+    assert tiny.model.tokenizer == 'gpt2-tokenizer'
     assert cpu.model.name == 'smollm2-135m'
     assert (gpu.model.name, gpu.train.batch_size, gpu.train.seq_len, gpu.train.lr) == ('gpt2', 24, 256, 5e-5)
 
 def test_unknown_preset_lists_available():
-    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: cpu, demo, gpu"): load_preset('nope')
-    with pytest.raises(ConfigError, match='unknown preset'): load_preset('../presets/demo')
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: cpu, gpu, tiny"): load_preset('nope')
+    with pytest.raises(ConfigError, match='unknown preset'): load_preset('../presets/tiny')

@@ -31,7 +31,7 @@ def batch(data, tmp_path_factory) -> Path:
     (b / 'data').mkdir(); (b / 'data' / 'run').symlink_to(data, target_is_directory=True)
     specs = [('general', 'all', None), ('levels-A1', 'A1', None), ('transfer-A1', 'A1', b / 'general' / 'run')]
     for job, level, init in specs:
-        train_ilm(ilm_config('demo', level, init_from=None if init is None else str(init), data_dir=str(data), overrides=TINY), b / job / 'run')
+        train_ilm(ilm_config('tiny', level, init_from=None if init is None else str(init), data_dir=str(data), overrides=TINY), b / job / 'run')
         rows.append({'job_id': job, 'status': 'completed', 'ilm_role': 'train'})
         res = evaluate_ilm(b / job / 'run', data, levels=['A1', 'B1'], max_docs_per_level=6, examples_per_doc=1, n_resamples=100)
         run = Run.create(b / f'eval-{job}' / 'run', config={'model_run': job}, tensorboard=False)
@@ -74,9 +74,9 @@ def test_analysis_of_a_batch_folder(batch, tmp_path):
 
 def test_bad_inputs_write_nothing(data, tmp_path):
     with pytest.raises(IlmExperimentError, match='no prepared/ folder'):
-        train_ilm(ilm_config('demo', 'A1', data_dir=str(tmp_path / 'none'), overrides=TINY), tmp_path / 'r1')
+        train_ilm(ilm_config('tiny', 'A1', data_dir=str(tmp_path / 'none'), overrides=TINY), tmp_path / 'r1')
     with pytest.raises(IlmExperimentError, match='neither a run directory'):
-        train_ilm(ilm_config('demo', 'A1', init_from=str(tmp_path), data_dir=str(data), overrides=TINY), tmp_path / 'r2')
+        train_ilm(ilm_config('tiny', 'A1', init_from=str(tmp_path), data_dir=str(data), overrides=TINY), tmp_path / 'r2')
     with pytest.raises(IlmExperimentError, match="no test documents of level C2"):
         split_items(data, 'test', 'C2')
     assert not (tmp_path / 'r1').exists() and not (tmp_path / 'r2').exists()

@@ -40,7 +40,7 @@ def make_project(d: Path) -> Path:
     for x, status in [(1, 'completed'), (2, 'failed')]:
         j = b / f'x={x}-0000000{x}'; (j / 'run').mkdir(parents=True)
         (j / 'job.json').write_text(json.dumps({'batch': 'toy', 'stage': 'main', 'job_id': j.name, 'notebook': 'nbs/experiments/toy.ipynb',
-            'params': {'x': x, 'preset': 'demo'}, 'varying': {'x': x}, 'status': status, 'duration_s': 2.0 * x,
+            'params': {'x': x, 'preset': 'tiny'}, 'varying': {'x': x}, 'status': status, 'duration_s': 2.0 * x,
             'error': 'ZeroDivisionError: division by zero' if status == 'failed' else None}))
         if status == 'completed': (j / 'run' / 'summary.json').write_text(json.dumps({'valid_loss': 1.2345, 'steps': 20}))
         nb = v4.new_notebook()
@@ -72,7 +72,7 @@ def test_pages_and_content(site):
     assert 'HIDDEN_SECRET' not in core and 'ECHO_OFF_CODE' not in core and 'shown output' in core and '#|' not in core
     assert 'default_exp' not in core and 'double' in core and '<td>7</td>' in core and 'cdn.example.org' not in core
     batch = (site / 'runs/toy/index.html').read_text()
-    for s in ('2 jobs: 1 completed, 1 failed', 'href="x=1-00000001/notebook.html"', '1.234', 'ZeroDivisionError: division by zero', 'preset="demo"'):
+    for s in ('2 jobs: 1 completed, 1 failed', 'href="x=1-00000001/notebook.html"', '1.234', 'ZeroDivisionError: division by zero', 'preset="tiny"'):
         assert s in batch, s
     run = (site / 'runs/toy/x=1-00000001/notebook.html').read_text()
     assert '<img src="notebook_files/fig-1.png"' in run and (site / 'runs/toy/x=1-00000001/notebook_files/fig-1.png').read_bytes()[:4] == b'\x89PNG'

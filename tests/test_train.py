@@ -190,7 +190,7 @@ def test_checkpoint_from_other_shape(tok, finished):
 
 
 def test_missing_file_and_missing_run_dir(tmp_path):
-    (tmp_path / 'c.yaml').write_text('preset: demo\ndata:\n  train: nowhere.txt\n')
+    (tmp_path / 'c.yaml').write_text('preset: tiny\ndata:\n  train: nowhere.txt\n')
     with pytest.raises(TrainError, match='data.train: nowhere.txt does not exist'):
         train_from_config(tmp_path / 'c.yaml', tmp_path / 'run')
     assert not (tmp_path / 'run').exists()

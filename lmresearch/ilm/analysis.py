@@ -4,14 +4,16 @@
 
 # %% ../../nbs/24_ilm_analysis.ipynb #ecaef7c8
 from __future__ import annotations
-import json
+import json, time
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..core import LMRError, runs_dir
+from ..batch import run_batch
+from ..core import LMRError, configs_dir, runs_dir
+from ..demo import LineReport
 from ..evaluate import compare_models, holm
 from ..figures import MissingResults, PALETTE, figsize, save_figure, set_style, thesis_figure
 from .experiment import LEVELS
@@ -20,7 +22,7 @@ from .experiment import LEVELS
 __all__ = ['BATCH', 'IlmResults', 'load_results', 'batch_times', 'compare', 'pooled', 'hypothesis_h1', 'hypothesis_h2',
            'hypothesis_h3', 'h3_by_level', 'statements', 'Analysis', 'model_order', 'analyse', 'plot_heatmap',
            'plot_gain', 'plot_curves', 'fig_ppl_heatmap', 'fig_specialisation_gain', 'fig_learning_curves',
-           'run_analysis', 'execute_analysis']
+           'run_analysis', 'execute_analysis', 'demo']
 
 # %% ../../nbs/24_ilm_analysis.ipynb #b4b25f6a
 class IlmResults(NamedTuple):
@@ -309,3 +311,27 @@ def execute_analysis(batch_dir: str | Path | None = None, figures_out: str | Pat
                         kernel_name=ensure_kernel(), parameters={'run_dir': str(d / 'run'), 'batch_dir': str(batch_dir),
                                                                  'figures_out': None if figures_out is None else str(figures_out), **params})
     return nb
+
+# %% ../../nbs/24_ilm_analysis.ipynb #828e938d
+def demo(runs_root: str | Path, # the batch goes to `runs_root/ilm`
+         figures_dir: str | Path, # where the thesis figures and the perplexity table go
+         jobs: int = 1, # jobs run in parallel
+         progress: bool = True # show the batch's progress bar
+        ) -> LineReport:
+    "The ILM study on the embedded data: its batch, then its analysis notebook; returns the line's report."
+    t0 = time.time()
+    batch_dir = Path(runs_root) / BATCH
+    print(f'batch configs/batches/{BATCH}.yaml -> {batch_dir}')
+    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress)
+    print(res)
+    if not res.ok: return LineReport('ilm', False, [repr(res)], res, wall_s=time.time() - t0)
+    nb = execute_analysis(batch_dir, figures_out=figures_dir)
+    hyp = json.loads((nb.parent / 'run' / 'hypotheses.json').read_text())
+    matrix = Path(figures_dir) / 'ilm-ppl-matrix.md'
+    print('infill perplexity (answer text), model x test level; levels of the embedded data are ESTIMATED:')
+    print(matrix.read_text())
+    print('\n'.join(hyp['statements']))
+    head = (f"H1 supported on {hyp['h1_supported']}/{hyp['levels']} levels, H2 within margin on {hyp['h2_within']}, "
+            f"H3 on {hyp['h3_supported']} (levels estimated, tiny models: a pipeline check)")
+    return LineReport('ilm', True, [head, *hyp['statements']], res, {'analysis': str(nb), 'matrix': str(matrix)},
+                      time.time() - t0)

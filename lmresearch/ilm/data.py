@@ -15,7 +15,7 @@ from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash, 
 from ..data import DataError, Record, normalize_document, split_records, stratified_sample, write_documents
 
 # %% auto #0
-__all__ = ['CEFR', 'ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'DEMO_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',
+__all__ = ['CEFR', 'ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',
            'resolve_columns', 'read_csv_rows', 'char_stats', 'prepare', 'demo_texts', 'build_demo_csv']
 
 # %% ../../nbs/20_ilm_data.ipynb #8ffc2ed9
@@ -163,7 +163,7 @@ def prepare(csv: str | Path, out: str | Path, level: str = 'all', sample_size: i
 
 # %% ../../nbs/20_ilm_data.ipynb #ddba35d6
 # ---- the embedded default: an EFCAMDAT-shaped CSV from the packaged English corpora
-DEMO_LEVELS = ('A1', 'A2', 'B1', 'B2', 'C1')
+THESIS_LEVELS = ('A1', 'A2', 'B1', 'B2', 'C1')
 LEVEL_METHOD = ('estimated: each text gets the mean cefrpy level of its known words (lexcial difficulty); texts are ranked by it '
                 'and cut into five equal-sized groups A1 < A2 < B1 < B2 < C1 (quintiles). These are pseudo-levels: a rank of '
                 'lexical difficulty, not a proficiency rating. C2 does not occur (EFCAMDAT has A1-C1); the lexical coverage '
@@ -207,9 +207,9 @@ def build_demo_csv(out_csv: str | Path, corpora: Sequence[str] = ('enwiki-sample
         prof = cefr_profile(t.text)
         if prof['known'] < min_known: continue
         rows.append({'text': t.text, 'lexical_level': prof['level'], 'difficulty': round(prof['mean_level'], 4), 'source': t.source})
-    if len(rows) < 5 * len(DEMO_LEVELS): raise LMRError(f'only {len(rows)} demo texts from {corpora}; need at least {5 * len(DEMO_LEVELS)}')
+    if len(rows) < 5 * len(THESIS_LEVELS): raise LMRError(f'only {len(rows)} demo texts from {corpora}; need at least {5 * len(THESIS_LEVELS)}')
     order = sorted(range(len(rows)), key=lambda i: (rows[i]['difficulty'], stable_hash(seed, rows[i]['source'])))
-    for rank, i in enumerate(order): rows[i]['cefr'] = DEMO_LEVELS[rank * len(DEMO_LEVELS) // len(rows)]
+    for rank, i in enumerate(order): rows[i]['cefr'] = THESIS_LEVELS[rank * len(THESIS_LEVELS) // len(rows)]
     import pandas as pd
     df = pd.DataFrame(rows)[['text', 'cefr', 'lexical_level', 'difficulty', 'source']]
     df.insert(2, 'l1', 'unknown'); df.insert(3, 'level_source', 'estimated')

@@ -17,7 +17,7 @@ from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everyth
 from ..config import ExperimentConfig, from_dict, load_config, to_dict
 from ..models import pad_token_id
 from ..data import read_documents
-from .data import CEFR, DEMO_LEVELS, build_demo_csv, normalize_level, prepare
+from .data import CEFR, THESIS_LEVELS, build_demo_csv, normalize_level, prepare
 from .mask import SPAN_TYPES, mask_dir, read_masks
 
 # %% auto #0
@@ -26,7 +26,7 @@ __all__ = ['LEVELS', 'MASK_NAMES', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperi
            'train_ilm', 'IlmEval', 'score_masks', 'evaluate_ilm', 'eval_summary', 'save_eval']
 
 # %% ../../nbs/23_ilm_experiment.ipynb #fb37f8f0
-LEVELS: tuple[str, ...] = DEMO_LEVELS          # the levels of the thesis design (EFCAMDAT has A1-C1)
+LEVELS: tuple[str, ...] = THESIS_LEVELS          # the levels of the thesis design (EFCAMDAT has A1-C1)
 MASK_NAMES: tuple[str, ...] = ('infill_textonly', 'infill', 'context')   # infill_textonly: the paper's metric
 
 class IlmExperimentError(LMRError):
@@ -109,7 +109,7 @@ class IlmExperimentConfig(ExperimentConfig):
     ilm: IlmSection = field(default_factory=IlmSection)
 
 ILM_PRESETS: dict[str, dict] = {
-    'demo': {'train.max_steps': 40, 'train.seq_len': 256, 'train.eval_every': 10, 'train.eval_batches': 4, 'train.log_every': 5,
+    'tiny': {'train.max_steps': 40, 'train.seq_len': 256, 'train.eval_every': 10, 'train.eval_batches': 4, 'train.log_every': 5,
              'train.warmup': 0.1, 'train.lr': 3e-3, 'tracking.tensorboard': False,
              'ilm.max_train_examples': 2000, 'ilm.max_valid_examples': 100},
 }
@@ -124,7 +124,7 @@ def model_label(level: str, init_from: str | None) -> str:
     k, lv = run_kind(level, init_from), _level(level)
     return {'general': 'general', 'specialised': lv, 'transfer': f'general→{lv}'}[k]
 
-def ilm_config(preset: str | None = 'demo', level: str = 'all', init_from: str | None = None, data_dir: str | None = None,
+def ilm_config(preset: str | None = 'tiny', level: str = 'all', init_from: str | None = None, data_dir: str | None = None,
                seed: int = 0, overrides: dict | list | None = None) -> IlmExperimentConfig:
     "The config of one ILM run: preset < ILM_PRESETS[preset] < level, init, data, seed < overrides."
     from lmresearch.config import parse_overrides, merge
@@ -135,9 +135,9 @@ def ilm_config(preset: str | None = 'demo', level: str = 'all', init_from: str |
     return load_config(cls=IlmExperimentConfig, preset=preset, overrides=layers)
 
 # %% ../../nbs/23_ilm_experiment.ipynb #bee1127c
-ILM_EVAL_PRESETS: dict[str, dict] = {'demo': {'max_docs_per_level': 100, 'examples_per_doc': 1}}
+ILM_EVAL_PRESETS: dict[str, dict] = {'tiny': {'max_docs_per_level': 100, 'examples_per_doc': 1}}
 
-def eval_settings(preset: str | None = 'demo', max_docs_per_level: int | None = None, examples_per_doc: int | None = None) -> dict:
+def eval_settings(preset: str | None = 'tiny', max_docs_per_level: int | None = None, examples_per_doc: int | None = None) -> dict:
     "Keyword arguments of `evaluate_ilm` for a preset: its test-set caps unless given (0 = no cap), and bf16 autocast."
     kw = {'max_docs_per_level': None, 'examples_per_doc': None, **ILM_EVAL_PRESETS.get(preset, {})}
     for k, v in (('max_docs_per_level', max_docs_per_level), ('examples_per_doc', examples_per_doc)):
