@@ -446,7 +446,7 @@ def execute_job(job_dir: str | Path, log: bool = False) -> int:
     run_dir = d / 'run'
     try:
         pm.execute_notebook(rec['notebook'], str(d / 'notebook.ipynb'), parameters={**rec['params'], RESERVED: str(run_dir)},
-                            kernel_name=rec['kernel'], cwd=str(d), progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
+                            kernel_name=rec['kernel'], language='python', cwd=str(d), progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
                             execution_timeout=rec.get('timeout'))
         if run_dir.is_dir() and (run := Run.open(run_dir, tensorboard=False, wandb=False)).status == 'running': run.finish()
         rec.update(status='completed', error=None)
@@ -636,7 +636,7 @@ def run_batch(path: str | Path, jobs: int = 1, executor: str = 'local', only: st
               dry_run: bool = False, out: str | Path | None = None, overrides: dict | None = None, progress: bool = True) -> BatchResult:
     "Run the batch file at `path` (see the module docs); returns a BatchResult. Bad input raises BatchError before any job runs."
     spec = load_batch(path, overrides)
-    out = Path(out) if out else runs_dir() / spec.name
+    out = Path(out).resolve() if out else runs_dir() / spec.name   # absolute: jobs run with their own folder as cwd
     all_jobs = expand_jobs(spec, out)
     if executor not in ('local', 'slurm'): raise BatchError(f'executor must be local or slurm, got {executor!r}')
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise BatchError(f'jobs must be an int >= 1, got {jobs!r}')

@@ -294,6 +294,13 @@ def _job_notebook(d: Path) -> Path | None:
     nbs = sorted(d.glob('*.ipynb'), key=lambda p: (p.name != 'notebook.ipynb', p.name))
     return nbs[0] if nbs else None
 
+def _relative(v: Any, *roots: Path) -> Any:
+    "An absolute path under one of `roots` shown relative to it: this machine's folders mean nothing on the site."
+    if isinstance(v, str) and v.startswith('/'):
+        for r in roots:
+            with contextlib.suppress(ValueError, OSError): return Path(v).resolve().relative_to(Path(r).resolve()).as_posix()
+    return v
+
 def _link(text: str, href: str) -> str: return f'[{_md_cell(text, 200)}]({urllib.parse.quote(href, safe="/=+-._~")})'
 
 def _table(rows: list[list[str]], head: list[str], right: list[bool]) -> str:
@@ -309,7 +316,8 @@ def batch_page(batch_dir: str | Path) -> str | None:
         recs = {j: _read_json(j / 'job.json') for j in jobs}
         summ = {j: {k: v for k, v in _flat(_read_json(j / 'run' / 'summary.json')).items() if isinstance(v, (int, float, str, bool)) or v is None}
                 for j in jobs}
-        params = {j: r.get('params') or {} for j, r in recs.items()}
+        roots = (d.parent, project_root())
+        params = {j: {k: _relative(v, *roots) for k, v in (r.get('params') or {}).items()} for j, r in recs.items()}
         vary = list(dict.fromkeys(k for r in recs.values() for k in (r.get('varying') or {})))
         keys = list(dict.fromkeys(k for p in params.values() for k in p))
         vary += [k for k in keys if k not in vary and len({json.dumps(p.get(k), sort_keys=True, default=str) for p in params.values()}) > 1]

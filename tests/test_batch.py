@@ -225,3 +225,15 @@ def test_yaml_loader_is_the_config_loader_plus_duplicate_keys(tmp_path):
     with pytest.raises(BatchError, match="--set 'd={a: 1, a: 2}': line 1: key 'a' given twice"): parse_sets(['d={a: 1, a: 2}'])
     with pytest.raises(BatchError, match='e.yaml: not UTF-8 text'):
         (tmp_path / 'e.yaml').write_bytes(b'name: \xff\n'); read_yaml(tmp_path / 'e.yaml')
+
+
+def test_relative_out_and_a_notebook_without_kernelspec(tmp_path, monkeypatch):
+    "`--out runs` relative to the current folder works, and a notebook with no kernelspec runs on the project's kernel."
+    nb = json.loads((ROOT / TOY).read_text())
+    nb['metadata'] = {}                                              # as some editors save it: no kernelspec, no language
+    write(tmp_path / 'bare.ipynb', json.dumps(nb))
+    f = write(tmp_path / 'bare.yaml', 'name: bare\nnotebook: bare.ipynb\nsets:\n  - {x: 1}\n')
+    monkeypatch.chdir(tmp_path)
+    r = run_batch('bare.yaml', out='runs', progress=False)
+    assert r.ok, r.table.to_dict('records')
+    assert r.out == tmp_path / 'runs' and (tmp_path / 'runs' / r.ran[0] / 'notebook.ipynb').is_file()

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/25_ilm_cli.ipynb #b9580212
 from __future__ import annotations
-import argparse
+import argparse, sys, warnings
 from pathlib import Path
 
 from ..core import LMRError
@@ -21,7 +21,10 @@ def _cmd_ilm(a):
         return 0
     if a.ilm_command == 'prepare':
         from lmresearch.ilm.data import prepare
-        st = prepare(a.csv, a.out, level=a.level, sample_size=a.sample_size, seed=a.seed, columns=a.columns)
+        with warnings.catch_warnings(record=True) as caught:            # one plain line each, not Python's warning format
+            warnings.simplefilter('always')
+            st = prepare(a.csv, a.out, level=a.level, sample_size=a.sample_size, seed=a.seed, columns=a.columns)
+        for w in caught: print(f'warning: {w.message}', file=sys.stderr)
         docs = ', '.join(f'{k} {v}' for k, v in st['documents'].items())
         skipped = ', '.join(f'{k} {v}' for k, v in st['skipped'].items() if v) or 'none'
         print(f"wrote {a.out}: {docs} documents; skipped: {skipped}; "
