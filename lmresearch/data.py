@@ -5,7 +5,7 @@
 # %% ../nbs/03_data.ipynb #6977dfc1
 from __future__ import annotations
 import csv, gzip, io, json, math, re, warnings, zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -17,7 +17,7 @@ from .core import LMRError, atomic_write_bytes, stable_fraction
 # %% auto #0
 __all__ = ['FORMATS', 'FMT_NAMES', 'DOC_SEP', 'DataError', 'Record', 'detect_format', 'document_problem', 'normalize_document',
            'write_documents', 'read_documents', 'data_files', 'read_records', 'records_to_frame', 'frame_to_records',
-           'source_key', 'split_assignment', 'split_records', 'allocate', 'stratified_sample']
+           'source_key', 'split_assignment', 'split_records', 'split_within', 'allocate', 'stratified_sample']
 
 # %% ../nbs/03_data.ipynb #813ea982
 class DataError(LMRError):
@@ -314,6 +314,40 @@ def split_records(records: Sequence[Record] | pd.DataFrame, valid: float = 0.1, 
     out = {'train': [], 'valid': [], 'test': []}
     for r, n in zip(items, names): out[n].append(r)
     return out
+
+# %% ../nbs/03_data.ipynb #3f145406
+def split_within(records: Sequence[Record], # records whose `meta` holds the `by` keys
+                 by: str | Sequence[str], # meta key(s) of the strata, e.g. 'level' or ['level', 'l1']
+                 valid: float = 0.1, # fraction of each stratum for validation
+                 test: float = 0.1, # fraction of each stratum for test
+                 key: str | Callable | None = None, # what the hash order is taken of (as in `split_records`)
+                 seed: int = 0, # seed of the hash order
+                 min_cell: int = 0 # with several `by` keys: cells smaller than this are split within the first key only
+                ) -> tuple[dict[str, list], list[str]]:
+    "Split each stratum on its own so that every stratum of 3 or more has train, valid and test; `(splits, too_small)`."
+    _check_fractions(valid=valid, test=test)
+    by = [by] if isinstance(by, str) else list(by)
+    get = _key_fn(key, False)
+    def cell(r, n=len(by)):
+        miss = [b for b in by if b not in r.meta]
+        if miss: raise DataError(f'{r.source}: no meta key {miss[0]!r} to split by (keys: {", ".join(map(repr, r.meta))})')
+        return tuple(str(r.meta[b]) for b in by[:n])
+    sizes = Counter(cell(r) for r in records)
+    strata: dict[tuple, list] = {}
+    for r in records: strata.setdefault(cell(r) if sizes[cell(r)] >= min_cell else cell(r, 1), []).append(r)
+    where, too_small = {}, []
+    for name, rs in sorted(strata.items()):
+        if len(rs) < 3: too_small.append('/'.join(name)); where.update({id(r): 'train' for r in rs}); continue
+        names = dict(zip(map(id, rs), split_assignment([get(r) for r in rs], valid, test, seed)))
+        for want in [n for n, f in (('test', test), ('valid', valid), ('train', 1)) if f]:
+            if want in names.values(): continue
+            donor = max(('train', 'valid', 'test'), key=lambda n: sum(v == n for v in names.values()))
+            r = min((r for r in rs if names[id(r)] == donor), key=lambda r: stable_fraction(seed, str(get(r))))
+            names[id(r)] = want
+        where.update(names)
+    out = {'train': [], 'valid': [], 'test': []}
+    for r in records: out[where[id(r)]].append(r)
+    return out, too_small
 
 # %% ../nbs/03_data.ipynb #d7cf74ca
 def allocate(sizes: dict, n: int) -> dict:

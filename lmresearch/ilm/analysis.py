@@ -206,10 +206,13 @@ def plot_heatmap(matrix: pd.DataFrame, title: str = 'ILM infill perplexity (answ
     lo, hi = np.nanmin(np.log(v)), np.nanmax(np.log(v))
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
+            if np.isnan(v[i, j]):                                             # a cell the evaluation could not fill
+                ax.text(j, i, 'missing', ha='center', va='center', fontsize=6, color='grey'); continue
             dark = (np.log(v[i, j]) - lo) / max(hi - lo, 1e-9) > 0.5
             ax.text(j, i, f'{v[i, j]:.0f}' if v[i, j] >= 100 else f'{v[i, j]:.1f}', ha='center', va='center', fontsize=7,
                     color='white' if dark else 'black')
     for j in range(v.shape[1]):
+        if np.isnan(v[:, j]).all(): continue
         i = int(np.nanargmin(v[:, j])); ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec='red', lw=1.5))
     fig.colorbar(im, ax=ax, label='log perplexity')
     return fig

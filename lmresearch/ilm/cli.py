@@ -29,6 +29,8 @@ def _cmd_ilm(a):
         skipped = ', '.join(f'{k} {v}' for k, v in st['skipped'].items() if v) or 'none'
         print(f"wrote {a.out}: {docs} documents; skipped: {skipped}; "
               f"levels {'ESTIMATED' if st['levels_estimated'] else 'given'}")
+        if st['too_small_to_split']:
+            print(f"too few documents to split (all in train, no test cell): {', '.join(st['too_small_to_split'])}")
     elif a.ilm_command == 'mask':
         from lmresearch.ilm.mask import mask_dir
         st = mask_dir(a.in_dir, a.out, per_doc=a.per_doc, retries=a.retries, p=a.p, seed=a.seed, jobs=a.jobs)

@@ -12,11 +12,11 @@ from typing import Sequence
 import numpy as np
 
 from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash, to_json
-from ..data import DataError, Record, normalize_document, split_records, stratified_sample, write_documents
+from ..data import DataError, Record, normalize_document, split_within, stratified_sample, write_documents
 
 # %% auto #0
-__all__ = ['CEFR', 'ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',
-           'resolve_columns', 'read_csv_rows', 'char_stats', 'prepare', 'demo_texts', 'build_demo_csv']
+__all__ = ['CEFR', 'ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level',
+           'parse_columns', 'resolve_columns', 'read_csv_rows', 'char_stats', 'prepare', 'demo_texts', 'build_demo_csv']
 
 # %% ../../nbs/20_ilm_data.ipynb #8ffc2ed9
 CEFR = ('A1', 'A2', 'B1', 'B2', 'C1', 'C2')
@@ -101,6 +101,8 @@ def _provenance(path: Path) -> dict:
     f = path.with_suffix('.provenance.json')
     return json.loads(f.read_text(encoding='utf-8')) if f.is_file() else {}
 
+MIN_CELL = 30   # level x L1 cells of at least this many documents are split on their own (>= 3 test, 3 valid)
+
 def prepare(csv: str | Path, out: str | Path, level: str = 'all', sample_size: int | None = None, seed: int = 0,
             columns: str | dict | None = None) -> dict:
     "EFCAMDAT-style CSV -> `out/{train,valid,test}.txt` (ILM documents), `{split}.meta.jsonl` and `stats.json`; returns the stats."
@@ -134,7 +136,7 @@ def prepare(csv: str | Path, out: str | Path, level: str = 'all', sample_size: i
         if not kept: raise DataError(f'{path}: no rows with level {want} (levels found: {dict(sorted(found.items()))})')
         records = kept
     if sample_size is not None: records = stratified_sample(records, sample_size, by=['level', 'l1'], seed=seed, key='text')
-    splits = split_records(records, valid=0.1, test=0.1, key='text', seed=seed)
+    splits, too_small = split_within(records, ['level', 'l1'], valid=0.1, test=0.1, key='text', seed=seed, min_cell=MIN_CELL)
     empty = [s for s in SPLITS if not splits[s]]
     if empty: raise DataError(f'{path}: {len(records)} documents are too few for an 80/10/10 split ({", ".join(empty)} would be empty)')
     prov = _provenance(path)
@@ -149,7 +151,8 @@ def prepare(csv: str | Path, out: str | Path, level: str = 'all', sample_size: i
              'skipped': {'empty_text': skipped['empty_text'], 'invalid_encoding': len(bad), 'other_level': skipped['other_level']},
              'invalid_encoding_rows': bad[:100], 'levels_found': dict(sorted(found.items())),
              'documents': {s: len(splits[s]) for s in SPLITS}, 'levels': {}, 'l1': {}, 'chars': {},
-             'duplicate_texts': len(records) - len({r.text for r in records}), 'split': '80/10/10 by stable hash of the text'}
+             'duplicate_texts': len(records) - len({r.text for r in records}), 'too_small_to_split': too_small,
+             'split': f'80/10/10 within each level (and each level x L1 cell of >= {MIN_CELL}) by stable hash of the text'}
     for s in SPLITS:
         recs = splits[s]
         write_documents([r.text for r in recs], out / f'{s}.txt')

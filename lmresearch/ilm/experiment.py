@@ -272,14 +272,18 @@ def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence
     pad = pad_token_id(tokenizer)
     frames, rows = [], []
     for lv in levels:
-        items = split_items(data_dir, split, lv, max_docs_per_level, examples_per_doc, seed=seed)
+        try: items = split_items(data_dir, split, lv, max_docs_per_level, examples_per_doc, seed=seed)
+        except IlmExperimentError as e:                                             # a level with no test documents
+            rows += [{'test_level': lv, 'mask': m, 'missing': str(e)} for m in masks]; continue
         exs, keep = [], []
         for it in items:
             try: ex = format_example(it['doc'], it['spans'], tokenizer)
             except LMRError: continue                                               # a mask that cannot be tokenised: skipped alike for all
             if max_tokens and len(ex['input_ids']) > max_tokens: continue
             exs.append(ex); keep.append(it)
-        if not exs: raise IlmExperimentError(f'{data_dir}: no {split} example of level {lv} fits in {max_tokens} tokens')
+        if not exs:
+            rows += [{'test_level': lv, 'mask': m, 'missing': f'no {split} example of level {lv} fits in {max_tokens} tokens'}
+                     for m in masks]; continue
         sc = score_masks(model, exs, masks, pad, batch_size, autocast, progress)
         for m in masks:
             chars = [_scored_chars(e, m, tokenizer) for e in exs]
@@ -293,8 +297,10 @@ def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence
             ci = bootstrap_ci(docs, 'ppl', n_resamples=n_resamples, seed=seed)
             rows.append({'test_level': lv, 'mask': m, **summarize_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
                          'examples': int(docs['examples'].sum()), 'skipped_examples': len(items) - len(exs)})
+    if not frames: raise IlmExperimentError(f'{data_dir}: no level could be evaluated ({rows[0]["missing"]})')
     per_doc = pd.concat(frames, ignore_index=True)
     summary = pd.DataFrame(rows)
+    if 'missing' not in summary: summary['missing'] = None
     for df in (per_doc, summary):
         for k, v in reversed(list(info.items())): df.insert(0, k, v)
     return IlmEval(per_doc, summary)
@@ -304,7 +310,9 @@ def eval_summary(summary: pd.DataFrame) -> dict:
     "Nested numbers for `Run.finish`: ppl (every mask x level) and CI bounds of infill_textonly, plus model/kind."
     out = {'ilm_role': 'eval', 'model': str(summary['model'].iloc[0]), 'kind': str(summary['kind'].iloc[0]),
            'train_level': summary['train_level'].iloc[0], 'ppl': {}, 'ci_low': {}, 'ci_high': {}, 'docs': {}}
-    for r in summary.itertuples():
+    missing = summary[summary['missing'].notna()] if 'missing' in summary else summary.iloc[:0]
+    out['missing'] = {r.test_level: r.missing for r in missing.drop_duplicates('test_level').itertuples()}
+    for r in summary.drop(missing.index).itertuples():
         out['ppl'].setdefault(r.mask, {})[r.test_level] = float(r.ppl)
         if r.mask == 'infill_textonly':
             out['ci_low'][r.test_level], out['ci_high'][r.test_level], out['docs'][r.test_level] = float(r.ci_low), float(r.ci_high), int(r.docs)
