@@ -21,9 +21,9 @@ from .data import CEFR, THESIS_LEVELS, build_demo_csv, normalize_level, prepare
 from .mask import SPAN_TYPES, mask_dir, read_masks
 
 # %% auto #0
-__all__ = ['LEVELS', 'MASK_NAMES', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperimentError', 'prepare_ilm_data', 'split_items',
-           'IlmSection', 'IlmExperimentConfig', 'run_kind', 'model_label', 'ilm_config', 'eval_settings', 'model_dir',
-           'train_ilm', 'IlmEval', 'score_masks', 'evaluate_ilm', 'eval_summary', 'save_eval']
+__all__ = ['LEVELS', 'MASK_NAMES', 'ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperimentError', 'prepare_ilm_data',
+           'split_items', 'IlmSection', 'IlmExperimentConfig', 'run_kind', 'model_label', 'ilm_config', 'eval_settings',
+           'model_dir', 'train_ilm', 'IlmEval', 'score_masks', 'evaluate_ilm', 'eval_summary', 'save_eval']
 
 # %% ../../nbs/23_ilm_experiment.ipynb #fb37f8f0
 LEVELS: tuple[str, ...] = THESIS_LEVELS          # the levels of the thesis design (EFCAMDAT has A1-C1)
@@ -99,19 +99,21 @@ class IlmSection:
     level: str = 'all'                                   # a CEFR level, or all (the general model)
     init_from: Optional[str] = None                      # None: the preset's model; else a run dir or model folder
     data_dir: Optional[str] = None                       # prepare_ilm_data's folder
-    train_on: Literal['all', 'infill'] = 'all'           # loss on every token (the paper) or the answers only
+    train_on: Literal['all', 'infill', 'infill+context'] = 'all'   # one mean over all targets, answers only, or two means
     max_train_examples: Optional[int] = field(default=None, metadata={'ge': 1})
-    max_valid_examples: Optional[int] = field(default=None, metadata={'ge': 1})
+    max_valid_examples: Optional[int] = field(default=2000, metadata={'ge': 1})   # a fixed stable-hash subset, every run
 
 @dataclass
 class IlmExperimentConfig(ExperimentConfig):
     "`ExperimentConfig` plus the `ilm` section."
     ilm: IlmSection = field(default_factory=IlmSection)
 
+ILM_DEFAULTS = {'train.early_stopping_metric': 'valid_infill_loss', 'train.eval_batches': None}   # every preset
 ILM_PRESETS: dict[str, dict] = {
-    'tiny': {'train.max_steps': 40, 'train.seq_len': 256, 'train.eval_every': 10, 'train.eval_batches': 4, 'train.log_every': 5,
+    'tiny': {'train.max_steps': 40, 'train.seq_len': 256, 'train.eval_every': 10, 'train.log_every': 5,
              'train.warmup': 0.1, 'train.lr': 3e-3, 'tracking.tensorboard': False,
              'ilm.max_train_examples': 2000, 'ilm.max_valid_examples': 100},
+    'gpu': {'ilm.train_on': 'infill+context'},   # the reference implementation's objective at the paper's scale
 }
 
 def run_kind(level: str, init_from: str | None) -> str:
@@ -126,12 +128,13 @@ def model_label(level: str, init_from: str | None) -> str:
 
 def ilm_config(preset: str | None = 'tiny', level: str = 'all', init_from: str | None = None, data_dir: str | None = None,
                seed: int = 0, overrides: dict | list | None = None) -> IlmExperimentConfig:
-    "The config of one ILM run: preset < ILM_PRESETS[preset] < level, init, data, seed < overrides."
+    "The config of one ILM run: preset < ILM_DEFAULTS < ILM_PRESETS[preset] < level, init, data, seed < overrides."
     from lmresearch.config import parse_overrides, merge
     lv = _level(level)
     mine = {'name': f'ilm-{run_kind(lv, init_from)}-{lv}', 'seed': seed, 'ilm.level': lv, 'ilm.init_from': None if init_from is None else str(init_from),
             'ilm.data_dir': None if data_dir is None else str(data_dir)}
-    layers = merge(merge(parse_overrides(ILM_PRESETS.get(preset, {})), parse_overrides(mine)), parse_overrides(overrides))
+    layers = parse_overrides(ILM_DEFAULTS)
+    for upd in (ILM_PRESETS.get(preset, {}), mine, overrides): layers = merge(layers, parse_overrides(upd))
     return load_config(cls=IlmExperimentConfig, preset=preset, overrides=layers)
 
 # %% ../../nbs/23_ilm_experiment.ipynb #bee1127c
@@ -164,7 +167,7 @@ def _init_model(cfg: IlmExperimentConfig):
 # %% ../../nbs/23_ilm_experiment.ipynb #2cdc83e8
 def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = False) -> dict:
     "Train one ILM model as `cfg` says into the `Run` at `run_dir`; returns the run's summary."
-    from lmresearch.ilm.model import add_ilm_tokens, ilm_training_examples
+    from lmresearch.ilm.model import IlmObjective, add_ilm_tokens, ilm_training_examples, infill_loss
     from lmresearch.tracking import Run
     from lmresearch.train import Trainer
     if not isinstance(cfg, IlmExperimentConfig): cfg = from_dict(IlmExperimentConfig, cfg if isinstance(cfg, dict) else to_dict(cfg))
@@ -180,11 +183,12 @@ def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = Fa
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='ilm_training_examples')
         train = ilm_training_examples(tr, tok, cfg.train.seq_len, train_on=c.train_on)
-        valid = ilm_training_examples(va, tok, cfg.train.seq_len, train_on=c.train_on)
+        valid = ilm_training_examples(va, tok, cfg.train.seq_len, train_on=c.train_on, infill_mask=True)
     pad = pad_token_id(tok)
     run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
-        trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress)
+        trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress,
+                          objective=IlmObjective(two_means=c.train_on == 'infill+context'), evaluator=infill_loss)
         summary = trainer.fit()
         out = run.path('model')
         trainer.unwrapped().save_pretrained(out)

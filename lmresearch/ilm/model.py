@@ -13,13 +13,14 @@ import pandas as pd
 import torch
 
 from ..core import LMRError
+from ..train import Objective, _logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss
 from .mask import SPAN_TYPES      # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
 
 # %% auto #0
-__all__ = ['START', 'END', 'CONTEXT', 'CONTEXT_SPECIAL', 'SEPARATOR', 'INFILL', 'INFILL_SPECIAL', 'MASKS', 'IlmError',
+__all__ = ['START', 'END', 'CONTEXT', 'CONTEXT_SPECIAL', 'SEPARATOR', 'INFILL', 'INFILL_SPECIAL', 'MASKS', 'TRAIN_ON', 'IlmError',
            'blank_token', 'add_ilm_tokens', 'IlmTokens', 'ilm_tokens', 'as_span', 'check_spans', 'align_spans',
-           'format_example', 'parse_example', 'fill_blanks', 'ilm_training_examples', 'InfillResult',
-           'blanks_to_context', 'infill', 'ilm_perplexity', 'ilm_perplexities']
+           'format_example', 'parse_example', 'fill_blanks', 'ilm_training_examples', 'IlmObjective', 'infill_loss',
+           'InfillResult', 'blanks_to_context', 'infill', 'ilm_perplexity', 'ilm_perplexities']
 
 # %% ../../nbs/22_ilm_model.ipynb #48ce60aa
 class IlmError(LMRError):
@@ -171,13 +172,22 @@ def _item(x, i: int) -> tuple[str, list]:
     if not isinstance(d, str): raise IlmError(f'item {i}: the document is {type(d).__name__}, expected str')
     return d, s
 
-def ilm_training_examples(items: Iterable, tokenizer, seq_len: int, train_on: str = 'all', too_long: str = 'truncate',
-                          on_error: str = 'skip') -> list[dict]:
+TRAIN_ON = ('all', 'infill', 'infill+context')   # one mean over every target; answers only; the reference's two means
+
+def ilm_training_examples(items: Iterable, # (doc, spans) pairs, or dicts with doc/text/document and spans
+                          tokenizer, # a tokenizer with the ILM tokens (`add_ilm_tokens`)
+                          seq_len: int, # the longest example the model takes
+                          train_on: str = 'all', # which tokens are targets (`TRAIN_ON`)
+                          too_long: str = 'truncate', # an example over seq_len: 'truncate', 'drop' or 'error'
+                          on_error: str = 'skip', # spans that cannot be formatted: 'skip' (with a warning) or 'raise'
+                          infill_mask: bool = False # also keep each example's answer tokens (`infill_mask`)
+                         ) -> list[dict]:
     "`{'input_ids', 'loss_mask'}` ILM examples (what `train.Trainer` consumes) from (doc, spans) items."
-    if train_on not in ('all', 'infill'): raise IlmError(f"train_on: expected 'all' or 'infill', got {train_on!r}")
+    if train_on not in TRAIN_ON: raise IlmError(f"train_on: expected one of {', '.join(map(repr, TRAIN_ON))}, got {train_on!r}")
     if too_long not in ('truncate', 'drop', 'error'): raise IlmError(f"too_long: expected 'truncate', 'drop' or 'error', got {too_long!r}")
     if on_error not in ('skip', 'raise'): raise IlmError(f"on_error: expected 'skip' or 'raise', got {on_error!r}")
-    keep = (CONTEXT, INFILL, INFILL_SPECIAL) if train_on == 'all' else (INFILL, INFILL_SPECIAL)
+    keep = (INFILL, INFILL_SPECIAL) if train_on == 'infill' else (CONTEXT, INFILL, INFILL_SPECIAL)
+    infill_mask = infill_mask or train_on == 'infill+context'
     out, n_err, n_long, first_err = [], 0, 0, None
     for i, x in enumerate(items):
         d, s = _item(x, i)
@@ -192,9 +202,45 @@ def ilm_training_examples(items: Iterable, tokenizer, seq_len: int, train_on: st
             if too_long == 'drop': continue
             ids, tt = ids[:seq_len], tt[:seq_len]
         out.append({'input_ids': ids, 'loss_mask': [int(t in keep) for t in tt]})
+        if infill_mask: out[-1]['infill_mask'] = [int(t in (INFILL, INFILL_SPECIAL)) for t in tt]
     if n_err: warnings.warn(f'ilm_training_examples: skipped {n_err} item(s) whose spans could not be formatted, e.g. {first_err}')
     if n_long: warnings.warn(f"ilm_training_examples: {n_long} example(s) longer than {seq_len} tokens were {'truncated' if too_long == 'truncate' else 'dropped'}")
     return out
+
+# %% ../../nbs/22_ilm_model.ipynb #8c35f7d7
+class IlmObjective(Objective):
+    "ILM training for the `Trainer`: examples kept whole, `infill_mask` batched, and the reference's two-mean loss."
+    def __init__(self, two_means: bool = False # the reference's `loss_context + loss_infill` instead of one mean
+                ): self.two_means = two_means
+    def prepare(self, examples, seq_len):
+        "Examples as they are: an ILM example cut in two would separate answers from their context."
+        long = [i for i, e in enumerate(examples) if len(e['input_ids']) > seq_len]
+        if long: raise IlmError(f'example {long[0]}: {len(examples[long[0]]["input_ids"])} tokens > seq_len {seq_len}')
+        return list(examples)
+    def collate(self, examples, pad_id):
+        "`train.collate`, plus a boolean `infill` tensor of the answer tokens when the examples have `infill_mask`."
+        b = collate(examples, pad_id)
+        if all('infill_mask' in e for e in examples):
+            b['infill'] = torch.zeros_like(b['labels'], dtype=torch.bool)
+            for i, e in enumerate(examples): b['infill'][i, :len(e['infill_mask'])] = torch.tensor(e['infill_mask'], dtype=torch.bool)
+        return b
+    def loss_sum(self, model, batch, accelerator=None):
+        "One mean's sum (the default), or `(mean context loss + mean answer loss) x targets` with both parts."
+        if not self.two_means: return super().loss_sum(model, batch, accelerator)
+        logits, lab, inf = _logits(model, batch, accelerator), batch['labels'], batch['infill']
+        parts = {}
+        for name, labels in (('loss_context', lab.masked_fill(inf, -100)), ('loss_infill', lab.masked_fill(~inf, -100))):
+            parts[name] = causal_lm_loss_sum(logits, labels) / max(count_targets(labels), 1)
+        loss = (parts['loss_context'] + parts['loss_infill']) * self.targets(batch)
+        return loss, {k: v.item() for k, v in parts.items()}
+
+# %% ../../nbs/22_ilm_model.ipynb #f8ed787b
+def infill_loss(trainer # the `train.Trainer` whose validation examples carry `infill_mask`
+               ) -> dict:
+    "`valid_infill_loss` and `valid_infill_ppl`: the answer tokens' mean loss on the trainer's validation examples."
+    ex = [{'input_ids': e['input_ids'], 'loss_mask': e['infill_mask']} for e in trainer.valid]
+    ev = evaluate_loss(trainer.pmodel, ex, trainer.cfg.batch_size, trainer.pad_id, trainer.acc, prefix='valid_infill')
+    return {k: v for k, v in ev.items() if k != 'valid_infill_tokens'}
 
 # %% ../../nbs/22_ilm_model.ipynb #7ae0f051
 @dataclass
