@@ -13,10 +13,16 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: venv demo test sync nbtest pytest export clean-nbs nbs bench help
+.PHONY: help venv demo test sync nbtest pytest export nbs lab bench
 help:
-	@echo "make demo  - run the main job on the embedded default data"
-	@echo "make test  - sync check, nbdev_test, pytest"
+	@echo "make demo    run every research line on the embedded default data (lmr demo), then the site"
+	@echo "make test    every test: notebooks/library sync check, nbdev_test, pytest"
+	@echo "make venv    create or update .venv (both commands above do it first)"
+	@echo "make export  notebooks -> library (nbdev_export), then nbdev_clean: run after editing a notebook"
+	@echo "make nbs     re-execute library notebooks in place, keeping real outputs (NB=nbs/00_core.ipynb for one)"
+	@echo "make lab     JupyterLab on nbs/ with the project's kernel"
+	@echo "make bench   every benchmark in benchmarks/ (minutes; results in benchmarks/results/)"
+	@echo "make sync | nbtest | pytest   the three parts of make test, one at a time"
 
 venv: $(STAMP)
 $(STAMP): settings.ini setup.py constraints.txt requirements-assets.txt
@@ -46,3 +52,10 @@ export: venv
 # Re-execute library notebooks in place, keeping their real outputs (NB=nbs/00_core.ipynb for one).
 nbs: venv
 	$(BIN)/python tools/nbtool.py run $(or $(NB),nbs/[0-9]*.ipynb)
+
+lab: venv
+	$(BIN)/python -c "from lmresearch.batch import ensure_kernel; ensure_kernel()"
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+bench: venv
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

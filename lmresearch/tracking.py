@@ -274,11 +274,13 @@ def _start_wandb(self: Run):
     return wandb.init(project=s.get('wandb_project', 'lmresearch'), name=self.metadata.get('name'), id=s.get('wandb_id'),
                       dir=str(self.dir), mode=s.get('wandb_mode', 'offline'), config=self.config, resume='allow')
 
+# %% ../nbs/02_tracking.ipynb #0cc3badb
 @patch
 def read_metrics(self: Run) -> list[dict]:
     "Rows of metrics.jsonl (a torn last line is skipped); `pd.DataFrame(run.read_metrics())` gives a table."
     return read_jsonl(self.path('metrics.jsonl'))
 
+# %% ../nbs/02_tracking.ipynb #ec22e2c9
 @patch
 def rewind(self: Run, step: int):
     "Drop metrics rows with step > `step`, atomically (for resuming from the checkpoint at `step`)."
@@ -302,12 +304,14 @@ def update_summary(self: Run, **kv) -> dict:
     atomic_write_json(self.path('summary.json'), s)
     return s
 
+# %% ../nbs/02_tracking.ipynb #d9b5637a
 @patch
 def close(self: Run, exit_code: int = 0):
     "Flush and close the sinks (the run's files stay as they are)."
     if self._tb is not None: self._tb.close(); self._tb = None
     if self._wandb is not None: self._wandb.finish(exit_code=exit_code); self._wandb = None
 
+# %% ../nbs/02_tracking.ipynb #89c4d52f
 @patch
 def _end(self: Run) -> str:
     "Record the end time and duration in metadata.json; returns the end time."
@@ -326,6 +330,7 @@ def finish(self: Run, **summary) -> Run:
     atomic_write_text(self.path('COMPLETED'), f'completed {end}\n')
     return self
 
+# %% ../nbs/02_tracking.ipynb #331a0909
 @patch
 def fail(self: Run, exc: BaseException | None = None) -> Run:
     "Record the end time, then write FAILED with the traceback of `exc` (default: the exception being handled)."
@@ -337,6 +342,7 @@ def fail(self: Run, exc: BaseException | None = None) -> Run:
     atomic_write_text(self.path('FAILED'), f'failed {end}\n{tb}')
     return self
 
+# %% ../nbs/02_tracking.ipynb #28b6dca4
 @patch
 def __enter__(self: Run) -> Run: return self
 

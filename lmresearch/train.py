@@ -194,13 +194,25 @@ def list_checkpoints(root: str | Path) -> list[Path]:
     if not root.is_dir(): return []
     return sorted((p for p in root.iterdir() if p.is_dir() and _CKPT.match(p.name)), key=lambda p: int(_CKPT.match(p.name)[1]))
 
+# %% ../nbs/06_train.ipynb #fe3da41e
 def latest_checkpoint(root: str | Path) -> Path | None:
     "The newest complete checkpoint under `root` (highest step), or None."
     c = list_checkpoints(root)
     return c[-1] if c else None
 
-def save_checkpoint(root: str | Path, step: int, model, optimizer=None, scheduler=None, scaler=None, state: dict | None = None,
-                    trainable_only: bool = False, rank: int = 0, is_main: bool = True, barrier: Callable = lambda: None) -> Path:
+# %% ../nbs/06_train.ipynb #093d219c
+def save_checkpoint(root: str | Path, # the run's checkpoints folder
+                    step: int, # the optimizer step (the folder is `ckpt-{step:06d}`)
+                    model, # its weights go to model.safetensors (tied weights once)
+                    optimizer=None, # its state, with the scheduler's and scaler's, goes to optim.pt
+                    scheduler=None, # a `LambdaLR` (numbers only in its state)
+                    scaler=None, # the fp16 loss scaler, if any
+                    state: dict | None = None, # the trainer's counters (JSON)
+                    trainable_only: bool = False, # save only parameters with requires_grad (frozen ones never change)
+                    rank: int = 0, # this process: each writes its own random state
+                    is_main: bool = True, # the process that writes everything else and renames
+                    barrier: Callable = lambda: None # waits for every process (`accelerator.wait_for_everyone`)
+                   ) -> Path:
     "Write `root/ckpt-STEP/` atomically (via `ckpt-STEP.tmp/`) and point `root/latest` at it."
     root = Path(root)
     final, tmp = root / f'ckpt-{step:06d}', root / f'ckpt-{step:06d}.tmp'
@@ -233,6 +245,7 @@ def save_checkpoint(root: str | Path, step: int, model, optimizer=None, schedule
     barrier()
     return final
 
+# %% ../nbs/06_train.ipynb #64ad9daa
 def read_checkpoint(path: str | Path, rank: int = 0) -> dict:
     "Read and validate a checkpoint folder into memory; `CheckpointError` names the bad file."
     path = Path(path)
@@ -265,6 +278,7 @@ def read_checkpoint(path: str | Path, rank: int = 0) -> dict:
     if not isinstance(out['state'].get('step'), int): raise CheckpointError(f'{path / "trainer_state.json"}: no integer "step"')
     return out
 
+# %% ../nbs/06_train.ipynb #3a2e04c4
 def prune_checkpoints(root: str | Path, keep_last: int, keep: Sequence[str] = ()) -> list[str]:
     "Delete all but the newest `keep_last` checkpoints (and those named in `keep`); returns the names removed."
     removed = []

@@ -1,29 +1,28 @@
-"""README.md is nbs/index.ipynb's markdown: build one from the other.
+"""README.md is nbs/index.ipynb rendered as Markdown (nbdev_readme does this, but needs Quarto, which cannot be
+installed here). Markdown cells as they are; code cells as Python blocks followed by their text output.
 
     python tools/readme.py            # write README.md from nbs/index.ipynb
-    python tools/readme.py --from-md  # (re)build nbs/index.ipynb from README.md
 """
-import json, sys
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NB, MD = ROOT / 'nbs' / 'index.ipynb', ROOT / 'README.md'
 
+def _text(v) -> str: return ''.join(v) if isinstance(v, list) else (v or '')
+
+def _cell_md(c: dict) -> str:
+    if c['cell_type'] == 'markdown': return _text(c['source']).strip()
+    if c['cell_type'] != 'code' or _text(c['source']).lstrip().startswith('#| hide'): return ''
+    out = ['```python\n' + _text(c['source']).strip() + '\n```']
+    for o in c.get('outputs', []):
+        t = _text(o.get('text') if o.get('output_type') == 'stream' else o.get('data', {}).get('text/plain'))
+        if t.strip(): out.append('```\n' + t.rstrip() + '\n```')
+    return '\n\n'.join(out)
+
 def nb_to_md(nb_path=NB) -> str:
     cells = json.loads(nb_path.read_text(encoding='utf-8'))['cells']
-    src = lambda c: ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-    return '\n\n'.join(src(c).strip() for c in cells if c['cell_type'] == 'markdown') + '\n'
-
-def md_to_nb(md: str) -> dict:
-    blocks, cur = [], []
-    for line in md.strip().splitlines():
-        if line.startswith('## ') and cur: blocks.append('\n'.join(cur).strip()); cur = []
-        cur.append(line)
-    blocks.append('\n'.join(cur).strip())
-    cells = [{'cell_type': 'markdown', 'metadata': {}, 'source': b} for b in blocks]
-    return {'cells': cells, 'metadata': {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
-            'nbformat': 4, 'nbformat_minor': 4}
+    return '\n\n'.join(m for m in map(_cell_md, cells) if m) + '\n'
 
 if __name__ == '__main__':
-    if '--from-md' in sys.argv: NB.write_text(json.dumps(md_to_nb(MD.read_text(encoding='utf-8')), indent=1, ensure_ascii=False) + '\n')
-    else: MD.write_text(nb_to_md(), encoding='utf-8')
+    MD.write_text(nb_to_md(), encoding='utf-8')
