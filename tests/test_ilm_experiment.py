@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from lmresearch.batch import expand_jobs, load_batch, notebook_parameters
-from lmresearch.ilm.analysis import load_results, run_analysis, hypothesis_h1
+from lmresearch.ilm.analysis import load_results, write_analysis, specialised_beats_general
 from lmresearch.ilm.experiment import (IlmExperimentError, evaluate_ilm, ilm_config, prepare_ilm_data, save_eval, split_items,
                                        train_ilm)
 from lmresearch.tracking import Run
@@ -61,7 +61,7 @@ def test_train_evaluate_end_to_end(batch, data):
 def test_analysis_of_a_batch_folder(batch, tmp_path):
     r = load_results(batch)
     assert set(r.per_doc['model']) == {'general', 'A1', 'general→A1'} and set(r.curves['kind']) == {'general', 'specialised', 'transfer'}
-    a = run_analysis(batch, tmp_path / 'out', figures_out=tmp_path / 'figs', n_resamples=200, n_permutations=200)
+    a = write_analysis(batch, tmp_path / 'out', figures_out=tmp_path / 'figs', n_resamples=200, n_permutations=200)
     assert list(a.h1['level']) == ['A1'] and list(a.matrix.index) == ['A1', 'general', 'general→A1']
     assert a.statements[0].startswith('H1 (specialised beats general on its level)') and ' of 1 levels' in a.statements[0]
     hyp = json.loads((tmp_path / 'out' / 'hypotheses.json').read_text())
@@ -69,7 +69,7 @@ def test_analysis_of_a_batch_folder(batch, tmp_path):
     made = sorted(p.name for p in (tmp_path / 'figs').glob('*.pdf'))
     assert made == ['ilm-learning-curves.pdf', 'ilm-ppl-heatmap.pdf', 'ilm-specialisation-gain.pdf']
     assert json.loads((tmp_path / 'figs' / 'ilm-ppl-heatmap.json').read_text())['sources']
-    assert hypothesis_h1(r.per_doc, n_resamples=200, n_permutations=200)['p_holm'].between(0, 1).all()
+    assert specialised_beats_general(r.per_doc, n_resamples=200, n_permutations=200)['p_holm'].between(0, 1).all()
 
 
 def test_bad_inputs_write_nothing(data, tmp_path):

@@ -19,10 +19,10 @@ from ..figures import MissingResults, PALETTE, figsize, save_figure, set_style, 
 from .experiment import LEVELS
 
 # %% auto #0
-__all__ = ['BATCH', 'IlmResults', 'load_results', 'batch_times', 'compare', 'pooled', 'hypothesis_h1', 'hypothesis_h2',
-           'hypothesis_h3', 'h3_by_level', 'statements', 'Analysis', 'model_order', 'analyse', 'plot_heatmap',
-           'plot_gain', 'plot_curves', 'fig_ppl_heatmap', 'fig_specialisation_gain', 'fig_learning_curves',
-           'run_analysis', 'execute_analysis', 'demo']
+__all__ = ['BATCH', 'IlmResults', 'load_results', 'batch_times', 'compare', 'pooled', 'specialised_beats_general',
+           'general_matches_specialised', 'transfer_beats_both', 'h3_by_level', 'statements', 'Analysis', 'model_order',
+           'analyse', 'plot_heatmap', 'plot_gain', 'plot_curves', 'fig_ppl_heatmap', 'fig_specialisation_gain',
+           'fig_learning_curves', 'write_analysis', 'run_analysis_notebook', 'demo']
 
 # %% ../../nbs/24_ilm_analysis.ipynb #b4b25f6a
 class IlmResults(NamedTuple):
@@ -105,7 +105,7 @@ def _finish(df: pd.DataFrame, alpha: float, p: str = 'p_permutation') -> pd.Data
     df['p_holm'] = holm(df[p]) if len(df) else []
     return df
 
-def hypothesis_h1(per_doc: pd.DataFrame, mask: str = 'infill_textonly', levels: Sequence[str] | None = None, alpha: float = 0.05, **kw) -> pd.DataFrame:
+def specialised_beats_general(per_doc: pd.DataFrame, mask: str = 'infill_textonly', levels: Sequence[str] | None = None, alpha: float = 0.05, **kw) -> pd.DataFrame:
     "H1 per level: specialised vs general on that level; gain = general - specialised with CI; Holm over levels."
     rows = [compare(per_doc, 'general', lv, lv, mask, **kw) for lv in _levels(per_doc, levels, lambda lv: ('general', lv))]
     if not rows: raise MissingResults('H1 needs the general model and a specialised model evaluated on its level')
@@ -117,7 +117,7 @@ def hypothesis_h1(per_doc: pd.DataFrame, mask: str = 'infill_textonly', levels: 
         .rename(columns={'metric_a': 'ppl_general', 'metric_b': 'ppl_specialised'})
 
 # %% ../../nbs/24_ilm_analysis.ipynb #e8c0b982
-def hypothesis_h2(per_doc: pd.DataFrame, margin: float = 0.10, mask: str = 'infill_textonly', levels: Sequence[str] | None = None,
+def general_matches_specialised(per_doc: pd.DataFrame, margin: float = 0.10, mask: str = 'infill_textonly', levels: Sequence[str] | None = None,
             alpha: float = 0.05, **kw) -> pd.DataFrame:
     "H2 per level: ratio general / best specialised with a paired CI; within = CI upper bound < 1 + margin."
     P, rows = pooled(per_doc, mask), []
@@ -136,7 +136,7 @@ def hypothesis_h2(per_doc: pd.DataFrame, margin: float = 0.10, mask: str = 'infi
     return df[['level', 'best', 'ppl_best', 'ppl_general', 'ratio', 'ratio_low', 'ratio_high', 'within', 'p_permutation', 'p_holm', 'n']]
 
 # %% ../../nbs/24_ilm_analysis.ipynb #dd2ebeea
-def hypothesis_h3(per_doc: pd.DataFrame, mask: str = 'infill_textonly', levels: Sequence[str] | None = None, alpha: float = 0.05, **kw) -> pd.DataFrame:
+def transfer_beats_both(per_doc: pd.DataFrame, mask: str = 'infill_textonly', levels: Sequence[str] | None = None, alpha: float = 0.05, **kw) -> pd.DataFrame:
     "H3 per level: transfer vs specialised and vs general (gain = other - transfer); Holm over all 2 x levels tests."
     rows = []
     for lv in _levels(per_doc, levels, lambda lv: ('general', lv, f'general→{lv}')):
@@ -189,7 +189,9 @@ def model_order(models: Sequence[str]) -> list[str]:
 
 def analyse(per_doc: pd.DataFrame, mask: str = 'infill_textonly', alpha: float = 0.05, margin: float = 0.10, **kw) -> Analysis:
     "H1, H2, H3 (each Holm-corrected), their statements and the model x test-level perplexity matrix."
-    h1, h2, h3 = hypothesis_h1(per_doc, mask, alpha=alpha, **kw), hypothesis_h2(per_doc, margin, mask, alpha=alpha, **kw), hypothesis_h3(per_doc, mask, alpha=alpha, **kw)
+    h1 = specialised_beats_general(per_doc, mask, alpha=alpha, **kw)
+    h2 = general_matches_specialised(per_doc, margin, mask, alpha=alpha, **kw)
+    h3 = transfer_beats_both(per_doc, mask, alpha=alpha, **kw)
     P = pooled(per_doc, mask)
     return Analysis(h1, h2, h3, statements(h1, h2, h3, alpha, margin), P.loc[model_order(P.index)])
 
@@ -268,7 +270,8 @@ def fig_specialisation_gain(runs_root):
     "Gain of the specialised and transfer models over the general one, per level, with paired bootstrap CIs."
     r = _results(runs_root)
     if 'general' not in set(r.per_doc['model']): raise MissingResults(f'{Path(runs_root) / BATCH}: no evaluation of the general model')
-    return plot_gain(hypothesis_h1(r.per_doc, **_STAT), hypothesis_h3(r.per_doc, **_STAT)), r.sources, {'mask': 'infill_textonly', **_STAT}
+    fig = plot_gain(specialised_beats_general(r.per_doc, **_STAT), transfer_beats_both(r.per_doc, **_STAT))
+    return fig, r.sources, {'mask': 'infill_textonly', **_STAT}
 
 @thesis_figure('ilm-learning-curves')
 def fig_learning_curves(runs_root):
@@ -278,7 +281,7 @@ def fig_learning_curves(runs_root):
     return plot_curves(r.curves), r.sources, {'metric': 'valid_loss'}
 
 # %% ../../nbs/24_ilm_analysis.ipynb #fea21638
-def run_analysis(batch_dir: str | Path, out: str | Path, figures_out: str | Path | None = None, alpha: float = 0.05,
+def write_analysis(batch_dir: str | Path, out: str | Path, figures_out: str | Path | None = None, alpha: float = 0.05,
                  margin: float = 0.10, **kw) -> Analysis:
     "Analyse an ILM batch folder: hypothesis tables and statements into `out`, the three thesis figures into `figures_out`."
     from lmresearch.core import atomic_write_json, atomic_write_text
@@ -301,7 +304,7 @@ def run_analysis(batch_dir: str | Path, out: str | Path, figures_out: str | Path
     if not r.curves.empty: save_figure(plot_curves(r.curves), 'ilm-learning-curves', r.sources, params, out_dir=figures_out)
     return a
 
-def execute_analysis(batch_dir: str | Path | None = None, figures_out: str | Path | None = None, **params) -> Path:
+def run_analysis_notebook(batch_dir: str | Path | None = None, figures_out: str | Path | None = None, **params) -> Path:
     "Run nbs/experiments/ilm_analysis.ipynb with papermill into `batch_dir/analysis/`; returns the executed notebook."
     import papermill as pm
     from lmresearch.batch import ensure_kernel
@@ -328,7 +331,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/ilm`
     res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress)
     print(res)
     if not res.ok: return LineReport('ilm', False, [repr(res)], res, wall_s=time.time() - t0)
-    nb = execute_analysis(batch_dir, figures_out=figures_dir)
+    nb = run_analysis_notebook(batch_dir, figures_out=figures_dir)
     hyp = json.loads((nb.parent / 'run' / 'hypotheses.json').read_text())
     matrix = Path(figures_dir) / 'ilm-ppl-matrix.md'
     print('infill perplexity (answer text), model x test level; levels of the embedded data are ESTIMATED:')

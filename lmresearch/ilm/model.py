@@ -14,7 +14,7 @@ import torch
 
 from ..core import LMRError
 from ..train import Objective, _logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss
-from .mask import SPAN_TYPES      # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
+from .mask import SPAN_TYPES, fill      # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
 
 # %% auto #0
 __all__ = ['START', 'END', 'CONTEXT', 'CONTEXT_SPECIAL', 'SEPARATOR', 'INFILL', 'INFILL_SPECIAL', 'MASKS', 'TRAIN_ON', 'IlmError',
@@ -158,7 +158,7 @@ def fill_blanks(context: str, answers: Sequence[str]) -> str:
     pieces = _BLANK_RE.split(context)
     if len(pieces) - 1 != len(answers):
         raise IlmError(f'{len(pieces) - 1} blanks but {len(answers)} answers')
-    return ''.join(p + a for p, a in zip(pieces, list(answers) + [''])) 
+    return fill(pieces, answers) 
 
 # %% ../../nbs/22_ilm_model.ipynb #a92115a2
 def _item(x, i: int) -> tuple[str, list]:
