@@ -4,8 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #d6544f24
 from __future__ import annotations
-import argparse, importlib, json, sys
-from pathlib import Path
+import argparse, importlib, sys
 
 from .core import LMRError, system_info, to_json
 
@@ -19,7 +18,7 @@ def collect_info() -> dict:
     from lmresearch.corpora import corpus_info
     return {'system': system_info(), 'assets': asset_status(), 'corpora': corpus_info()}
 
-def _table(rows: list[dict], cols: list[str]) -> str:
+def _text_table(rows: list[dict], cols: list[str]) -> str:
     rows = [{c: ('' if r.get(c) is None else str(r.get(c))) for c in cols} for r in rows]
     w = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in cols}
     line = lambda r: '  '.join(r[c].ljust(w[c]) for c in cols).rstrip()
@@ -35,8 +34,8 @@ def format_info(info: dict) -> str:
            f"bf16 matrix units: {'yes' if s['cpu_bf16_matmul_units'] else 'no'}",
            f"gpu: {gpus}", '', 'packages:']
     out += [f'  {k:<14} {v or "-"}' for k, v in s['packages'].items()]
-    out += ['', 'offline assets:', _table(info['assets'], ['name', 'package', 'version', 'installed', 'path'])]
-    out += ['', 'corpora:', _table(info['corpora'], ['name', 'language', 'package', 'installed', 'license'])]
+    out += ['', 'offline assets:', _text_table(info['assets'], ['name', 'package', 'version', 'installed', 'path'])]
+    out += ['', 'corpora:', _text_table(info['corpora'], ['name', 'language', 'package', 'installed', 'license'])]
     return '\n'.join(out)
 
 # %% ../nbs/90_cli.ipynb #47fd2dc1

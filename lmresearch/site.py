@@ -284,7 +284,7 @@ def _md_cell(v: Any, width: int = 60) -> str:
 
 from .config import flatten as _flat
 
-def _read_json(f: Path) -> dict:
+def _json_dict(f: Path) -> dict:
     with contextlib.suppress(OSError, ValueError):
         d = json.loads(f.read_text(encoding='utf-8'))
         if isinstance(d, dict): return d
@@ -313,8 +313,8 @@ def batch_page(batch_dir: str | Path) -> str | None:
     jobs = sorted(p.parent for p in d.glob('*/job.json'))
     md = [f'---\ntitle: "Batch: {d.name}"\n---\n']
     if jobs:
-        recs = {j: _read_json(j / 'job.json') for j in jobs}
-        summ = {j: {k: v for k, v in _flat(_read_json(j / 'run' / 'summary.json')).items() if isinstance(v, (int, float, str, bool)) or v is None}
+        recs = {j: _json_dict(j / 'job.json') for j in jobs}
+        summ = {j: {k: v for k, v in _flat(_json_dict(j / 'run' / 'summary.json')).items() if isinstance(v, (int, float, str, bool)) or v is None}
                 for j in jobs}
         roots = (d.parent, project_root())
         params = {j: {k: _relative(v, *roots) for k, v in (r.get('params') or {}).items()} for j, r in recs.items()}
@@ -497,7 +497,7 @@ _TEMPLATE = '''<!DOCTYPE html>
 
 # %% ../nbs/10_site.ipynb #e24ae02c
 def _job_header(nb_path: Path) -> str:
-    rec = _read_json(nb_path.parent / 'job.json')
+    rec = _json_dict(nb_path.parent / 'job.json')
     if not rec: return ''
     rows = ''.join(f'<tr><th>{html.escape(str(k))}</th><td><code>{html.escape(json.dumps(v, default=str))}</code></td></tr>'
                    for k, v in (rec.get('params') or {}).items())

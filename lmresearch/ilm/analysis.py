@@ -16,7 +16,7 @@ from ..core import LMRError, configs_dir, runs_dir
 from ..demo import LineReport
 from ..evaluate import compare_models, holm
 from ..figures import MissingResults, PALETTE, figsize, save_figure, set_style, thesis_figure
-from .experiment import LEVELS
+from .data import THESIS_LEVELS
 
 # %% auto #0
 __all__ = ['BATCH', 'IlmResults', 'load_results', 'batch_times', 'compare', 'pooled', 'specialised_beats_general',
@@ -97,7 +97,7 @@ def pooled(per_doc: pd.DataFrame, mask: str = 'infill_textonly') -> pd.DataFrame
 def _levels(per_doc: pd.DataFrame, levels: Sequence[str] | None, need=lambda lv: ()) -> list[str]:
     "The test levels (of `levels`, default all) on which every model in `need(level)` was evaluated (a failed job drops its levels)."
     have = set(zip(per_doc['model'], per_doc['test_level']))
-    return [l for l in (levels or LEVELS) if any(t == l for _, t in have) and all((m, l) in have for m in need(l))]
+    return [l for l in (levels or THESIS_LEVELS) if any(t == l for _, t in have) and all((m, l) in have for m in need(l))]
 
 # %% ../../nbs/24_ilm_analysis.ipynb #090dce6d
 def _finish(df: pd.DataFrame, alpha: float, p: str = 'p_permutation') -> pd.DataFrame:
@@ -239,7 +239,7 @@ def plot_curves(curves: pd.DataFrame, metric: str = 'valid_loss'):
     "Learning curves: `metric` by step for each training run; models from scratch left, transfer runs right."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=figsize('single', 0.45), sharey=True)
-    colors = {lv: PALETTE[i % len(PALETTE)] for i, lv in enumerate(LEVELS)}
+    colors = {lv: PALETTE[i % len(PALETTE)] for i, lv in enumerate(THESIS_LEVELS)}
     for ax, kinds, title in ((axes[0], ('general', 'specialised'), 'from the base model'), (axes[1], ('transfer',), 'transfer (from general)')):
         d = curves[curves['kind'].isin(kinds)].dropna(subset=[metric])
         for model, g in d.groupby('model', sort=False):

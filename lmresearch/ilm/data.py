@@ -12,14 +12,14 @@ from typing import Sequence
 import numpy as np
 
 from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash, to_json
+from ..corpora import LEVELS                # the six CEFR levels, A1..C2
 from ..data import DataError, Record, normalize_document, split_within, stratified_sample, write_documents
 
 # %% auto #0
-__all__ = ['CEFR', 'ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level',
-           'parse_columns', 'resolve_columns', 'read_csv_rows', 'char_stats', 'prepare', 'demo_texts', 'build_demo_csv']
+__all__ = ['ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',
+           'resolve_columns', 'read_csv_rows', 'char_stats', 'prepare', 'demo_texts', 'build_demo_csv']
 
 # %% ../../nbs/20_ilm_data.ipynb #8ffc2ed9
-CEFR = ('A1', 'A2', 'B1', 'B2', 'C1', 'C2')
 ROLES = ('text', 'level', 'l1')
 DEFAULT_COLUMNS = {'text': ('text', 'essay', 'writing', 'answer', 'response'),
                    'level': ('cefr', 'cefr_level', 'level', 'proficiency'),
@@ -29,9 +29,9 @@ SPLITS = ('train', 'valid', 'test')
 def normalize_level(value) -> str | None:
     "A CEFR level 'A1'..'C2' from 'A1', 'a1', ' b2 ', 1..6 or '3.0'; None if `value` is not one."
     s = str(value).strip().upper()
-    if s in CEFR: return s
+    if s in LEVELS: return s
     m = re.fullmatch(r'([1-6])(?:\.0+)?', s)
-    return CEFR[int(m.group(1)) - 1] if m else None
+    return LEVELS[int(m.group(1)) - 1] if m else None
 
 # %% ../../nbs/20_ilm_data.ipynb #1fb88309
 def parse_columns(columns: str | dict | None) -> dict:

@@ -17,18 +17,17 @@ from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everyth
 from ..config import ExperimentConfig, from_dict, load_config, to_dict
 from ..models import pad_token_id
 from ..data import read_documents
-from .data import CEFR, THESIS_LEVELS, build_demo_csv, normalize_level, prepare
+from ..corpora import LEVELS
+from .data import THESIS_LEVELS, build_demo_csv, normalize_level, prepare
+from .model import MASKS           # infill_textonly (the paper's metric), infill, context
 from .mask import SPAN_TYPES, mask_dir, read_masks
 
 # %% auto #0
-__all__ = ['LEVELS', 'MASK_NAMES', 'ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperimentError', 'prepare_ilm_data',
-           'split_items', 'IlmSection', 'IlmExperimentConfig', 'run_kind', 'model_label', 'ilm_config', 'eval_settings',
-           'model_dir', 'train_ilm', 'IlmEval', 'score_masks', 'evaluate_ilm', 'eval_summary', 'save_eval']
+__all__ = ['ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperimentError', 'prepare_ilm_data', 'split_items',
+           'IlmSection', 'IlmExperimentConfig', 'run_kind', 'model_label', 'ilm_config', 'eval_settings', 'model_dir',
+           'train_ilm', 'IlmEval', 'score_masks', 'evaluate_ilm', 'eval_summary', 'save_eval']
 
 # %% ../../nbs/23_ilm_experiment.ipynb #fb37f8f0
-LEVELS: tuple[str, ...] = THESIS_LEVELS          # the levels of the thesis design (EFCAMDAT has A1-C1)
-MASK_NAMES: tuple[str, ...] = ('infill_textonly', 'infill', 'context')   # infill_textonly: the paper's metric
-
 class IlmExperimentError(LMRError):
     "Bad input to an ILM experiment step (missing data folder, unknown level, model without ILM tokens, ...)."
 
@@ -60,7 +59,7 @@ def prepare_ilm_data(out: str | Path, csv: str | Path | None = None, sample_size
 def _level(level: str) -> str:
     if str(level).strip().lower() == 'all': return 'all'
     lv = normalize_level(level)
-    if lv is None: raise IlmExperimentError(f'level {level!r}: expected one of {", ".join(CEFR)} or all')
+    if lv is None: raise IlmExperimentError(f'level {level!r}: expected one of {", ".join(LEVELS)} or all')
     return lv
 
 def _read_meta(path: Path) -> list[dict]:
@@ -223,7 +222,7 @@ def _run_info(d: Path) -> dict:
     return {'model': model_label(ilm['level'], ilm.get('init_from')), 'kind': run_kind(ilm['level'], ilm.get('init_from')), 'train_level': ilm['level']}
 
 @torch.no_grad()
-def score_masks(model, examples: Sequence[dict], masks: Sequence[str] = MASK_NAMES, pad_id: int = 0, batch_size: int = 16,
+def score_masks(model, examples: Sequence[dict], masks: Sequence[str] = tuple(MASKS), pad_id: int = 0, batch_size: int = 16,
                 autocast: bool = False, progress: bool = False) -> pd.DataFrame:
     "NLL sums and token counts of formatted ILM examples under each mask, one forward pass per batch: columns nll_<mask>, tokens_<mask>."
     from tqdm.auto import tqdm
@@ -254,8 +253,8 @@ def _scored_chars(ex: dict, mask: str, tok) -> str:
     if mask != 'context': return ''.join(ex['answers'])
     return tok.decode([i for i, t in zip(ex['input_ids'], ex['target_types']) if t == CONTEXT], clean_up_tokenization_spaces=False)
 
-def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence[str] = LEVELS, split: str = 'test',
-                 max_docs_per_level: int | None = None, examples_per_doc: int | None = None, masks: Sequence[str] = MASK_NAMES,
+def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence[str] = THESIS_LEVELS, split: str = 'test',
+                 max_docs_per_level: int | None = None, examples_per_doc: int | None = None, masks: Sequence[str] = tuple(MASKS),
                  tokenizer=None, batch_size: int = 16, max_tokens: int | None = None, autocast: bool = False,
                  n_resamples: int = 2000, seed: int = 0, progress: bool = False) -> IlmEval:
     "Per-document ILM perplexity sums of one model on each level's `split`, and a summary with bootstrap CIs over documents."

@@ -14,6 +14,7 @@ import torch
 
 from ..core import LMRError
 from ..train import Objective, _logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss
+from ..evaluate import _max_positions
 from .mask import SPAN_TYPES, fill      # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
 
 # %% auto #0
@@ -118,7 +119,7 @@ def align_spans(doc: str, spans: Iterable, tokenizer) -> tuple[list[int], list[t
 
 # %% ../../nbs/22_ilm_model.ipynb #b0f86ed5
 CONTEXT, CONTEXT_SPECIAL, SEPARATOR, INFILL, INFILL_SPECIAL = 1, 2, 3, 4, 5   # train_ilm.TargetType values
-MASKS: dict[str, tuple[int, ...]] = {'context': (CONTEXT,), 'infill': (INFILL, INFILL_SPECIAL), 'infill_textonly': (INFILL,)}
+MASKS: dict[str, tuple[int, ...]] = {'infill_textonly': (INFILL,), 'infill': (INFILL, INFILL_SPECIAL), 'context': (CONTEXT,)}
 
 def format_example(doc: str, spans: Iterable, tokenizer) -> dict:
     "ILM sequence of `doc` with `spans` masked: input_ids, target_types, masks (context/infill/infill_textonly), answers."
@@ -260,12 +261,6 @@ def blanks_to_context(text: str, blank: str = '_', blank_type: str = 'ngram') ->
     return re.sub(r' (<\|infill_[a-z0-9_]+\|>)', r'\1', text)
 
 # %% ../../nbs/22_ilm_model.ipynb #236c15cb
-def _max_positions(model) -> int | None:
-    c = getattr(model, 'config', None)
-    for k in ('n_positions', 'max_position_embeddings'):
-        if isinstance(getattr(c, k, None), int): return getattr(c, k)
-    return None
-
 def _next_token(logits: torch.Tensor, strategy: str, temperature: float, top_p: float, gen: torch.Generator) -> int:
     if strategy == 'greedy': return int(logits.argmax())
     probs = torch.softmax(logits.double() / temperature, -1)
