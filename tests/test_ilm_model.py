@@ -106,4 +106,4 @@ def test_training_examples_and_trainer(tok, tmp_path):
 def test_errors(tok):
     with pytest.raises(IlmError, match='overlap'): format_example('abcdef', [('word', 0, 3), ('word', 2, 2)], tok)
     with pytest.raises(IlmError, match='outside the document'): format_example('abc', [('word', 1, 9)], tok)
-    with pytest.raises(IlmError, match="'context', 'infill', 'infill_textonly'"): ilm_perplexity(None, tok, [], mask='all')
+    with pytest.raises(IlmError, match="'infill_textonly', 'infill', 'context'"): ilm_perplexity(None, tok, [], mask='all')
