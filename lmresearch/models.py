@@ -13,7 +13,8 @@ from .core import LMRError, MissingAssetError, atomic_write_json, cache_dir, pac
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY', 'Asset', 'asset_path', 'asset_status', 'cached_build', 'prepare_asset', 'load_tokenizer', 'to_dtype',
-           'load_model', 'build_tiny', 'pad_token_id', 'count_parameters', 'model_from_config']
+           'load_model', 'build_tiny', 'pad_token_id', 'count_parameters', 'model_from_config', 'qlora_compute_dtype',
+           'bnb_4bit_config', 'disable_cpu_bf16_repack', 'load_model_4bit']
 
 # %% ../nbs/04_models.ipynb #756e3a50
 @dataclass(frozen=True)
@@ -288,3 +289,42 @@ def model_from_config(mc, seed: int | None = None) -> tuple:
     if gc is not None and gc.pad_token_id is None: gc.pad_token_id = tok.pad_token_id
     if getattr(mc, 'lora', None): model = _apply_lora(model, dict(mc.lora))
     return model, tok
+
+# %% ../nbs/04_models.ipynb #ca2d6204
+def qlora_compute_dtype():
+    "bf16 where the hardware computes in it (CUDA with bf16, a CPU with AMX/AVX512-BF16), else fp16 (GPU) or fp32 (CPU)."
+    import torch
+    if torch.cuda.is_available(): return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amx = bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
+    return torch.bfloat16 if amx or 'AVX512' in str(getattr(torch.backends.cpu, 'get_cpu_capability', lambda: '')()) else torch.float32
+
+def bnb_4bit_config(compute_dtype=None # torch dtype or 'bf16'/'fp16'/'fp32'; default `qlora_compute_dtype()`
+                   ):
+    "The `BitsAndBytesConfig` of QLoRA: NF4 weights, double quantisation, compute in `compute_dtype`."
+    from transformers import BitsAndBytesConfig
+    cd = qlora_compute_dtype() if compute_dtype is None else to_dtype(compute_dtype)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=cd)
+
+# %% ../nbs/04_models.ipynb #c13712e8
+def disable_cpu_bf16_repack(model # a model holding bitsandbytes `Linear4bit` layers
+                           ) -> int:
+    "Set `support_avx512bf16_for_cpu = False` on every bitsandbytes `Linear4bit` of `model`; returns how many."
+    try: import bitsandbytes as bnb
+    except ImportError: return 0
+    n = 0
+    for m in model.modules():
+        if isinstance(m, bnb.nn.Linear4bit): m.support_avx512bf16_for_cpu = False; n += 1
+    return n
+
+def load_model_4bit(name_or_path: str | Path, # zoo name (`smollm2-135m`) or a saved model folder
+                    compute_dtype=None, # default `qlora_compute_dtype()`
+                    **kw): # passed to `from_pretrained`
+    "Model with its linear layers in 4-bit NF4 with double quantisation (the QLoRA base), CPU-safe, in eval mode."
+    name = str(name_or_path)
+    if name in TINY: raise LMRError(f'{name!r}: 4-bit loading reads saved weights; save_pretrained the model and pass its folder')
+    if package_version('bitsandbytes') is None: raise MissingAssetError('4-bit loading needs bitsandbytes: pip install bitsandbytes')
+    q = bnb_4bit_config(compute_dtype)
+    path, local = (str(prepare_asset(name)), True) if name in ASSETS else _resolve(name)
+    model = _from_pretrained(path, local, q.bnb_4bit_compute_dtype, name=name, quantization_config=q, **kw)
+    if not disable_cpu_bf16_repack(model): raise LMRError(f'{name}: no linear layer was quantised to 4 bits')
+    return model
