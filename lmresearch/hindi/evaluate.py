@@ -12,13 +12,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..core import LMRError
+from ..core import LMRError, stable_hash
 from ..data import DataError
 from ..evaluate import LN2, bootstrap_ci, is_masked_lm, perplexity, sentence_scores
 
 # %% auto #0
 __all__ = ['MULTIBLIMP_FIELDS', 'AGREE', 'char_perplexity', 'read_pairs', 'pair_scores', 'pair_accuracy', 'ConlluError',
-           'read_conllu', 'verb_forms', 'agreement_pairs']
+           'read_conllu', 'find_beside', 'verb_forms', 'agreement_pairs', 'sample_pairs']
 
 # %% ../../nbs/43_hindi_eval.ipynb #d502aaea
 def char_perplexity(model, tok, # a causal or masked LM and its tokenizer
@@ -98,6 +98,16 @@ def read_conllu(path: str | Path # a .conllu file
         start = i + 1
     return out
 
+# %% ../../nbs/43_hindi_eval.ipynb #ad96355f
+def find_beside(rel: str | Path # an absolute path, or a path relative to the project root or one of its parents
+               ) -> Path | None:
+    "The first existing `rel` (as given, then under the project root and each of its parents), or None."
+    from lmresearch.core import project_root
+    p = Path(rel)
+    if p.is_absolute(): return p if p.exists() else None
+    root = project_root()
+    return next((d / p for d in (root, *root.parents) if (d / p).exists()), None)
+
 # %% ../../nbs/43_hindi_eval.ipynb #d9a45fad
 AGREE = ('Gender', 'Number', 'Person')
 
@@ -155,3 +165,13 @@ def agreement_pairs(sentences: Sequence, # parsed sentences (`read_conllu`)
                     rows.append({'good': _text(s), 'bad': _text(s, {t['id']: w}), 'phenomenon': f'{f.lower()}_agreement',
                                  'sent_id': s.metadata.get('sent_id'), 'verb': t['form'], 'wrong_verb': w, 'feature': f})
     return pd.DataFrame(rows, columns=['good', 'bad', 'phenomenon', 'sent_id', 'verb', 'wrong_verb', 'feature'])
+
+# %% ../../nbs/43_hindi_eval.ipynb #893cade1
+def sample_pairs(pairs: pd.DataFrame, # minimal pairs with good, bad, phenomenon
+                 n: int | None, # pairs kept per phenomenon (None: all)
+                 seed: int = 0) -> pd.DataFrame:
+    "At most `n` pairs per phenomenon, in stable-hash order of (seed, good, bad); original order kept."
+    if n is None: return pairs
+    key = pairs.apply(lambda r: stable_hash('pairs', seed, r.good, r.bad), axis=1)
+    rank = key.groupby(pairs.phenomenon).rank(method='first')
+    return pairs[rank <= n]

@@ -45,8 +45,9 @@ class HindiExperimentConfig(ExperimentConfig):
     hindi: HindiSection = field(default_factory=HindiSection)
 
 HINDI_PRESETS: dict[str, dict] = {
-    'tiny': {'train.max_steps': 60, 'train.seq_len': 128, 'train.batch_size': 16, 'train.lr': 3e-3, 'train.eval_every': 30,
-             'train.eval_batches': 4, 'train.log_every': 10, 'train.warmup': 0.1, 'tracking.tensorboard': False},
+    'tiny': {'train.max_steps': 40, 'train.seq_len': 64, 'train.batch_size': 16, 'train.lr': 3e-3, 'train.eval_every': 20,
+             'train.eval_batches': 4, 'train.log_every': 10, 'train.warmup': 0.1, 'tracking.tensorboard': False,
+             'hindi.eval_sentences': 200},
 }
 
 # %% ../../nbs/44_hindi_experiment.ipynb #c072d9c4
