@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from lmresearch.data import DataError, Record
-from lmresearch.hindi.corpus import (ZERO_WIDTH, clean_documents, normalize_hindi, prepare_corpus, read_hindi, read_split, count_words,
+from lmresearch.hindi.corpus import (ZERO_WIDTH, clean_documents, count_words, normalize_hindi, prepare_corpus,
+                                     read_hindi, read_split,
                                      sample_budget, split_sentences)
 
 DEVA = st.text(alphabet='कखगजडढफयनरळ\u093c\u0958\u095b\u0929ािीुेोंः्। ॥|?!\u200c\u200d ab', max_size=40)

@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from lmresearch.hindi.evaluate import ConlluError, agreement_pairs, read_conllu, read_pairs, verb_forms
+from lmresearch.hindi.evaluate import ConlluError, agreement_pairs, find_beside, read_conllu, read_pairs, verb_forms
 
-HDTB = Path('/work/shared/data/ud_hindi_hdtb')
+HDTB = find_beside('shared/data/ud_hindi_hdtb') or Path('../shared/data/ud_hindi_hdtb')   # beside the project
 DEV = HDTB / 'hi-ud-dev.UDv1.2pre.conllu'
-needs_hdtb = pytest.mark.skipif(not DEV.is_file(), reason=f'UD Hindi HDTB not found at {HDTB} (CC BY-NC-SA: not shipped)')
+needs_hdtb = pytest.mark.skipif(not DEV.is_file(),
+                                reason=f'UD Hindi HDTB not found at {HDTB} (CC BY-NC-SA: not shipped)')
 
 
 @pytest.fixture(scope='module')

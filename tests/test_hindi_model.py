@@ -23,7 +23,8 @@ def _trainer(tok, run_dir, arch, curriculum):
     cfg = TrainConfig(max_steps=8, batch_size=4, lr=3e-3, seq_len=32, save_every=4, eval_every=4, log_every=2)
     causal = arch != 'bert'
     seed_everything(0)          # dropout draws from the global RNG: a fresh run must start from a known state
-    return Trainer(build_model(arch, 'tiny', tok, positions=32, seed=0), cfg, Run.create(run_dir, config={}, exist_ok=True),
+    run = Run.create(run_dir, config={}, exist_ok=True)
+    return Trainer(build_model(arch, 'tiny', tok, positions=32, seed=0), cfg, run,
                    examples_for(tok, SENTS, causal), examples_for(tok, SENTS[:8], causal), pad_id=pad_token_id(tok),
                    progress=False, objective=None if causal else MaskedLMObjective(tok, seed=1),
                    order=curriculum_order(curriculum))

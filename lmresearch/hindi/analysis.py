@@ -54,7 +54,8 @@ def fig_learning_curves(runs_root: str | Path):
         v = [(r['step'], r['valid_loss']) for r in m if 'valid_loss' in r]
         ax = axes[1 if name.startswith('bert') else 0]
         ax.plot(*zip(*v), '-o', ms=3, label=name, color=f'C{i % 10}')
-    for ax, t in zip(axes, ('causal LMs', 'masked LMs')): ax.set(title=t, xlabel='step', ylabel='valid loss'); ax.legend(fontsize=6)
+    for ax, t in zip(axes, ('causal LMs', 'masked LMs')):
+        ax.set(title=t, xlabel='step', ylabel='valid loss'); ax.legend(fontsize=6)
     fig.tight_layout()
     return fig, [d / 'metrics.jsonl' for _, d in runs], {}
 
@@ -99,16 +100,19 @@ def fig_probes(runs_root: str | Path):
 # %% ../../nbs/46_hindi_analysis.ipynb #1dfc9bd9
 def probe_batch(batch_dir: str | Path, # the batch folder (`runs/hindi`)
                 ud_dir: str | Path, # a folder of *.conllu files
-                max_sentences: int = 400, curricula: tuple = ('none',)) -> pd.DataFrame:
-    "Probe results (`probes.probe_layers`) of every completed training job with a curriculum in `curricula`, stacked."
+                max_sentences: int = 400, # the treebank's first sentences
+                curricula: tuple = ('none',), tokenizers: tuple = ('bpe', 'unigram', 'wordpiece'), # jobs to probe
+                progress: bool = True) -> pd.DataFrame:
+    "Probe results (`probes.probe_layers`) of the completed training jobs with the given curricula and tokenizers."
+    from tqdm.auto import tqdm
     from lmresearch.models import load_model, load_tokenizer
     files = sorted(Path(ud_dir).glob('*.conllu'))
     if not files: raise MissingResults(f'{ud_dir}: no *.conllu files')
     sents = [s for f in files for s in read_conllu(f)][:max_sentences]
     words, table = probe_words(sents)
+    runs = [(n, d) for n, d in _train_runs(Path(batch_dir)) if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers]
     out = []
-    for name, d in _train_runs(Path(batch_dir)):
-        if name.split('/')[2] not in curricula: continue
+    for name, d in tqdm(runs, desc='probes', disable=not progress):
         model, tok = load_model(d / 'model'), load_tokenizer(d / 'model')
         out.append(probe_layers(word_vectors(model, tok, words), table).assign(model=name))
     df = pd.concat(out, ignore_index=True)
@@ -121,8 +125,10 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
          jobs: int = 1, # jobs run in parallel
          progress: bool = True): # the batch's progress bar
     "The Hindi BabyLM line on the packaged Hindi text: batch, probes, table, figures; returns the line's `LineReport`."
+    import transformers
     from lmresearch.batch import run_batch
     from lmresearch.demo import LineReport
+    transformers.utils.logging.disable_progress_bar()
     t0, batch_dir = time.time(), Path(runs_root) / BATCH
     print(f'batch configs/batches/{BATCH}.yaml -> {batch_dir}')
     res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress)
@@ -131,7 +137,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
     notes, ud = [], find_beside('shared/data/ud_hindi_hdtb')
     if ud is None: notes.append('UD Hindi HDTB not found beside the project (CC BY-NC-SA, not shipped): '
                                 'no agreement minimal pairs and no probes')
-    else: probe_batch(batch_dir, ud)
+    else: probe_batch(batch_dir, ud, max_sentences=250, tokenizers=('bpe',), progress=progress)
     notes.append('IndicGLUE: not implemented in this line yet (and its data does not ship)')
     table = results_table(batch_dir)
     paths = save_table(table, 'hindi-results', 'Hindi BabyLM configs (tiny models, packaged text)', figures_dir)
@@ -146,6 +152,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
     best = table.loc[table.bits_per_char.idxmin()]
     head = (f'{len(table)} Hindi configs trained; lowest bits/char {best.bits_per_char:.3f} '
             f'({best.arch}, {best.tokenizer}, curriculum {best.curriculum}); tiny models: a pipeline check')
-    if 'mp_overall' in table: head += f'; agreement-pair accuracy {table.mp_overall.min():.2f}-{table.mp_overall.max():.2f}'
+    if 'mp_overall' in table:
+        head += f'; agreement-pair accuracy {table.mp_overall.min():.2f}-{table.mp_overall.max():.2f}'
     for n in notes: print(n)
     return LineReport('hindi', True, [head, *notes], res, outs, time.time() - t0)

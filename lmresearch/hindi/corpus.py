@@ -128,8 +128,8 @@ def corpus_stats(splits: dict[str, Sequence[dict]] # split name -> cleaned docum
         sents = [s for d in ds for s in d['sentences']]
         sc = Counter(); [sc.update(script_counts(s)) for s in sents]
         letters = max(1, sum(sc.values()))
-        rows.append({'split': name, 'documents': len(ds), 'sentences': len(sents), 'words': sum(map(count_words, sents)),
-                     'characters': sum(map(len, sents)),
+        rows.append({'split': name, 'documents': len(ds), 'sentences': len(sents),
+                     'words': sum(map(count_words, sents)), 'characters': sum(map(len, sents)),
                      **{f'{k}_share': sc[k] / letters for k in ('devanagari', 'latin', 'other')}})
     return pd.DataFrame(rows)
 
@@ -157,11 +157,12 @@ def prepare_corpus(out: str | Path, # folder for the split files and stats.json
     names = split_assignment([d['id'] for d in docs], valid, test, seed)
     splits = {s: [d for d, n in zip(docs, names) if n == s] for s in SPLITS}
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    for s, ds in splits.items(): atomic_write_text(out / f'{s}.txt', ''.join(x + '\n' for d in ds for x in d['sentences']))
-    atomic_write_text(out / 'documents.jsonl', ''.join(json.dumps({'id': d['id'], 'split': n, 'sentences': len(d['sentences'])},
-                                                                  ensure_ascii=False) + '\n' for d, n in zip(docs, names)))
-    stats = {'drops': drops, 'words_budget': None if words is None else parse_words(words), 'seed': seed, 'nukta': nukta,
-             'table': corpus_stats(splits).to_dict('records')}
+    for s, ds in splits.items():
+        atomic_write_text(out / f'{s}.txt', ''.join(x + '\n' for d in ds for x in d['sentences']))
+    rows = [{'id': d['id'], 'split': n, 'sentences': len(d['sentences'])} for d, n in zip(docs, names)]
+    atomic_write_text(out / 'documents.jsonl', ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
+    stats = {'drops': drops, 'words_budget': None if words is None else parse_words(words), 'seed': seed,
+             'nukta': nukta, 'table': corpus_stats(splits).to_dict('records')}
     atomic_write_json(out / 'stats.json', stats)
     return stats
 

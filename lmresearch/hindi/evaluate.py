@@ -27,10 +27,13 @@ def char_perplexity(model, tok, # a causal or masked LM and its tokenizer
                     max_words: int = 40) -> dict: # longer sentences are scored in pieces of this many words
     "`nll_per_char`, `bits_per_char`, `ppl_per_char` (pseudo for masked LMs), characters and sentences."
     if not len(sentences): raise LMRError('no sentences to evaluate')
-    sentences = [' '.join(w[i:i + max_words]) for s in sentences for w in [s.split()] for i in range(0, len(w), max_words)]
+    words = [s.split() for s in sentences]
+    sentences = [' '.join(w[i:i + max_words]) for w in words for i in range(0, len(w), max_words)]
     chars = sum(map(len, sentences))
-    if is_masked_lm(model): nll = -float(sentence_scores(model, tok, sentences, batch_size * 4, progress=progress).sum())
-    else: nll = perplexity(model, tok, list(sentences), batch_size=batch_size, add_eos=True, progress=progress).summary['nll_sum']
+    if is_masked_lm(model):
+        nll = -float(sentence_scores(model, tok, sentences, 4 * batch_size, progress=progress).sum())
+    else:
+        nll = perplexity(model, tok, sentences, batch_size, add_eos=True, progress=progress).summary['nll_sum']
     return {'nll_per_char': nll / chars, 'bits_per_char': nll / chars / LN2, 'ppl_per_char': float(np.exp(nll / chars)),
             'chars': chars, 'sentences': len(sentences), 'pseudo': is_masked_lm(model)}
 
@@ -46,11 +49,13 @@ def read_pairs(path: str | Path, # a .tsv, .csv or .jsonl file of minimal pairs
     suf = path.suffix.lower()
     try:
         if suf == '.jsonl': df = pd.read_json(path, lines=True, dtype=False)
-        elif suf in ('.tsv', '.csv'): df = pd.read_csv(path, sep='\t' if suf == '.tsv' else ',', dtype=str, keep_default_na=False)
+        elif suf in ('.tsv', '.csv'):
+            df = pd.read_csv(path, sep='\t' if suf == '.tsv' else ',', dtype=str, keep_default_na=False)
         else: raise DataError(f'{path}: expected a .tsv, .csv or .jsonl file of minimal pairs')
     except ValueError as e: raise DataError(f'{path}: not readable as {suf[1:]} ({e})') from e
     missing = [f'{k} (column {v!r})' for k, v in f.items() if v not in df.columns]
-    if missing: raise DataError(f'{path}: missing field {missing[0]}; columns: {list(df.columns)}; map them with fields=')
+    if missing:
+        raise DataError(f'{path}: missing field {missing[0]}; columns: {list(df.columns)}; map them with fields=')
     return df.rename(columns={v: k for k, v in f.items()})
 
 # %% ../../nbs/43_hindi_eval.ipynb #a1e8bad8
@@ -71,7 +76,8 @@ def pair_accuracy(scores: pd.DataFrame, # `pair_scores` output
     rows = []
     for name, g in groups:
         ci = bootstrap_ci(g['correct'].to_numpy(), n_resamples=n_resamples, seed=seed)
-        rows.append({'phenomenon': name, 'pairs': len(g), 'accuracy': ci['estimate'], 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high']})
+        rows.append({'phenomenon': name, 'pairs': len(g), 'accuracy': ci['estimate'], 'ci_low': ci['ci_low'],
+                     'ci_high': ci['ci_high']})
     return pd.DataFrame(rows)
 
 # %% ../../nbs/43_hindi_eval.ipynb #62f7e0f2
@@ -162,8 +168,9 @@ def agreement_pairs(sentences: Sequence, # parsed sentences (`read_conllu`)
                         alts.update({k: v for k, v in forms.items() if k != t['form']})
                 if alts:
                     w = alts.most_common(1)[0][0]
-                    rows.append({'good': _text(s), 'bad': _text(s, {t['id']: w}), 'phenomenon': f'{f.lower()}_agreement',
-                                 'sent_id': s.metadata.get('sent_id'), 'verb': t['form'], 'wrong_verb': w, 'feature': f})
+                    rows.append({'good': _text(s), 'bad': _text(s, {t['id']: w}), 'feature': f,
+                                 'phenomenon': f'{f.lower()}_agreement', 'sent_id': s.metadata.get('sent_id'),
+                                 'verb': t['form'], 'wrong_verb': w})
     return pd.DataFrame(rows, columns=['good', 'bad', 'phenomenon', 'sent_id', 'verb', 'wrong_verb', 'feature'])
 
 # %% ../../nbs/43_hindi_eval.ipynb #893cade1

@@ -26,7 +26,7 @@ __all__ = ['HINDI_PRESETS', 'HindiSection', 'HindiExperimentConfig', 'hindi_conf
 @dataclass
 class HindiSection:
     "The Hindi part of a config: corpus budget, tokenizer, model shape, curriculum and evaluation inputs."
-    words: Optional[str] = '20k'                  # corpus word budget before splitting ('10M' = BabyLM strict); None: all
+    words: Optional[str] = '20k'                  # word budget before splitting ('10M' = BabyLM strict); None: all
     text: Optional[str] = None                    # the user's Hindi text (file or folder); None: packaged Hindi text
     corpus_dir: Optional[str] = None              # reuse a folder written by prepare_corpus instead
     tokenizer: Literal['bpe', 'unigram', 'wordpiece'] = 'bpe'
@@ -45,9 +45,10 @@ class HindiExperimentConfig(ExperimentConfig):
     hindi: HindiSection = field(default_factory=HindiSection)
 
 HINDI_PRESETS: dict[str, dict] = {
-    'tiny': {'train.max_steps': 40, 'train.seq_len': 64, 'train.batch_size': 16, 'train.lr': 3e-3, 'train.eval_every': 20,
-             'train.eval_batches': 4, 'train.log_every': 10, 'train.warmup': 0.1, 'tracking.tensorboard': False,
-             'hindi.eval_sentences': 200},
+    'tiny': {'train.max_steps': 40, 'train.seq_len': 64, 'train.batch_size': 16, 'train.lr': 3e-3,
+             'train.eval_every': 20, 'train.eval_batches': 4, 'train.log_every': 10, 'train.warmup': 0.1,
+             'tracking.tensorboard': False,
+             'hindi.eval_sentences': 120},
 }
 
 # %% ../../nbs/44_hindi_experiment.ipynb #c072d9c4
@@ -78,7 +79,8 @@ def _trainer(cfg, run, tok, train, valid, progress):
     from lmresearch.train import Trainer
     h, causal = cfg.hindi, cfg.hindi.arch != 'bert'
     seed_everything(cfg.seed)
-    model = build_model(h.arch, h.size, tok, positions=max(256, cfg.train.seq_len), seed=cfg.seed, gradient_checkpointing=h.gradient_checkpointing)
+    model = build_model(h.arch, h.size, tok, positions=max(256, cfg.train.seq_len), seed=cfg.seed,
+                        gradient_checkpointing=h.gradient_checkpointing)
     print(describe_model(h.arch, h.size, model))
     return Trainer(model, cfg.train, run, examples_for(tok, train, causal), examples_for(tok, valid, causal),
                    pad_id=pad_token_id(tok), seed=cfg.seed, progress=progress,
@@ -103,13 +105,15 @@ def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
     model = t.unwrapped().eval()
     model.save_pretrained(run.path('model')); tok.save_pretrained(run.path('model'))
     ev = char_perplexity(model, tok, test[:h.eval_sentences], progress=progress)
-    summary = {'arch': h.arch, 'size': h.size, 'tokenizer': h.tokenizer, 'curriculum': h.curriculum, 'vocab_size': h.vocab_size,
-               'train_sentences': len(train), 'params': fit['total_params'], 'steps': fit['steps'], 'valid_loss': fit.get('valid_loss'),
+    summary = {'arch': h.arch, 'size': h.size, 'tokenizer': h.tokenizer, 'curriculum': h.curriculum,
+               'vocab_size': h.vocab_size, 'train_sentences': len(train), 'params': fit['total_params'],
+               'steps': fit['steps'], 'valid_loss': fit.get('valid_loss'),
                **{f'tok_{k}': ta[k] for k in ('fertility', 'split_share', 'suffix_split_off')},
                **{k: ev[k] for k in ('bits_per_char', 'ppl_per_char')}, 'pseudo_ppl': ev['pseudo']}
     if h.pairs:
         sc = pair_scores(model, tok, read_pairs(h.pairs)); acc = pair_accuracy(sc)
-        sc.to_csv(run.path('minimal_pairs.csv'), index=False); acc.to_csv(run.path('minimal_pair_accuracy.csv'), index=False)
+        sc.to_csv(run.path('minimal_pairs.csv'), index=False)
+        acc.to_csv(run.path('minimal_pair_accuracy.csv'), index=False)
         summary.update({f'mp_{p}': a for p, a in zip(acc.phenomenon, acc.accuracy)})
     summary['elapsed_s'] = time.time() - t0
     run.finish(**summary)

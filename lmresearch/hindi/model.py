@@ -35,13 +35,16 @@ def build_model(arch: str, # 'gpt2', 'llama' or 'bert'
     if size not in SIZES: raise LMRError(f'model size {size!r}: expected one of {", ".join(SIZES)}')
     if arch not in ARCHS: raise LMRError(f'model arch {arch!r}: expected one of {", ".join(ARCHS)}')
     ids = {} if arch == 'bert' else dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    m = build_tiny(arch, vocab_size=len(tok), positions=positions, seed=seed, pad_token_id=pad_token_id(tok), **ids, **SIZES[size])
-    if gradient_checkpointing: (getattr(m, 'activation_checkpointing_enable', None) or m.gradient_checkpointing_enable)()
+    m = build_tiny(arch, vocab_size=len(tok), positions=positions, seed=seed, pad_token_id=pad_token_id(tok),
+                   **ids, **SIZES[size])
+    if gradient_checkpointing:   # transformers 5 renamed it; fall back for older versions
+        (getattr(m, 'activation_checkpointing_enable', None) or m.gradient_checkpointing_enable)()
     return m.train()
 
 def describe_model(arch: str, size: str, model) -> str:
     "One line: architecture, size, shape and parameter count."
-    return f"{arch}-{size}: {SIZES[size]['layers']} layers x {SIZES[size]['width']} wide, {count_parameters(model)['total']:,} parameters"
+    s = SIZES[size]
+    return f"{arch}-{size}: {s['layers']} layers x {s['width']} wide, {count_parameters(model)['total']:,} parameters"
 
 # %% ../../nbs/42_hindi_model.ipynb #504f8777
 def mlm_mask(ids: Sequence[int], # token ids of one example
@@ -67,11 +70,12 @@ def mlm_mask(ids: Sequence[int], # token ids of one example
 
 # %% ../../nbs/42_hindi_model.ipynb #0dd749c5
 class MaskedLMObjective(Objective):
-    "BERT's masked-LM loss for the `Trainer`: masks drawn once per example in `prepare` (`mlm_mask`), summed CE at them."
+    "BERT's masked-LM loss for the `Trainer`: masks drawn once per example in `prepare` (`mlm_mask`)."
     def __init__(self, tok, # the tokenizer (mask id, special ids, vocabulary size)
                  seed: int = 0, p: float = 0.15): # seed of the masks; share of tokens chosen
         if tok.mask_token_id is None: raise LMRError('masked-LM objective: the tokenizer has no mask token')
-        self.special, self.mask_id, self.vocab, self.seed, self.p = set(tok.all_special_ids), tok.mask_token_id, len(tok), seed, p
+        self.special, self.mask_id, self.vocab = set(tok.all_special_ids), tok.mask_token_id, len(tok)
+        self.seed, self.p = seed, p
     def prepare(self, examples, seq_len):
         "Examples cut to `seq_len`, each with its `mlm_input` and `mlm_labels`."
         out = []
@@ -90,7 +94,8 @@ class MaskedLMObjective(Objective):
         "Summed cross-entropy at the chosen positions."
         from lmresearch.train import _logits
         logits = _logits(model, batch, accelerator)
-        return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), batch['labels'].flatten(), reduction='sum')
+        lab = batch['labels'].flatten()
+        return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), lab, reduction='sum')
 
 # %% ../../nbs/42_hindi_model.ipynb #20a46475
 CASE_MARKERS = frozenset('ने को से में पर का की के तक'.split())
@@ -115,7 +120,8 @@ def difficulty(examples: Sequence[dict], # examples with `input_ids` (and `text`
     if curriculum not in CURRICULA: raise LMRError(f'curriculum {curriculum!r}: expected one of {", ".join(CURRICULA)}')
     length = np.array([len(e['input_ids']) for e in examples], dtype=float)
     if curriculum == 'length': return length
-    if any('text' not in e for e in examples): raise LMRError(f'curriculum {curriculum!r} needs the text of each example (key "text")')
+    if any('text' not in e for e in examples):
+        raise LMRError(f'curriculum {curriculum!r} needs the text of each example (key "text")')
     morph = np.array([morph_complexity(e['text']) for e in examples])
     return morph if curriculum == 'morphology' else (_ranks(length) + _ranks(morph)) / 2
 

@@ -44,7 +44,8 @@ def word_vectors(model, tok, # a model and its fast tokenizer
         chunk = [list(x) for x in words[s:s + batch_size]]
         enc = tok(chunk, is_split_into_words=True, add_special_tokens=False, truncation=True, max_length=max_tokens,
                   padding=True, return_tensors='pt')
-        hs = model(input_ids=enc['input_ids'], attention_mask=enc['attention_mask'], output_hidden_states=True).hidden_states
+        hs = model(input_ids=enc['input_ids'], attention_mask=enc['attention_mask'],
+                   output_hidden_states=True).hidden_states
         H = torch.stack(hs).float().numpy()                              # (L+1, B, T, D)
         if out is None: out = np.full((len(hs), sum(map(len, words)), H.shape[-1]), np.nan, dtype=np.float32)
         for b, ws in enumerate(chunk):
@@ -90,8 +91,8 @@ def probe_layers(vectors: np.ndarray, # `word_vectors` output
             acc = LogisticRegression(max_iter=300).fit(X[tr], y[tr].astype(str)).score(X[te], y[te].astype(str))
             c = LogisticRegression(max_iter=300).fit(X[tr], ctl[tr].astype(str)).score(X[te], ctl[te].astype(str))
             rows.append({'feature': f, 'layer': layer, 'accuracy': acc, 'majority': float(np.mean(y[te] == major)),
-                         'control': c, 'selectivity': acc - c, 'train_words': int(tr.sum()), 'test_words': int(te.sum()),
-                         'labels': len(common)})
+                         'control': c, 'selectivity': acc - c, 'train_words': int(tr.sum()),
+                         'test_words': int(te.sum()), 'labels': len(common)})
     if not rows: raise LMRError('no feature has two labels with enough words to probe')
     return pd.DataFrame(rows)
 

@@ -60,26 +60,29 @@ def train_tokenizer(kind: str, # 'bpe', 'unigram' or 'wordpiece'
         raise TokenizerError(f'{kind}: vocabulary of {vocab_size} cannot be trained: {e}') from e
     got = tk.get_vocab_size()
     if got < vocab_size:
-        raise TokenizerError(f'{kind}: vocabulary of {vocab_size} asked, but {len(texts)} training sentences allow only {got} '
-                             f'(min_frequency={min_frequency}); use vocab_size <= {got} or more text')
+        raise TokenizerError(f'{kind}: vocabulary of {vocab_size} asked, but {len(texts)} training sentences allow '
+                             f'only {got} (min_frequency={min_frequency}); use vocab_size <= {got} or more text')
     if got > vocab_size:
-        raise TokenizerError(f'{kind}: vocabulary of {vocab_size} asked, but the characters and special tokens alone need {got}')
+        raise TokenizerError(f'{kind}: vocabulary of {vocab_size} asked, but the characters and special tokens '
+                             f'alone need {got}')
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, **SPECIALS)
-    if out is not None: tok.save_pretrained(str(out)); atomic_write_json(Path(out) / 'hindi_tokenizer.json',
-                                                                          {'kind': kind, 'vocab_size': vocab_size,
-                                                                           'min_frequency': min_frequency, 'sentences': len(texts)})
+    if out is not None:
+        tok.save_pretrained(str(out))
+        atomic_write_json(Path(out) / 'hindi_tokenizer.json', {'kind': kind, 'vocab_size': vocab_size,
+                                                               'min_frequency': min_frequency, 'sentences': len(texts)})
     return tok
 
 # %% ../../nbs/41_hindi_tokenizers.ipynb #e43c2dac
-HINDI_SUFFIXES = ('एगा', 'एगी', 'एंगे', 'एँगे', 'ियों', 'ियाँ', 'ियां', 'ाओं', 'ुओं', 'ाएँ', 'ाएं', 'ूंगा', 'ूँगा', 'ेंगे', 'ोगे', 'ेगा', 'ेगी', 'ूँगी',
-                  'ीं', 'ते', 'ती', 'ता', 'ना', 'नी', 'ने', 'या', 'यी', 'ये', 'ई', 'ओं', 'ों', 'ें', 'एँ', 'एं', 'ाँ', 'ां',
+HINDI_SUFFIXES = ('एगा', 'एगी', 'एंगे', 'एँगे', 'ियों', 'ियाँ', 'ियां', 'ाओं', 'ुओं', 'ाएँ', 'ाएं', 'ूंगा', 'ूँगा',
+                  'ेंगे', 'ोगे', 'ेगा', 'ेगी', 'ूँगी', 'ीं', 'ते', 'ती', 'ता', 'ना', 'नी', 'ने', 'या', 'यी', 'ये',
+                  'ई', 'ओं', 'ों', 'ें', 'एँ', 'एं', 'ाँ', 'ां',
                   'ा', 'ी', 'े', 'ो', 'ि')
 SUFFIXES = tuple(sorted(set(HINDI_SUFFIXES), key=len, reverse=True))   # longest first
 
 def split_suffix(word: str, # one Devanagari word
                  min_stem: int = 2, # characters the stem keeps at least
                 ) -> tuple[str, str]:
-    "`(stem, suffix)` of `word` by the longest suffix of `HINDI_SUFFIXES` that leaves `min_stem` characters; suffix '' if none."
+    "`(stem, suffix)` by the longest suffix of `HINDI_SUFFIXES` leaving `min_stem` characters; suffix '' if none."
     for s in SUFFIXES:
         if word.endswith(s) and len(word) - len(s) >= min_stem: return word[:-len(s)], s
     return word, ''
