@@ -30,6 +30,7 @@ class HindiSection:
     text: Optional[str] = None                    # the user's Hindi text (file or folder); None: packaged Hindi text
     corpus_dir: Optional[str] = None              # reuse a folder written by prepare_corpus instead
     tokenizer: Literal['bpe', 'unigram', 'wordpiece'] = 'bpe'
+    tokenizer_dir: Optional[str] = None           # load a trained tokenizer (a folder, or one holding <tokenizer>/)
     vocab_size: int = field(default=2000, metadata={'ge': 16})
     arch: Literal['gpt2', 'llama', 'bert'] = 'gpt2'
     size: Literal['tiny', 'small', 'base'] = 'tiny'
@@ -75,6 +76,19 @@ def _corpus(cfg: HindiExperimentConfig, run) -> Path:
     prepare_corpus(d, recs, words=h.words, seed=cfg.seed)
     return Path(d)
 
+def _tokenizer(h: HindiSection, train: list[str], run):
+    "The config's tokenizer: loaded from `tokenizer_dir` (trained once per batch), else trained on `train`."
+    # Why once per batch: BPE and WordPiece training in the `tokenizers` library breaks ties differently from run to
+    # run, so two jobs that each train "the same" tokenizer can get slightly different vocabularies.
+    from lmresearch.models import load_tokenizer
+    if h.tokenizer_dir is None: return train_tokenizer(h.tokenizer, train, h.vocab_size, run.path('tokenizer'))
+    d = Path(h.tokenizer_dir) / h.tokenizer if (Path(h.tokenizer_dir) / h.tokenizer).is_dir() else Path(h.tokenizer_dir)
+    tok = load_tokenizer(d)
+    if len(tok) != h.vocab_size:
+        raise LMRError(f'{d}: tokenizer has {len(tok)} entries, but hindi.vocab_size is {h.vocab_size}')
+    tok.save_pretrained(run.path('tokenizer'))
+    return tok
+
 def _trainer(cfg, run, tok, train, valid, progress):
     from lmresearch.train import Trainer
     h, causal = cfg.hindi, cfg.hindi.arch != 'bert'
@@ -97,7 +111,7 @@ def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
     run = Run.create(run_dir, config=cfg, seed=cfg.seed, tensorboard=cfg.tracking.tensorboard)
     corpus = _corpus(cfg, run)
     train, valid, test = (read_split(corpus, s) for s in ('train', 'valid', 'test'))
-    tok = train_tokenizer(h.tokenizer, train, h.vocab_size, run.path('tokenizer'))
+    tok = _tokenizer(h, train, run)
     ta = analyse_tokenizer(tok, valid)
     atomic_write_json(run.path('tokenizer_analysis.json'), ta)
     t = _trainer(cfg, run, tok, train, valid, progress)
