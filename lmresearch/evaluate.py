@@ -20,7 +20,7 @@ from .core import LMRError
 __all__ = ['LN2', 'METRICS', 'EvalError', 'encode_texts', 'pad_batch', 'masked_nll', 'batch_nll', 'prepare_docs',
            'score_sequences', 'summarize_nll', 'Perplexity', 'perplexity', 'sentence_logprobs', 'minimal_pair_scores',
            'minimal_pair_accuracy', 'bootstrap_sums', 'bootstrap_ci', 'permutation_sums', 'compare_models', 'holm',
-           'compare_all', 'plot_comparison']
+           'compare_all', 'plot_comparison', 'pll_copies', 'pseudo_log_likelihoods', 'is_masked_lm', 'sentence_scores']
 
 # %% ../nbs/07_evaluate.ipynb #793bff26
 class EvalError(LMRError):
@@ -346,3 +346,60 @@ def plot_comparison(df: pd.DataFrame, ax=None, p_column: str | None = None, titl
     if title: ax.set_title(title)
     ax.figure.tight_layout()
     return ax.figure
+
+# %% ../nbs/07_evaluate.ipynb #08b0b520
+def pll_copies(seqs: Sequence[Sequence[int]], # token ids of each sentence, specials included
+               mask_id: int, # the tokenizer's mask token id
+               skip: int = 1, # tokens at each end that are context only (CLS and SEP)
+              ) -> tuple[list[list[int]], np.ndarray]:
+    "One copy of a sequence per scored position with that position masked, and `(sequence, position, true id)` per copy."
+    copies, where = [], []
+    for s, ids in enumerate(seqs):
+        for p in range(skip, len(ids) - skip):
+            c = list(ids); c[p] = mask_id
+            copies.append(c); where.append((s, p, ids[p]))
+    return copies, np.array(where, dtype=np.int64).reshape(-1, 3)
+
+# %% ../nbs/07_evaluate.ipynb #03b3bfa6
+def pseudo_log_likelihoods(model, # a masked LM (`...ForMaskedLM`)
+                           tok, # its tokenizer (needs a mask token)
+                           sentences: Sequence[str], # texts to score
+                           batch_size: int = 64, # masked copies per forward pass
+                           add_special: bool = True, # frame each sentence with CLS/SEP (else BOS/EOS) as context
+                           autocast: bool = False, # bf16 autocast
+                           progress: bool = False) -> np.ndarray: # tqdm bar over batches
+    "PLL (nats) of each sentence: the sum over its tokens of log p(token | the sentence with that token masked)."
+    if tok.mask_token_id is None: raise EvalError('pseudo-log-likelihood needs a tokenizer with a mask token')
+    if isinstance(sentences, str): raise EvalError('expected a list of texts, got one string')
+    ids = tok(list(sentences), add_special_tokens=False)['input_ids'] if len(sentences) else []
+    first = tok.cls_token_id if tok.cls_token_id is not None else _bos_id(tok)
+    last = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+    if add_special and (first is None or last is None): raise EvalError('tokenizer has no CLS/BOS or SEP/EOS: pass add_special=False')
+    seqs = [[first, *x, last] if add_special else list(x) for x in ids]
+    copies, where = pll_copies(seqs, tok.mask_token_id, skip=int(add_special))
+    out, dev = np.zeros(len(seqs)), _device(model)
+    ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast else nullcontext()
+    was = model.training; model.eval()
+    try:
+        for s in tqdm(range(0, len(copies), batch_size), desc='pll', disable=not progress, leave=False):
+            b, w = pad_batch(copies[s:s + batch_size], _pad_id(tok)), torch.as_tensor(where[s:s + batch_size])
+            with torch.inference_mode(), ctx:
+                logits = model(input_ids=b['input_ids'].to(dev), attention_mask=b['attention_mask'].to(dev)).logits
+            rows = torch.arange(len(w), device=dev)
+            lp = torch.log_softmax(logits[rows, w[:, 1].to(dev)].float(), -1)[rows, w[:, 2].to(dev)]
+            np.add.at(out, w[:, 0].numpy(), lp.double().cpu().numpy())
+    finally: model.train(was)
+    return out
+
+# %% ../nbs/07_evaluate.ipynb #6f31de8d
+def is_masked_lm(model) -> bool:
+    "True for a masked LM (`BertForMaskedLM` and other `...ForMaskedLM` classes)."
+    return type(getattr(model, 'module', model)).__name__.endswith('ForMaskedLM')
+
+def sentence_scores(model, tok, # a causal or masked LM and its tokenizer
+                    sentences: Sequence[str], # texts to score
+                    batch_size: int = 32, # sentences (causal) or masked copies (masked) per forward pass
+                    **kw) -> np.ndarray: # passed on (`autocast`, `progress`)
+    "Log-probability (causal: `sentence_logprobs`) or pseudo-log-likelihood (masked: `pseudo_log_likelihoods`) per sentence."
+    if is_masked_lm(model): return pseudo_log_likelihoods(model, tok, sentences, batch_size, **kw)
+    return sentence_logprobs(model, tok, sentences, batch_size, **kw)

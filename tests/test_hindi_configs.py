@@ -1,0 +1,40 @@
+"Hindi configs (configs/hindi/*.yaml, configs/batches/hindi.yaml): every shipped file validates; bad keys are named."
+from pathlib import Path
+
+import pytest
+
+from lmresearch.config import ConfigError
+from lmresearch.hindi.experiment import HindiExperimentConfig, hindi_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / 'configs' / 'hindi').glob('*.yaml'))
+
+
+def test_configs_exist():
+    assert len(CONFIGS) >= 4
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_validates(path):
+    cfg = hindi_config(path)
+    assert isinstance(cfg, HindiExperimentConfig) and cfg.name == f'hindi-{path.stem}'
+    assert cfg.hindi.arch in path.stem and cfg.hindi.tokenizer in path.stem
+
+
+def test_bad_values_name_file_and_key(tmp_path):
+    p = tmp_path / 'bad.yaml'
+    p.write_text('preset: tiny\nhindi:\n  curriculum: random\n')
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*hindi\.curriculum.*'none', 'length', 'morphology', 'combined'"):
+        hindi_config(p)
+    p.write_text('preset: tiny\nhindi:\n  sise: tiny\n')
+    with pytest.raises(ConfigError, match=r'hindi\.sise'):
+        hindi_config(p)
+
+
+def test_batch_grid_is_tokenizer_x_model_x_curriculum(tmp_path):
+    from lmresearch.batch import expand_jobs, load_batch
+    jobs = expand_jobs(load_batch(ROOT / 'configs' / 'batches' / 'hindi.yaml'), tmp_path)
+    train = [j for j in jobs if j.id.startswith('train')]
+    assert len(jobs) == 9 and len(train) == 8
+    assert {(j.params['tokenizer'], j.params['arch'], j.params['curriculum']) for j in train} == \
+        {(t, a, c) for t in ('bpe', 'wordpiece') for a in ('gpt2', 'bert') for c in ('none', 'morphology')}

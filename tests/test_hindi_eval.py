@@ -1,0 +1,48 @@
+"Hindi evaluation (lmresearch.hindi.evaluate) on the real UD Hindi HDTB treebank (skipped when it is absent)."
+from pathlib import Path
+
+import pytest
+
+from lmresearch.hindi.evaluate import ConlluError, agreement_pairs, find_beside, read_conllu, read_pairs, verb_forms
+
+HDTB = find_beside('shared/data/ud_hindi_hdtb') or Path('../shared/data/ud_hindi_hdtb')   # beside the project
+DEV = HDTB / 'hi-ud-dev.UDv1.2pre.conllu'
+needs_hdtb = pytest.mark.skipif(not DEV.is_file(),
+                                reason=f'UD Hindi HDTB not found at {HDTB} (CC BY-NC-SA: not shipped)')
+
+
+@pytest.fixture(scope='module')
+def dev():
+    return read_conllu(DEV)
+
+
+@needs_hdtb
+def test_agreement_pairs_from_hdtb(dev):
+    pairs = agreement_pairs(dev)
+    assert len(dev) > 1000 and len(pairs) > 500
+    assert set(pairs.phenomenon) <= {'gender_agreement', 'number_agreement', 'person_agreement'}
+    inv = verb_forms(dev)
+    attested = {f for v in inv.values() for c in v.values() for f in c}
+    for g, b, v, w in zip(pairs.good, pairs.bad, pairs.verb, pairs.wrong_verb):
+        gw, bw = g.split(), b.split()
+        diff = [(x, y) for x, y in zip(gw, bw) if x != y]
+        assert len(gw) == len(bw) and len(diff) == 1 and w in attested, (g, b)
+    print(pairs.phenomenon.value_counts().to_dict())
+
+
+@needs_hdtb
+def test_parse_error_names_file_and_line(dev, tmp_path):
+    lines = DEV.read_text(encoding='utf-8').split('\n')[:40]
+    i = next(k for k, l in enumerate(lines) if l and not l.startswith('#'))
+    lines[i] = lines[i].replace('\t', ' ', 1)
+    (tmp_path / 'broken.conllu').write_text('\n'.join(lines), encoding='utf-8')
+    with pytest.raises(ConlluError, match=rf'broken\.conllu:{i + 1}: expected 10 tab-separated fields'):
+        read_conllu(tmp_path / 'broken.conllu')
+
+
+def test_missing_pair_field_is_named(tmp_path):
+    (tmp_path / 'p.csv').write_text('sen,bad,kind\nक,ख,x\n', encoding='utf-8')
+    with pytest.raises(Exception, match="missing field bad \\(column 'wrong_sen'\\)"):
+        read_pairs(tmp_path / 'p.csv')
+    p = read_pairs(tmp_path / 'p.csv', {'bad': 'bad', 'phenomenon': 'kind'})
+    assert (p.good.tolist(), p.bad.tolist(), p.phenomenon.tolist()) == (['क'], ['ख'], ['x'])
