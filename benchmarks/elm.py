@@ -17,7 +17,8 @@ def one(a) -> dict:
     from lmresearch.elm.train import elm_config, build_model, task_examples
     from lmresearch.elm.model import collate_elm
     from lmresearch.elm.eval import generate_summaries
-    cfg = elm_config('cpu', a.data, overrides={'model.name': a.lm, 'model.dtype': a.dtype, 'elm.text_drift_weight': a.drift,
+    cfg = elm_config('cpu', a.data,
+                     overrides={'model.name': a.lm, 'model.dtype': a.dtype, 'elm.text_drift_weight': a.drift,
                                                 'elm.contrastive_weight': 0.05})
     rows, emb = read_split(a.data, 'train')
     t0 = time.perf_counter(); model = build_model(cfg); load_s = time.perf_counter() - t0
@@ -37,7 +38,8 @@ def one(a) -> dict:
     gen_s = time.perf_counter() - t
     return {'lm': a.lm, 'dtype': a.dtype, 'drift': a.drift > 0, 'batch': a.batch, 'steps': a.steps,
             'steps_per_s': a.steps / sum(times), 's_per_step': sum(times) / a.steps, 'model_load_s': load_s,
-            'generate_tokens_per_s': a.batch * 32 / gen_s, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            'generate_tokens_per_s': a.batch * 32 / gen_s,
+            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             'threads': torch.get_num_threads()}
 
 def bertscore_rate(data: str, n: int = 64) -> dict:
@@ -53,7 +55,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument('--steps', type=int, default=4); p.add_argument('--batch', type=int, default=8)
     p.add_argument('--lm', default='smollm2-135m'); p.add_argument('--one', action='store_true')
-    p.add_argument('--dtype', default='bf16'); p.add_argument('--drift', type=float, default=0.05); p.add_argument('--data')
+    p.add_argument('--dtype',
+                   default='bf16'); p.add_argument('--drift', type=float, default=0.05); p.add_argument('--data')
     a = p.parse_args()
     if a.one: print(json.dumps(one(a))); return
     from lmresearch.core import project_root, system_info

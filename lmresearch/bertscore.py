@@ -53,7 +53,8 @@ def bertscore(candidates: Sequence[str], # generated texts
     if keep:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            p, r, f = scorer(encoder, num_layers, batch_size=batch_size).score([cands[i] for i in keep], [refs[i] for i in keep])
+            p, r, f = scorer(encoder, num_layers,
+                             batch_size=batch_size).score([cands[i] for i in keep], [refs[i] for i in keep])
         out.loc[keep, 'precision'], out.loc[keep, 'recall'], out.loc[keep, 'f1'] = p.numpy(), r.numpy(), f.numpy()
     return out
 

@@ -95,7 +95,8 @@ def run_search(objective: str | Callable, # see `load_objective`; with jobs > 1 
     else:
         ctx = mp.get_context('spawn')                           # workers import the library's `_worker`, never __main__'s
         target = importlib.import_module('lmresearch.search')._worker
-        ps = [ctx.Process(target=target, args=(name, storage, objective, n, timeout, seed + i, kw)) for i, n in enumerate(split) if n]
+        ps = [ctx.Process(target=target, args=(name, storage, objective, n, timeout, seed + i, kw)) for i,
+              n in enumerate(split) if n]
         for p in ps: p.start()
         for p in ps: p.join()
         bad = [p.exitcode for p in ps if p.exitcode]

@@ -62,7 +62,8 @@ def _cmd_eval(a) -> int:
 
 def _cmd_search(a) -> int:
     from lmresearch.elm.experiment import search_elm
-    st, paths = search_elm(a.study, a.storage, a.data_dir, a.out, a.preset, a.trials, a.timeout * 3600 if a.timeout else None,
+    st, paths = search_elm(a.study, a.storage, a.data_dir, a.out, a.preset, a.trials,
+                           a.timeout * 3600 if a.timeout else None,
                            a.jobs, a.resume, a.seed, a.set)
     states = [t.state.name for t in st.trials]
     print(f"study {a.study}: {len(states)} trials ({', '.join(f'{s.lower()} {states.count(s)}' for s in sorted(set(states)))})")
@@ -85,13 +86,15 @@ def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersActio
     d = e.add_parser('build', help='(text, summary) pairs -> {split}_synthesis.jsonl + {split}_embeddings.safetensors')
     d.add_argument('--pairs', required=True); d.add_argument('--text-field', required=True); d.add_argument('--summary-field', required=True)
     d.add_argument('--out', required=True); d.add_argument('--encoder', default='minilm-l6'); d.add_argument('--template', default='Summary:')
-    d.add_argument('--seed', type=int, default=0); d.add_argument('--max-pairs', type=int); d.add_argument('--max-summary-words', type=int)
+    d.add_argument('--seed', type=int,
+                   default=0); d.add_argument('--max-pairs', type=int); d.add_argument('--max-summary-words', type=int)
     d = e.add_parser('filter', help='keep one task type, with only its embedding rows (indices remapped)')
     d.add_argument('--input-dir', required=True); d.add_argument('--input-embeddings-dir'); d.add_argument('--output-dir', required=True)
     d.add_argument('--output-embeddings-dir'); d.add_argument('--task-type', default='summary')
     d = e.add_parser('train', help='train an adapter (or continue one: --resume-from CHECKPOINT)')
     d.add_argument('--data-dir'); d.add_argument('--run-dir'); d.add_argument('--preset', default='cpu')
-    d.add_argument('--seed', type=int, default=0); d.add_argument('--set', action='append', help='config override KEY=VALUE')
+    d.add_argument('--seed', type=int,
+                   default=0); d.add_argument('--set', action='append', help='config override KEY=VALUE')
     d.add_argument('--resume-from', help='a checkpoint folder RUN/checkpoints/ckpt-N')
     d = e.add_parser('generate', help='summaries of a {split}_synthesis.jsonl with a trained adapter')
     d.add_argument('--checkpoint', required=True, help='a run folder or one of its checkpoints')

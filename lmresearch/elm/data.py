@@ -79,7 +79,8 @@ def write_split(out: str | Path, # folder of the JSONL files
     "Write `{split}_synthesis.jsonl` and `{split}_embeddings.safetensors` atomically."
     out, emb_dir = Path(out), Path(emb_dir or out)
     out.mkdir(parents=True, exist_ok=True); emb_dir.mkdir(parents=True, exist_ok=True)
-    atomic_save_safetensors({'embeddings': embeddings.float().contiguous()}, emb_dir / f'{split}_embeddings.safetensors')
+    atomic_save_safetensors({'embeddings': embeddings.float().contiguous()},
+                            emb_dir / f'{split}_embeddings.safetensors')
     _atomic_jsonl(out / f'{split}_synthesis.jsonl', rows)
 
 # %% ../../nbs/50_elm_data.ipynb #9c7c7dd3
@@ -99,7 +100,8 @@ def build(pairs: str | Path, # a file `data.read_records` reads, with one (text,
     if recs and summary_field not in recs[0].meta:
         raise ElmDataError(f'{pairs}: no field {summary_field!r} (fields: {sorted(recs[0].meta)})')
     ok = [(r.text, str(r.meta.get(summary_field) or '').strip()) for r in recs]
-    ok = [(t, s) for t, s in ok if t.strip() and s and (max_summary_words is None or len(s.split()) <= max_summary_words)]
+    ok = [(t, s) for t,
+          s in ok if t.strip() and s and (max_summary_words is None or len(s.split()) <= max_summary_words)]
     ok = ok[:max_pairs] if max_pairs else ok
     if not ok: raise ElmDataError(f'{pairs}: no usable (text, summary) pairs')
     names = split_assignment([t for t, _ in ok], valid, test, seed)
@@ -110,7 +112,8 @@ def build(pairs: str | Path, # a file `data.read_records` reads, with one (text,
         rows = [{'task_type': 'summary', 'input_prompt_template': template, 'embedding_index': i, 'target_text': s,
                  'token_count': len(s.split())} for i, (_, s) in enumerate(part)]
         write_split(out, sp, rows, emb); counts[sp] = len(rows)
-        _atomic_jsonl(Path(out) / f'{sp}_sources.jsonl', [{'embedding_index': i, 'text': t} for i, (t, _) in enumerate(part)])
+        _atomic_jsonl(Path(out) / f'{sp}_sources.jsonl',
+                      [{'embedding_index': i, 'text': t} for i, (t, _) in enumerate(part)])
     info = {'pairs': str(pairs), 'text_field': text_field, 'summary_field': summary_field, 'encoder': encoder,
             'dim': int(emb.shape[1]), 'counts': counts, 'seed': seed, 'seconds': round(time.time() - t0, 1)}
     atomic_write_json(Path(out) / 'build.json', info)

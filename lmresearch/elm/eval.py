@@ -34,7 +34,8 @@ def generate_embeds(lm, tokenizer, # a causal LM and its tokenizer
         n = max(len(x) for x in xs)
         x = torch.stack([torch.cat([x.new_zeros(n - len(x), x.shape[1]), x]) for x in xs])
         att = torch.stack([torch.cat([torch.zeros(n - len(x), dtype=torch.long), torch.ones(len(x), dtype=torch.long)]) for x in xs])
-        ids = lm.generate(inputs_embeds=x, attention_mask=att.to(x.device), max_new_tokens=max_new_tokens, do_sample=False,
+        ids = lm.generate(inputs_embeds=x, attention_mask=att.to(x.device), max_new_tokens=max_new_tokens,
+                          do_sample=False,
                           pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         out += [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
     return out
@@ -68,7 +69,8 @@ def baseline_inputs(lm, tokenizer, # the frozen LM and its tokenizer
     dev = emb.weight.device
     out = []
     for i, r in enumerate(rows):
-        ids = tokenizer(sources[i], add_special_tokens=False)['input_ids'][:max_source_tokens] if sources is not None else []
+        ids = tokenizer(sources[i],
+                        add_special_tokens=False)['input_ids'][:max_source_tokens] if sources is not None else []
         ids = ids + tokenizer(('\n' if ids else '') + r['input_prompt_template'], add_special_tokens=False)['input_ids']
         if tokenizer.bos_token_id is not None and not ids: ids = [tokenizer.bos_token_id]
         out.append(emb(torch.tensor(ids, device=dev)))
@@ -110,7 +112,8 @@ def compare_systems(model: ElmModel, # trained adapter + frozen LM
     systems = {'adapter (from embedding)': generate_summaries(model, rows, embeddings, max_new_tokens, batch_size, progress)}
     if sources is not None:
         systems['LM + source text (upper reference)'] = generate_embeds(
-            model.lm, model.tokenizer, baseline_inputs(model.lm, model.tokenizer, rows, sources, max_source_tokens), max_new_tokens, batch_size)
+            model.lm, model.tokenizer, baseline_inputs(model.lm, model.tokenizer, rows, sources, max_source_tokens),
+            max_new_tokens, batch_size)
     systems['LM, no input (floor)'] = generate_embeds(model.lm, model.tokenizer, baseline_inputs(model.lm, model.tokenizer, rows, None),
                                                       max_new_tokens, batch_size)
     table, pers = [], []

@@ -16,6 +16,7 @@ from ..batch import run_batch
 from ..demo import LineReport
 from ..figures import MissingResults, save_table, thesis_figure, figsize, set_style
 from ..search import open_study, run_search, save_search, trials_table, plot_history, plot_importances
+from .data import read_split, read_sources
 from .train import ELM_PRESETS, elm_config, load_elm, train_elm
 
 # %% auto #0
@@ -33,7 +34,8 @@ SCALED: dict[str, dict[str, list]] = {
 }
 RANGES: dict[str, tuple] = {'train.lr': (1e-5, 5e-3, True), 'elm.dropout': (0.0, 0.3, False),
                             'elm.residual_scale': (0.05, 0.5, False), 'elm.contrastive_weight': (0.0, 0.1, False),
-                            'elm.text_drift_weight': (0.01, 0.1, False), 'elm.text_drift_target_similarity': (0.7, 0.9, False)}
+                            'elm.text_drift_weight': (0.01, 0.1, False),
+                            'elm.text_drift_target_similarity': (0.7, 0.9, False)}
 
 def suggest(trial, # an Optuna trial
             preset: str = 'tiny', # whose scaled choices to use
@@ -81,7 +83,8 @@ def search_elm(study: str, # study name
         if data_dir is None or root is None: raise ElmSearchError('a new search needs data_dir and root')
         if preset not in SCALED: raise ElmSearchError(f'preset {preset!r}: no search space (known: {", ".join(SCALED)})')
         st = open_study(study, storage, **kw)
-        st.set_user_attr('elm', {'preset': preset, 'data_dir': str(data_dir), 'root': str(Path(root).resolve()), 'seed': seed,
+        st.set_user_attr('elm',
+                         {'preset': preset, 'data_dir': str(data_dir), 'root': str(Path(root).resolve()), 'seed': seed,
                                  'overrides': overrides or {}})
         resume = True
     st = run_search('lmresearch.elm.experiment:objective', study, storage, trials, timeout, jobs, resume, **kw)
@@ -155,13 +158,16 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
     "The ELM line on embedded PubMedQA pairs: its batch, table and figures; returns the line's report."
     from lmresearch.figures import make_figures
     t0 = time.time()
-    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=Path(runs_root) / BATCH, progress=progress)
+    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=Path(runs_root) / BATCH,
+                    progress=progress)
     print(res)
     if not res.ok: return LineReport('elm', False, [repr(res)], res, wall_s=time.time() - t0)
     run = latest_job(runs_root)
     t = pd.read_csv(run / 'systems.csv')
-    cols = ['system', 'bertscore_f1', 'composite', 'length_ratio', 'empty_rate', 'unique_token_ratio', 'repeated_ngram_rate']
-    out = save_table(t[cols], 'elm-systems-table', caption='ELM: adapter from embeddings vs the frozen LM with the source text and with no input '
+    cols = ['system', 'bertscore_f1', 'composite', 'length_ratio', 'empty_rate', 'unique_token_ratio',
+            'repeated_ngram_rate']
+    out = save_table(t[cols], 'elm-systems-table',
+                     caption='ELM: adapter from embeddings vs the frozen LM with the source text and with no input '
                      '(PubMedQA test split, BERTScore with MiniLM-L6).', out_dir=figures_dir)
     print(t[cols].to_string(index=False))
     figs = make_figures(runs_root, out_dir=figures_dir, only='elm-')
@@ -169,6 +175,8 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
     a, u, f = (c.get(k, float('nan')) for k in ('adapter (from embedding)', 'LM + source text (upper reference)', 'LM, no input (floor)'))
     best = json.loads((run / 'search' / 'best_params.json').read_text())
     head = f'composite on test: adapter {a:.3f}, LM + source {u:.3f}, LM no input {f:.3f} (few steps on CPU: a pipeline check)'
-    return LineReport('elm', True, [head, f"search: {best['states']} trials; best validation composite {best['value']:.3f}"], res,
-                      {'table': str(out['md']), **{r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}},
+    return LineReport('elm', True,
+                      [head, f"search: {best['states']} trials; best validation composite {best['value']:.3f}"], res,
+                      {'table': str(out['md']),
+                       **{r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}},
                       time.time() - t0)

@@ -37,7 +37,8 @@ class Adapter(nn.Module):
         super().__init__()
         if min(dim, width, k, hidden_dim) < 1: raise ElmError(f'adapter sizes must be >= 1: dim={dim} width={width} k={k} hidden_dim={hidden_dim}')
         self.k, self.width, self.residual_scale = k, width, residual_scale
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, k * width))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden_dim, k * width))
         a = torch.zeros(width) if anchor is None else anchor.detach().float().reshape(width)
         self.anchor = nn.Parameter(a.repeat(k, 1).clone())
         self.register_buffer('emb_rms', torch.tensor(float(emb_rms)), persistent=False)
@@ -127,9 +128,11 @@ class ElmModel(nn.Module):
         self.lm, self.tokenizer = lm, tokenizer
         for p in lm.parameters(): p.requires_grad_(False)
         W = _input_embeddings(lm).weight.detach().float()
-        self.adapter = Adapter(dim, W.shape[1], k, hidden_dim, dropout, residual_scale, W.mean(0), W.pow(2).mean().sqrt().item())
+        self.adapter = Adapter(dim, W.shape[1], k, hidden_dim, dropout, residual_scale, W.mean(0),
+                               W.pow(2).mean().sqrt().item())
         self.cw, self.tau, self.dw, self.target = contrastive_weight, contrastive_temperature, text_drift_weight, text_drift_target_similarity
-        self.drift = DriftScorer(tokenizer, encoder, lm.get_output_embeddings().weight.shape[0]) if text_drift_weight > 0 else None
+        self.drift = DriftScorer(tokenizer, encoder,
+                                 lm.get_output_embeddings().weight.shape[0]) if text_drift_weight > 0 else None
 
     def train(self, mode: bool = True):
         "Only the adapter switches to training mode: the frozen LM and encoder keep dropout off."

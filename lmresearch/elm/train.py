@@ -62,13 +62,16 @@ _COMMON = {'train.early_stopping_metric': 'valid_composite', 'train.early_stoppi
 ELM_PRESETS: dict[str, dict] = {
     'tiny': {**_COMMON, 'model.name': 'tiny-llama', 'train.max_steps': 8, 'train.batch_size': 4, 'train.eval_every': 4,
              'train.lr': 1e-3, 'train.log_every': 2, 'train.seq_len': 64, 'train.precision': 'fp32',
-             'elm.k': 2, 'elm.hidden_dim': 32, 'elm.max_target_tokens': 24, 'elm.max_new_tokens': 8, 'elm.eval_examples': 4},
+             'elm.k': 2, 'elm.hidden_dim': 32, 'elm.max_target_tokens': 24, 'elm.max_new_tokens': 8,
+             'elm.eval_examples': 4},
     'cpu': {**_COMMON, 'model.dtype': 'bf16', 'train.max_steps': 24, 'train.batch_size': 8, 'train.eval_every': 8,
             'train.lr': 1e-3, 'train.log_every': 4, 'train.seq_len': 64, 'train.precision': 'bf16', 'train.patience': 2,
-            'elm.k': 4, 'elm.hidden_dim': 256, 'elm.max_target_tokens': 40, 'elm.max_new_tokens': 40, 'elm.eval_examples': 8},
+            'elm.k': 4, 'elm.hidden_dim': 256, 'elm.max_target_tokens': 40, 'elm.max_new_tokens': 40,
+            'elm.eval_examples': 8},
     'gpu': {**_COMMON, 'model.dtype': 'bf16', 'train.epochs': 2, 'train.batch_size': 32, 'train.eval_every': 100,
             'train.lr': 5e-4, 'train.seq_len': 160, 'train.precision': 'bf16',
-            'elm.k': 8, 'elm.hidden_dim': 1024, 'elm.max_target_tokens': 128, 'elm.max_new_tokens': 128, 'elm.eval_examples': 64},
+            'elm.k': 8, 'elm.hidden_dim': 1024, 'elm.max_target_tokens': 128, 'elm.max_new_tokens': 128,
+            'elm.eval_examples': 64},
 }
 
 def elm_config(preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
@@ -77,7 +80,8 @@ def elm_config(preset: str | None = 'tiny', # a preset of configs/presets, scale
                overrides: dict | list | None = None) -> ElmExperimentConfig: # e.g. {'elm.k': 8} or ['elm.k=8']
     "The config of one ELM run: preset < ELM_PRESETS[preset] < data, seed < overrides."
     mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(data_dir)}
-    layers = merge(merge(parse_overrides(ELM_PRESETS.get(preset, {})), parse_overrides(mine)), parse_overrides(overrides))
+    layers = merge(merge(parse_overrides(ELM_PRESETS.get(preset, {})), parse_overrides(mine)),
+                   parse_overrides(overrides))
     cfg = load_config(cls=ElmExperimentConfig, preset=preset, overrides=layers)
     if cfg.train.epochs is not None and cfg.train.epochs > MAX_EPOCHS:
         raise ElmTrainError(f'train.epochs: at most {MAX_EPOCHS} for the ELM line, got {cfg.train.epochs}')
@@ -102,7 +106,8 @@ class ElmObjective(Objective):
         "`ElmModel.total` and the extras `ce` (per token), `contrastive`, `drift`, `similarity`."
         m = getattr(model, 'module', model)
         out = m.losses(batch, accelerator)
-        ex = {'ce': out['ce_sum'].detach().item() / max(out['targets'], 1), 'contrastive': float(out['contrastive'].detach()),
+        ex = {'ce': out['ce_sum'].detach().item() / max(out['targets'], 1),
+              'contrastive': float(out['contrastive'].detach()),
               'drift': float(out['drift'].detach())}
         if 'similarity' in out: ex['similarity'] = float(out['similarity'].detach().mean())
         return m.total(out), ex
@@ -182,7 +187,8 @@ def train_elm(cfg: ElmExperimentConfig, # see `elm_config`
         run = Run.open(run_dir)
     else: run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
-        trainer = Trainer(model, tc, run, train_ex, valid_ex, pad_id=pad_token_id(tok), seed=cfg.seed, progress=progress,
+        trainer = Trainer(model, tc, run, train_ex, valid_ex, pad_id=pad_token_id(tok), seed=cfg.seed,
+                          progress=progress,
                           objective=ElmObjective(), evaluator=make_evaluator(va, va_emb, cfg.elm, on_eval))
         summary = trainer.fit(resume=resume_from or False, stop_at=stop_at)
         if trainer.state['finished']:
