@@ -39,8 +39,10 @@ def format_info(info: dict) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/90_cli.ipynb #47fd2dc1
-FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis']   # modules that register thesis figures
-LINE_CLIS = ['lmresearch.ilm.cli']                                # modules with `add_commands(subparsers)`
+FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis', 'lmresearch.domains.analysis',   # they register
+                  'lmresearch.hindi.analysis', 'lmresearch.elm.experiment']                  # thesis figures
+LINE_CLIS = ['lmresearch.ilm.cli', 'lmresearch.domains.prepare',                      # modules with
+             'lmresearch.hindi.cli', 'lmresearch.elm.cli']                             # add_commands()
 
 def _cmd_info(a):
     info = collect_info()

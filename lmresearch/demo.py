@@ -87,7 +87,9 @@ class LineReport:
     wall_s: float = 0.0                         # seconds the line took
 
 # %% ../nbs/11_demo.ipynb #a051d743
-LINES: dict[str, str] = {'ilm': 'lmresearch.ilm.analysis'}   # research line -> module with its `demo()`
+LINES: dict[str, str] = {   # research line -> the module holding its `demo()`, in the order `lmr demo` runs them
+    'ilm': 'lmresearch.ilm.analysis', 'domains': 'lmresearch.domains.analysis',
+    'hindi': 'lmresearch.hindi.analysis', 'elm': 'lmresearch.elm.experiment'}
 
 def line_demo(name: str # a research line in `LINES`
              ) -> Callable[..., LineReport]:
