@@ -44,3 +44,21 @@ def test_installed_versions_match_pins():
     assert nbdev.__version__ == '2.4.14'
     assert int(fastcore.__version__.split('.')[0]) < 2
     assert torch.__version__.startswith('2.13.0')
+
+def test_readme_maps_every_notebook_to_its_module():
+    "The README's notebook table lists each numbered notebook with the module it exports (none forgotten, none stale)."
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    listed = dict(re.findall(r'^\| `(\d\d_\w+\.ipynb)` \| `lmresearch\.([\w.]+)` \|', readme, re.M))
+    want = {}
+    for nb in sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')):
+        m = re.search(r'#\|\s*default_exp\s+([\w.]+)', nb.read_text(encoding='utf-8'))
+        if m: want[nb.name] = m.group(1)
+    assert listed == want
+
+def test_makefile_phony_targets_have_recipes_and_help():
+    make = (ROOT / 'Makefile').read_text()
+    phony = re.search(r'^\.PHONY:(.*)$', make, re.M).group(1).split()
+    help_text = make[make.index('help:'):make.index('venv:')]
+    for t in phony:
+        assert re.search(rf'^{re.escape(t)}:', make, re.M), f'.PHONY target {t} has no rule'
+        assert t == 'help' or t in help_text, f'make help does not mention {t}'

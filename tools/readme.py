@@ -16,6 +16,7 @@ def _cell_md(c: dict) -> str:
     if c['cell_type'] != 'code' or _text(c['source']).lstrip().startswith('#| hide'): return ''
     out = ['```python\n' + _text(c['source']).strip() + '\n```']
     for o in c.get('outputs', []):
+        if o.get('name') == 'stderr': continue                      # progress bars and warnings stay in the notebook
         t = _text(o.get('text') if o.get('output_type') == 'stream' else o.get('data', {}).get('text/plain'))
         if t.strip(): out.append('```\n' + t.rstrip() + '\n```')
     return '\n\n'.join(out)
