@@ -145,9 +145,9 @@ def elm_systems(runs_root):
     run = latest_job(runs_root)
     t = pd.read_csv(run / 'systems.csv')
     set_style()
-    fig, ax = plt.subplots(figsize=figsize('double'))
+    fig, ax = plt.subplots(figsize=figsize('single', 0.4))
     t.set_index('system')[['bertscore_f1', 'composite']].plot.barh(ax=ax)
-    ax.set(xlabel='score (test split)', ylabel=''); ax.legend(fontsize=7)
+    ax.set(xlabel='score (test split)', ylabel='', xlim=(0, 1)); ax.legend(fontsize=7, loc='lower right')
     return fig, [str(run / 'systems.csv')], {'tasks': int(t['n'].iloc[0])}
 
 # %% ../../nbs/54_elm_experiment.ipynb #71088c33
