@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 from .core import LMRError
 
 # %% auto #0
-__all__ = ['LN2', 'METRICS', 'EvalError', 'encode_texts', 'pad_batch', 'masked_nll', 'batch_nll', 'prepare_docs',
-           'score_sequences', 'summarize_nll', 'Perplexity', 'perplexity', 'sentence_logprobs', 'minimal_pair_scores',
+__all__ = ['LN2', 'METRICS', 'EvalError', 'token_ids', 'pad_batch', 'masked_nll', 'batch_nll', 'prepare_docs', 'max_positions',
+           'score_sequences', 'summarise_nll', 'Perplexity', 'perplexity', 'sentence_logprobs', 'minimal_pair_scores',
            'minimal_pair_accuracy', 'bootstrap_sums', 'bootstrap_ci', 'permutation_sums', 'compare_models', 'holm',
            'compare_all', 'plot_comparison', 'pll_copies', 'pseudo_log_likelihoods', 'is_masked_lm', 'sentence_scores']
 
@@ -31,7 +31,7 @@ def _bos_id(tok) -> int | None:
 
 from .models import pad_token_id as _pad_id
 
-def encode_texts(tok, texts: Sequence[str], add_bos: bool = True, add_eos: bool = False) -> list[list[int]]:
+def token_ids(tok, texts: Sequence[str], add_bos: bool = True, add_eos: bool = False) -> list[list[int]]:
     "Token ids of each text without the tokenizer's specials; BOS (else EOS) prepended and EOS appended on request."
     if isinstance(texts, str): raise EvalError('expected a list of texts, got one string')
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
@@ -96,7 +96,7 @@ def _counted_size(tok, text: str, ids: list[int], add_bos: bool) -> tuple[int, i
 def prepare_docs(tok, docs: Sequence[str | dict], add_bos: bool = True, add_eos: bool = False) -> list[dict]:
     "Texts or pre-tokenised dicts -> dicts with doc, input_ids, loss_mask, chars, bytes."
     out, texts = [], [(i, d) for i, d in enumerate(docs) if isinstance(d, str)]
-    enc = dict(zip([i for i, _ in texts], encode_texts(tok, [t for _, t in texts], add_bos, add_eos))) if texts else {}
+    enc = dict(zip([i for i, _ in texts], token_ids(tok, [t for _, t in texts], add_bos, add_eos))) if texts else {}
     for i, d in enumerate(docs):
         if isinstance(d, str):
             ids = enc[i]
@@ -115,7 +115,7 @@ def prepare_docs(tok, docs: Sequence[str | dict], add_bos: bool = True, add_eos:
         else: raise EvalError(f'document {i} is {type(d).__name__}: expected a str or a dict with input_ids')
     return out
 
-def _max_positions(model) -> int | None:
+def max_positions(model) -> int | None:
     c = getattr(model, 'config', None)
     for k in ('n_positions', 'max_position_embeddings'):
         if isinstance(getattr(c, k, None), int): return getattr(c, k)
@@ -139,7 +139,7 @@ def score_sequences(model, seqs: Sequence[Sequence[int]], loss_masks: Sequence[S
 def _ratio(a: float, b: float) -> float:
     return a / b if b and np.isfinite(b) and np.isfinite(a) else float('nan')
 
-def summarize_nll(docs: pd.DataFrame) -> dict:
+def summarise_nll(docs: pd.DataFrame) -> dict:
     "Pooled metrics from per-document `nll`, `tokens`, `chars`, `bytes` sums (ratios of sums)."
     s = {k: float(docs[k].sum(skipna=False)) for k in ('nll', 'tokens', 'chars', 'bytes') if k in docs}
     nt, nc, nb = _ratio(s['nll'], s['tokens']), _ratio(s['nll'], s.get('chars', np.nan)), _ratio(s['nll'], s.get('bytes', np.nan))
@@ -157,7 +157,7 @@ def perplexity(model, tok, docs: Sequence[str | dict], batch_size: int = 8, add_
     "Masked perplexity of `model` over documents (texts or pre-tokenised dicts): per-document sums + pooled summary."
     items = prepare_docs(tok, docs, add_bos, add_eos)
     if not items: raise EvalError('no documents to evaluate')
-    max_length = max_length or _max_positions(model)
+    max_length = max_length or max_positions(model)
     for it in items:
         if max_length and len(it['input_ids']) > max_length:
             raise EvalError(f"document {it['doc']!r} has {len(it['input_ids'])} tokens > max_length {max_length}: split long documents first")
@@ -165,13 +165,13 @@ def perplexity(model, tok, docs: Sequence[str | dict], batch_size: int = 8, add_
                                _pad_id(tok), batch_size, autocast, progress, desc='perplexity')
     df = pd.DataFrame(dict(doc=[it['doc'] for it in items], nll=nll, tokens=cnt,
                            chars=[it['chars'] for it in items], bytes=[it['bytes'] for it in items]))
-    return Perplexity(df, summarize_nll(df))
+    return Perplexity(df, summarise_nll(df))
 
 # %% ../nbs/07_evaluate.ipynb #cbfb45ac
 def sentence_logprobs(model, tok, sentences: Sequence[str], batch_size: int = 32, add_bos: bool = True,
                       add_eos: bool = False, autocast: bool = False, progress: bool = False) -> np.ndarray:
     "Total log-probability (nats) of each sentence; batched, one forward pass per batch; BOS prepended by default."
-    ids = encode_texts(tok, sentences, add_bos, add_eos)
+    ids = token_ids(tok, sentences, add_bos, add_eos)
     if not ids: return np.zeros(0)
     nll, _ = score_sequences(model, ids, None, _pad_id(tok), batch_size, autocast, progress, desc='sentences')
     return -nll

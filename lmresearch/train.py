@@ -22,8 +22,8 @@ __all__ = ['TIME_KEYS', 'TrainError', 'CheckpointError', 'encode_texts', 'fit_le
            'count_targets', 'batch_order', 'padding_fraction', 'warmup_steps', 'lr_factor', 'make_scheduler',
            'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
            'list_checkpoints', 'latest_checkpoint', 'save_checkpoint', 'read_checkpoint', 'prune_checkpoints',
-           'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'Objective', 'evaluate_loss', 'Trainer',
-           'read_texts', 'config_splits', 'train_from_config']
+           'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'model_logits', 'Objective', 'evaluate_loss',
+           'Trainer', 'read_texts', 'config_splits', 'train_from_config']
 
 # %% ../nbs/06_train.ipynb #0e40de30
 class TrainError(LMRError):
@@ -359,7 +359,7 @@ def make_optimizer(model: torch.nn.Module, # the parameters with `requires_grad`
     return torch.optim.AdamW([g for g in groups if g['params']], lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 # %% ../nbs/06_train.ipynb #c3474f43
-def _logits(model, b: dict, accelerator=None) -> torch.Tensor:
+def model_logits(model, b: dict, accelerator=None) -> torch.Tensor:
     "Logits of batch `b` under the accelerator's autocast, without building a KV cache."
     m = getattr(model, 'module', model)
     kw = {'use_cache': False} if getattr(getattr(m, 'config', None), 'use_cache', None) is not None else {}
@@ -380,7 +380,7 @@ class Objective:
         return count_targets(batch['labels'])
     def loss_sum(self, model, batch: dict, accelerator=None) -> torch.Tensor | tuple[torch.Tensor, dict]:
         "Summed loss of `batch` (or `(loss, extras)`); the default is next-token cross-entropy."
-        return causal_lm_loss_sum(_logits(model, batch, accelerator), batch['labels'])
+        return causal_lm_loss_sum(model_logits(model, batch, accelerator), batch['labels'])
 
 # %% ../nbs/06_train.ipynb #47b313e9
 @torch.no_grad()
@@ -448,7 +448,7 @@ class Trainer:
         self.optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas, cfg.eps)
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total, cfg.warmup)
         self.pmodel, self.poptimizer = self.acc.prepare(model, self.optimizer)
-        self.acc.unwrap_model(self.pmodel, keep_fp32_wrapper=False)   # autocast by hand (in `_logits`): no fp32 copy of the logits
+        self.acc.unwrap_model(self.pmodel, keep_fp32_wrapper=False)   # autocast by hand (in `model_logits`): no fp32 copy of the logits
         self.ckpt_dir = Path(run.path('checkpoints'))
         self.state = {'step': 0, 'epoch': 0, 'batch_index': 0, 'tokens_seen': 0, 'best_metric': None, 'best_step': None,
                       'best_checkpoint': None, 'bad_evals': 0, 'stopped_early': False, 'finished': False,

@@ -92,8 +92,8 @@ class MaskedLMObjective(Objective):
     def targets(self, batch): "Chosen positions in `batch`."; return int((batch['labels'] != -100).sum())
     def loss_sum(self, model, batch, accelerator=None):
         "Summed cross-entropy at the chosen positions."
-        from lmresearch.train import _logits
-        logits = _logits(model, batch, accelerator)
+        from lmresearch.train import model_logits
+        logits = model_logits(model, batch, accelerator)
         lab = batch['labels'].flatten()
         return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), lab, reduction='sum')
 

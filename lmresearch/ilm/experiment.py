@@ -258,7 +258,7 @@ def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence
                  tokenizer=None, batch_size: int = 16, max_tokens: int | None = None, autocast: bool = False,
                  n_resamples: int = 2000, seed: int = 0, progress: bool = False) -> IlmEval:
     "Per-document ILM perplexity sums of one model on each level's `split`, and a summary with bootstrap CIs over documents."
-    from lmresearch.evaluate import bootstrap_ci, summarize_nll
+    from lmresearch.evaluate import bootstrap_ci, summarise_nll
     from lmresearch.ilm.model import format_example, ilm_tokens, MASKS
     from lmresearch.models import load_model, load_tokenizer
     bad = [m for m in masks if m not in MASKS]
@@ -298,7 +298,7 @@ def evaluate_ilm(model: str | Path | Any, data_dir: str | Path, levels: Sequence
             docs.insert(0, 'mask', m); docs.insert(0, 'test_level', lv)
             frames.append(docs)
             ci = bootstrap_ci(docs, 'ppl', n_resamples=n_resamples, seed=seed)
-            rows.append({'test_level': lv, 'mask': m, **summarize_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
+            rows.append({'test_level': lv, 'mask': m, **summarise_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
                          'examples': int(docs['examples'].sum()), 'skipped_examples': len(items) - len(exs)})
     if not frames: raise IlmExperimentError(f'{data_dir}: no level could be evaluated ({rows[0]["missing"]})')
     per_doc = pd.concat(frames, ignore_index=True)

@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 
 from ..core import LMRError
-from ..train import Objective, _logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss
-from ..evaluate import _max_positions
+from ..train import Objective, model_logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss
+from ..evaluate import max_positions
 from .mask import SPAN_TYPES, fill      # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
 
 # %% auto #0
@@ -228,7 +228,7 @@ class IlmObjective(Objective):
     def loss_sum(self, model, batch, accelerator=None):
         "One mean's sum (the default), or `(mean context loss + mean answer loss) x targets` with both parts."
         if not self.two_means: return super().loss_sum(model, batch, accelerator)
-        logits, lab, inf = _logits(model, batch, accelerator), batch['labels'], batch['infill']
+        logits, lab, inf = model_logits(model, batch, accelerator), batch['labels'], batch['infill']
         parts = {}
         for name, labels in (('loss_context', lab.masked_fill(inf, -100)), ('loss_infill', lab.masked_fill(~inf, -100))):
             parts[name] = causal_lm_loss_sum(logits, labels) / max(count_targets(labels), 1)
@@ -286,7 +286,7 @@ def infill(model, tokenizer, x: str | tuple, strategy: str = 'greedy', top_p: fl
         ctx_ids, refs = ex['input_ids'][:ex['target_types'].index(SEPARATOR)], ex['answers']
     k = sum(i in it.blanks.values() for i in ctx_ids)
     if k == 0: raise IlmError(f'no blanks in the text: mark them with {blank!r} or an ILM blank token like {blank_token(blank_type)}')
-    limit = _max_positions(model)
+    limit = max_positions(model)
     prompt = list(ctx_ids) + [it.start]
     budget = max_new_tokens if limit is None else min(max_new_tokens, limit - len(prompt))
     if budget < 1: raise IlmError(f'the context has {len(prompt)} tokens: no room left in the model\'s {limit} positions')
