@@ -68,7 +68,8 @@ def domain_config(preset: str = 'tiny', # a preset file (tiny, cpu, gpu) or `dem
     "The config of one domain-adapter run."
     from lmresearch.domains.sources import DOMAINS
     if domain not in DOMAINS: raise LMRError(f'domain must be one of {", ".join(DOMAINS)}, got {domain!r}')
-    mine = {'name': f'domain-{domain}-{method}', 'seed': seed, 'domains.domain': domain, 'domains.method': method, 'domains.data_dir': data_dir}
+    mine = {'name': f'domain-{domain}-{method}', 'seed': seed, 'domains.domain': domain, 'domains.method': method,
+            'domains.data_dir': data_dir}
     ov = merge(merge(parse_overrides(DOMAIN_PRESETS.get(preset, {})), parse_overrides(mine)), parse_overrides(overrides))
     return load_config(cls=DomainExperimentConfig, preset=preset if preset in list_presets() else 'cpu', overrides=ov)
 
@@ -87,7 +88,8 @@ def generate_reply(model, tok, prompt: str, # the user's message
                    max_new_tokens: int = 48) -> str:
     "The model's greedy reply to `prompt` (chat template when the tokenizer has one)."
     if getattr(tok, 'chat_template', None):
-        x = tok.apply_chat_template([{'role': 'user', 'content': prompt}], add_generation_prompt=True, return_tensors='pt', return_dict=True)
+        x = tok.apply_chat_template([{'role': 'user', 'content': prompt}], add_generation_prompt=True, return_tensors='pt',
+                                    return_dict=True)
     else: x = tok(prompt + '\n', return_tensors='pt')
     x = {k: v.to(next(model.parameters()).device) for k, v in x.items()}
     with torch.no_grad(): out = model.generate(**x, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_token_id(tok))
@@ -149,7 +151,8 @@ def run_domain_adapter(cfg, # a `DomainExperimentConfig` (see `domain_config`)
         prompt = (rows['test'] or rows['valid'] or rows['train'])[0].get('prompt') or rows['test'][0]['text'][:200]
         base = {}
         if d.method == 'full':
-            base = evaluate_examples(model, cfg, ex, pad, 'base_'); base['generation'] = generate_reply(model, tok, prompt, d.generate_tokens)
+            base = evaluate_examples(model, cfg, ex, pad, 'base_')
+            base['generation'] = generate_reply(model, tok, prompt, d.generate_tokens)
         model = adapter_model(model, d.method, d.r, d.alpha, d.dropout, d.target_modules)
         trainer = Trainer(model, cfg.train, run, ex['train'], ex['valid'], pad_id=pad, seed=cfg.seed, progress=progress)
         t1 = time.time(); summ = trainer.fit(); train_s = time.time() - t1
