@@ -75,7 +75,8 @@ def adapter_model(base, # the model `load_base` returned
         for p in base.parameters(): p.requires_grad_(True)
         return base
     from peft import LoraConfig, get_peft_model
-    return get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type='CAUSAL_LM'))
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type='CAUSAL_LM')
+    return get_peft_model(base, cfg)
 
 # %% ../../nbs/32_domains_adapters.ipynb #c93be73b
 def base_fingerprint(model) -> dict:
@@ -90,7 +91,8 @@ def save_adapter(model, # a peft model
                  base_name: str # the base model's zoo name or folder, recorded in lmr_base.json
                 ) -> Path:
     "Write the adapter in peft's format (`adapter_config.json`, `adapter_model.safetensors`) plus `lmr_base.json`."
-    if not hasattr(model, 'peft_config'): raise LMRError('save_adapter needs a peft model (method lora or qlora); save a full model with save_pretrained')
+    if not hasattr(model, 'peft_config'):
+        raise LMRError('save_adapter needs a peft model (method lora or qlora); save a full model with save_pretrained')
     out = Path(out); model.save_pretrained(out, safe_serialization=True)
     atomic_write_json(out / 'lmr_base.json', {'base': str(base_name), **base_fingerprint(model)})
     return out
@@ -114,7 +116,8 @@ def load_adapter(base, # the base model (as `load_base` returns it), or a peft m
         if isinstance(base, PeftModel):
             base.load_adapter(d, adapter_name=adapter_name, is_trainable=trainable); base.set_adapter(adapter_name); return base
         return PeftModel.from_pretrained(base, d, adapter_name=adapter_name, is_trainable=trainable)
-    except (RuntimeError, ValueError, KeyError) as e: raise LMRError(f'{d}: does not fit this base model ({str(e).splitlines()[0][:300]})') from e
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise LMRError(f'{d}: does not fit this base model ({str(e).splitlines()[0][:300]})') from e
 
 # %% ../../nbs/32_domains_adapters.ipynb #cc0975b4
 def merge_adapter(base_name: str, # the base model's zoo name or folder

@@ -30,12 +30,14 @@ def adapter_reports(batch_dir: str | Path, # a batch folder (`runs/domains`) or 
     "Reports of the completed runs of `method` under `batch_dir`, one per domain, in `DOMAINS` order."
     reps = [json.loads(p.read_text()) for p in sorted(Path(batch_dir).rglob('report.json'))]
     reps = [r for r in reps if r['method'] == method]
-    if not reps: raise MissingResults(f'{batch_dir}: no report.json of a {method} run (run the batch first: lmr batch configs/batches/domains.yaml)')
+    if not reps: raise MissingResults(f'{batch_dir}: no report.json of a {method} run '
+                                      '(run the batch first: lmr batch configs/batches/domains.yaml)')
     dup = [d for d in DOMAINS if sum(r['domain'] == d for r in reps) > 1]
     if dup: raise LMRError(f'{batch_dir}: two {method} runs for domain {dup[0]!r}; point at one batch folder')
     shas = {json.dumps({d: e['sha256'] for d, e in json.loads((Path(r['data_dir']) / 'manifest.json').read_text())['domains'].items()},
                        sort_keys=True) for r in reps}
-    if len(shas) > 1: raise LMRError(f'{batch_dir}: the runs were trained on different data (manifest checksums differ); prepare once and pass data_dir')
+    if len(shas) > 1: raise LMRError(f'{batch_dir}: the runs were trained on different data (manifest checksums differ); '
+                                     'prepare once and pass data_dir')
     return sorted(reps, key=lambda r: DOMAINS.index(r['domain']))
 
 # %% ../../nbs/34_domains_analysis.ipynb #dbeab09c
@@ -43,8 +45,8 @@ def score_examples(model, examples: Sequence[dict], # examples of `domain_exampl
                    pad_id: int, batch_size: int = 8, autocast: bool = False, # bf16 autocast
                    progress: bool = False) -> pd.DataFrame:
     "Per-example `doc`, `nll` (summed, nats) and `tokens` (targets) of `model` on `examples`."
-    nll, cnt = score_sequences(model, [e['input_ids'] for e in examples], [e.get('loss_mask') or [1] * len(e['input_ids']) for e in examples],
-                               pad_id, batch_size, autocast, progress)
+    masks = [e.get('loss_mask') or [1] * len(e['input_ids']) for e in examples]
+    nll, cnt = score_sequences(model, [e['input_ids'] for e in examples], masks, pad_id, batch_size, autocast, progress)
     return pd.DataFrame({'doc': range(len(examples)), 'nll': nll, 'tokens': cnt})
 
 # %% ../../nbs/34_domains_analysis.ipynb #54d14372
@@ -61,8 +63,8 @@ def cross_domain_matrix(reports: Sequence[dict], # `adapter_reports` of one batc
     "Score the base and every adapter on every domain's test split; paired bootstrap of each adapter vs base on its own domain."
     out = Path(out_dir); base_name = reports[0]['base_model']
     tok = load_tokenizer(base_name); pad = pad_token_id(tok)
-    tests = {d: domain_examples(read_domain(reports[0]['data_dir'], d, reports[0]['kind'], 'test')[:max_examples], tok, seq_len, reports[0]['kind'])
-             for d in DOMAINS}
+    data, kind = reports[0]['data_dir'], reports[0]['kind']
+    tests = {d: domain_examples(read_domain(data, d, kind, 'test')[:max_examples], tok, seq_len, kind) for d in DOMAINS}
     tests = {d: ex for d, ex in tests.items() if ex}
     model, rows, scores = load_base(base_name, reports[0]['method']), [], {}
     for r in reports: model = load_adapter(model, Path(r['output_dir']), adapter_name=r['domain'])
@@ -153,6 +155,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/domains`
     lines = [f"{r.domain}{' (STAND-IN data)' if r.stand_in else ''}: adapter ppl {r.metric_b:.2f} vs base {r.metric_a:.2f} "
              f"(diff {r.diff:+.2f}, 95% CI [{r.ci_low:+.2f}, {r.ci_high:+.2f}])" for r in an['comparisons'].itertuples()]
     print('\n'.join(lines))
-    head = f"LoRA on {an['base_model']}: {sum(an['comparisons']['diff'] < 0)}/{len(an['comparisons'])} adapters lower their own domain's perplexity (few steps: a pipeline check)"
+    head = (f"LoRA on {an['base_model']}: {sum(an['comparisons']['diff'] < 0)}/{len(an['comparisons'])} adapters lower "
+            "their own domain's perplexity (few steps: a pipeline check)")
     return LineReport('domains', True, [head, *lines], res, {'matrix': str(an['table']['md']), 'analysis': str(batch_dir / ANALYSIS)},
                       time.time() - t0)

@@ -64,7 +64,9 @@ def select_sources(sources: Sequence[Source], # the registry
     only, skip = split(only), split(skip)
     known = [s.name for s in sources] + list(DOMAINS)
     for n in only + skip:
-        if n not in known: raise DataError(f'unknown source or domain {n!r} (sources: {", ".join(s.name for s in sources)}; domains: {", ".join(DOMAINS)})')
+        if n not in known:
+            raise DataError(f'unknown source or domain {n!r} (sources: {", ".join(s.name for s in sources)}; '
+                            f'domains: {", ".join(DOMAINS)})')
     hit = lambda s, names: s.name in names or s.domain in names
     chosen = [s for s in sources if (hit(s, only) and (not s.optional or s.name in only)) or (not only and not s.optional)]
     return [s for s in chosen if not hit(s, skip)]
