@@ -123,9 +123,8 @@ def test_cached_smollm2_generates():
 
 
 def test_model_from_real_model_config():
-    config = pytest.importorskip('lmresearch.config')
-    if not hasattr(config, 'ModelConfig'): pytest.skip('lmresearch.config.ModelConfig not there yet')
-    mc = config.ModelConfig()                         # the demo-sized default: tiny-gpt2
+    from lmresearch.config import ModelConfig
+    mc = ModelConfig()                                # the smallest default: tiny-gpt2
     model, tok = model_from_config(mc, seed=0)
     assert type(model).__name__ == 'GPT2LMHeadModel' and model.config.vocab_size == len(tok) == 50257
     assert model.config.n_layer == mc.layers and model.config.n_embd == mc.width and model.config.n_positions == mc.positions

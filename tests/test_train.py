@@ -229,7 +229,7 @@ def test_bf16_early_stopping_and_keep_last(tok, lee, tmp_path):
 
 
 def test_peft_model_logs_trainable_and_resumes(tok, lee, tmp_path):
-    peft = pytest.importorskip('peft')
+    import peft
     docs = encode_texts(lee[:30], tok, 32)
     def model():
         return peft.get_peft_model(tiny(tok), peft.LoraConfig(r=4, target_modules=['c_attn'], fan_in_fan_out=True))
