@@ -37,14 +37,29 @@ def _cmd_ilm(a):
         t = st['total']
         print(f"wrote {a.out}: {t['examples']} examples of {t['documents']} documents, "
               f"character mask rate {t['mask_rate']:.3f}, {st['seconds']:.1f}s")
+    elif a.ilm_command == 'infill': return _cmd_infill(a)
     else:
-        raise LMRError('choose one of: lmr ilm demo-csv | prepare | mask (see lmr ilm --help)')
+        raise LMRError('choose one of: lmr ilm demo-csv | prepare | mask | infill (see lmr ilm --help)')
     print(f'statistics: {Path(a.out) / "stats.json"}')
 
 # %% ../../nbs/25_ilm_cli.ipynb #9d686d85
+def _cmd_infill(a):
+    from lmresearch.ilm.experiment import model_dir
+    from lmresearch.ilm.model import infill
+    from lmresearch.models import load_model, load_tokenizer
+    d = model_dir(a.run)
+    model, tok = load_model(d), load_tokenizer(d)
+    strategy = 'greedy' if a.samples == 1 and a.top_p is None else 'top_p'
+    for i in range(a.samples):
+        r = infill(model, tok, a.text, strategy=strategy, top_p=a.top_p or 0.9, seed=a.seed + i, blank=a.blank,
+                   max_new_tokens=a.max_new_tokens)
+        print(f'{i + 1}. {r.text}' + ('' if r.complete else '   (stopped at the length limit)'))
+    return 0
+
+# %% ../../nbs/25_ilm_cli.ipynb #8c596496
 def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersAction`)
                 ) -> argparse.ArgumentParser:
-    "Register `lmr ilm demo-csv | prepare | mask`; returns the `ilm` parser."
+    "Register `lmr ilm demo-csv | prepare | mask | infill`; returns the `ilm` parser."
     s = sub.add_parser('ilm', help='ILM research line: data preparation and masking'); s.set_defaults(fn=_cmd_ilm)
     ilm = s.add_subparsers(dest='ilm_command', metavar='STEP')
     d = ilm.add_parser('demo-csv', help='build the embedded default: an EFCAMDAT-shaped CSV with estimated levels')
@@ -60,4 +75,12 @@ def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersActio
     d.add_argument('--per-doc', type=int, default=16); d.add_argument('--retries', type=int, default=16)
     d.add_argument('--p', type=float, default=0.03); d.add_argument('--seed', type=int, default=0)
     d.add_argument('--jobs', type=int, default=1)
+    d = ilm.add_parser('infill', help='fill the blanks of a text with a trained ILM model, N samples')
+    d.add_argument('--run', required=True, help='an ILM run directory (with model/) or a model folder')
+    d.add_argument('--text', required=True, help='the text, blanks marked with --blank, e.g. "I went to the _ yesterday."')
+    d.add_argument('--blank', default='_', help='the blank marker in --text (default _)')
+    d.add_argument('--samples', type=int, default=1, help='infills to print (top-p sampling when > 1; default 1, greedy)')
+    d.add_argument('--top-p', type=float, default=None, help='nucleus sampling threshold (default 0.9 when sampling)')
+    d.add_argument('--seed', type=int, default=0, help='seed of the first sample; sample i uses seed + i')
+    d.add_argument('--max-new-tokens', type=int, default=64)
     return s
