@@ -18,12 +18,14 @@ def collect_info() -> dict:
     from lmresearch.corpora import corpus_info
     return {'system': system_info(), 'assets': asset_status(), 'corpora': corpus_info()}
 
+# %% ../nbs/90_cli.ipynb #603ad270
 def _text_table(rows: list[dict], cols: list[str]) -> str:
     rows = [{c: ('' if r.get(c) is None else str(r.get(c))) for c in cols} for r in rows]
     w = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in cols}
     line = lambda r: '  '.join(r[c].ljust(w[c]) for c in cols).rstrip()
     return '\n'.join([line({c: c for c in cols}), line({c: '-' * w[c] for c in cols})] + [line(r) for r in rows])
 
+# %% ../nbs/90_cli.ipynb #33200d67
 def format_info(info: dict) -> str:
     "Human-readable report of `collect_info()`."
     s = info['system']
@@ -48,20 +50,24 @@ def _cmd_info(a):
     info = collect_info()
     print(to_json(info) if a.json else format_info(info))
 
+# %% ../nbs/90_cli.ipynb #04b7e5d2
 def _cmd_demo(a):
     from lmresearch.demo import run_demo
     res = run_demo(a.lines or None, smoke=a.smoke, quick=a.quick, jobs=a.jobs, out=a.out)
     return 0 if res['ok'] else 1
 
+# %% ../nbs/90_cli.ipynb #00272032
 def _cmd_train(a):
     from lmresearch.train import train_from_config
     summary = train_from_config(a.config, a.run_dir, resume=a.resume, overrides=a.set)
     print(to_json(summary))
 
+# %% ../nbs/90_cli.ipynb #6defcad1
 def _cmd_batch(a):
     from lmresearch.batch import batch_main
     return batch_main(a)
 
+# %% ../nbs/90_cli.ipynb #fb29918e
 def _cmd_figures(a):
     from lmresearch.figures import make_figures
     for m in FIGURE_MODULES: importlib.import_module(m)
@@ -69,6 +75,7 @@ def _cmd_figures(a):
     print(df.to_string(index=False) if len(df) else 'no thesis figures registered')
     return 0
 
+# %% ../nbs/90_cli.ipynb #79d37f8b
 def _cmd_site(a):
     from lmresearch.site import build_site
     out = build_site(out_dir=a.out, use_quarto=False if a.offline else None)
@@ -79,7 +86,8 @@ def _add_core(sub):
     from lmresearch.demo import LINES
     s = sub.add_parser('info', help='versions, hardware and offline assets'); s.set_defaults(fn=_cmd_info)
     s.add_argument('--json', action='store_true', help='print JSON instead of a report')
-    s = sub.add_parser('demo', help='run every research line on the embedded default data'); s.set_defaults(fn=_cmd_demo)
+    s = sub.add_parser('demo', help='run every research line on the embedded default data')
+    s.set_defaults(fn=_cmd_demo)
     s.add_argument('lines', nargs='*', metavar='LINE',
                    help=f'research lines to run (default: all of {", ".join(LINES)})')
     s.add_argument('--smoke', action='store_true', help='the fastest end-to-end check instead: the two-job smoke batch')
@@ -96,7 +104,8 @@ def _add_core(sub):
     s.set_defaults(fn=_cmd_batch)
     from lmresearch.batch import add_batch_args
     add_batch_args(s)
-    s = sub.add_parser('figures', help='regenerate every thesis figure from collected results'); s.set_defaults(fn=_cmd_figures)
+    s = sub.add_parser('figures', help='regenerate every thesis figure from collected results')
+    s.set_defaults(fn=_cmd_figures)
     s.add_argument('--runs', default=None, help='runs root (default: runs/)')
     s.add_argument('--out', default=None, help='output folder (default: figures/)')
     s.add_argument('--only', default=None, help='only figures whose name contains this')

@@ -29,8 +29,10 @@ def _git(args: list[str], cwd: Path) -> str | None:
     except (OSError, subprocess.SubprocessError): return None
     return r.stdout if r.returncode == 0 else None
 
+# %% ../nbs/02_tracking.ipynb #a90d4e05
 def git_info(root: str | Path | None = None) -> dict:
-    "Commit, branch, dirty flag and diff hash of the git checkout at `root` (default: project root); None fields outside git."
+    """Commit, branch, dirty flag and diff hash of the git checkout at `root` (default: project root); None fields
+    outside git."""
     root = Path(root or project_root())
     info = {'commit': None, 'branch': None, 'dirty': None, 'diff_hash': None}
     commit = _git(['rev-parse', 'HEAD'], root)
@@ -47,9 +49,11 @@ def git_info(root: str | Path | None = None) -> dict:
 def _config_dict(config: Any) -> dict:
     if config is None: return {}
     if is_dataclass(config) and not isinstance(config, type): config = asdict(config)
-    if not isinstance(config, dict): raise TrackingError(f'config must be a dataclass instance or a dict, got {type(config).__name__}')
+    if not isinstance(config, dict):
+        raise TrackingError(f'config must be a dataclass instance or a dict, got {type(config).__name__}')
     return json.loads(to_json(config))
 
+# %% ../nbs/02_tracking.ipynb #80b53005
 def write_config(config: Any, path: str | Path) -> Path:
     "Write `config` (dataclass or dict) as YAML to `path` atomically."
     path = Path(path)
@@ -61,6 +65,7 @@ def write_config(config: Any, path: str | Path) -> Path:
             return path
     return atomic_write_text(path, yaml.safe_dump(_config_dict(config), sort_keys=False, allow_unicode=True))
 
+# %% ../nbs/02_tracking.ipynb #26db0ee5
 def _section(config: Any, name: str) -> Any:
     "`config.name` or `config[name]`, else None."
     if config is None: return None
@@ -76,6 +81,7 @@ def _append_line(path: Path, line: str):
         os.fsync(fd)
     finally: os.close(fd)
 
+# %% ../nbs/02_tracking.ipynb #799cb547
 def _repair_tail(path: Path) -> bool:
     "Make `path` end in a newline: a torn last line is cut off, a complete one missing only its newline is kept."
     if not path.is_file(): return False
@@ -98,8 +104,10 @@ def _repair_tail(path: Path) -> bool:
         f.flush(); os.fsync(f.fileno())
     return True
 
+# %% ../nbs/02_tracking.ipynb #d17a8b87
 def read_jsonl(path: str | Path) -> list[dict]:
-    "Rows of a JSONL file; a torn last line is skipped with a warning, a bad line elsewhere raises naming file and line."
+    """Rows of a JSONL file; a torn last line is skipped with a warning, a bad line elsewhere raises naming file and
+    line."""
     path = Path(path)
     if not path.is_file(): return []
     lines = path.read_bytes().split(b'\n')
@@ -112,7 +120,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 warnings.warn(f'{path}:{i}: skipping a torn last line ({len(raw)} bytes)')
                 continue
             raise TrackingError(f'{path}:{i}: not a JSON line ({e})') from e
-        if not isinstance(row, dict): raise TrackingError(f'{path}:{i}: expected a JSON object, got {type(row).__name__}')
+        if not isinstance(row, dict):
+            raise TrackingError(f'{path}:{i}: expected a JSON object, got {type(row).__name__}')
         rows.append(row)
     return rows
 
@@ -121,6 +130,7 @@ def _tensorboard_available() -> bool:
     import importlib.util
     return importlib.util.find_spec('tensorboard') is not None
 
+# %% ../nbs/02_tracking.ipynb #b3be75b3
 def _import_wandb():
     try: import wandb
     except ImportError as e:
@@ -128,6 +138,7 @@ def _import_wandb():
                             'or set tracking.wandb: false') from e
     return wandb
 
+# %% ../nbs/02_tracking.ipynb #1e5811e7
 def _scalars(metrics: dict) -> dict[str, float]:
     "The numeric (non-bool, finite or not) entries of `metrics`, as floats."
     out = {}
@@ -148,13 +159,16 @@ def _is_run_dir(d: Path) -> bool:
     try: return json.loads(p.read_text()).get('format') == FORMAT
     except (OSError, ValueError, AttributeError): return False
 
+# %% ../nbs/02_tracking.ipynb #f50a0bdd
 class Run:
     "One experiment run: a directory with config, metadata, metrics, summary and a final marker."
     def __init__(self, dir: str | Path, tensorboard: bool | None = None, wandb: bool | None = None):
         "Use `Run.create` or `Run.open`."
         self.dir = Path(dir).resolve()
         sinks = self.metadata.get('sinks', {})
-        self._tb_on = sinks.get('tensorboard', False) if tensorboard is None else (tensorboard and _tensorboard_available())
+        self._tb_on = (
+            sinks.get('tensorboard', False) if tensorboard is None else (tensorboard and _tensorboard_available())
+        )
         self._wandb_on = sinks.get('wandb', False) if wandb is None else wandb
         self._tb = self._wandb = None
         self._purge_step: int | None = None
@@ -203,8 +217,11 @@ def create(cls: Run, dir: str | Path, config: Any = None, seed: int | None = Non
         v = _section(trk, key)
         return default if v is None else v
     tensorboard, wandb = pick(tensorboard, 'tensorboard', True), pick(wandb, 'wandb', False)
-    wandb_mode, wandb_project = pick(wandb_mode, 'wandb_mode', 'offline'), pick(wandb_project, 'wandb_project', 'lmresearch')
-    if wandb_mode not in ('offline', 'online'): raise TrackingError(f"wandb_mode must be 'offline' or 'online', got {wandb_mode!r}")
+    wandb_mode, wandb_project = pick(wandb_mode, 'wandb_mode', 'offline'), pick(
+        wandb_project, 'wandb_project', 'lmresearch'
+    )
+    if wandb_mode not in ('offline', 'online'):
+        raise TrackingError(f"wandb_mode must be 'offline' or 'online', got {wandb_mode!r}")
     if wandb: _import_wandb()                      # fail before writing anything
     seed = seed if seed is not None else _section(config, 'seed')
     name = name or _section(config, 'name') or d.name
@@ -225,6 +242,7 @@ def create(cls: Run, dir: str | Path, config: Any = None, seed: int | None = Non
     run._live = True   # a fresh run: nothing to repair or resume
     return run
 
+# %% ../nbs/02_tracking.ipynb #c113b340
 @patch(cls_method=True)
 def open(cls: Run, dir: str | Path, tensorboard: bool | None = None, wandb: bool | None = None) -> Run:
     "An existing run (to resume it or read it); LMRError if `dir` is not a run directory."
@@ -244,9 +262,17 @@ def _go_live(self: Run):
     was = self.status
     for m in MARKERS: self.path(m).unlink(missing_ok=True)
     t, _ = _now()
-    self._update_metadata(end_time=None, end_unix=None, duration_s=None,
-                          resumes=[*self.metadata.get('resumes', []), {'time': t, 'from_status': was, 'argv': sys.argv, 'pid': os.getpid()}])
+    self._update_metadata(
+        end_time=None,
+        end_unix=None,
+        duration_s=None,
+        resumes=[
+            *self.metadata.get('resumes', []),
+            {'time': t, 'from_status': was, 'argv': sys.argv, 'pid': os.getpid()},
+        ],
+    )
 
+# %% ../nbs/02_tracking.ipynb #a883306c
 @patch
 def log(self: Run, metrics: dict, step: int):
     "Append one row `{step, time, **metrics}` to metrics.jsonl (and to the enabled sinks)."
@@ -268,11 +294,19 @@ def log(self: Run, metrics: dict, step: int):
         if self._wandb is None: self._wandb = self._start_wandb()
         self._wandb.log(json.loads(to_json(metrics, None)), step=step)
 
+# %% ../nbs/02_tracking.ipynb #96eed52c
 @patch
 def _start_wandb(self: Run):
     wandb, s = _import_wandb(), self.metadata['sinks']
-    return wandb.init(project=s.get('wandb_project', 'lmresearch'), name=self.metadata.get('name'), id=s.get('wandb_id'),
-                      dir=str(self.dir), mode=s.get('wandb_mode', 'offline'), config=self.config, resume='allow')
+    return wandb.init(
+        project=s.get('wandb_project', 'lmresearch'),
+        name=self.metadata.get('name'),
+        id=s.get('wandb_id'),
+        dir=str(self.dir),
+        mode=s.get('wandb_mode', 'offline'),
+        config=self.config,
+        resume='allow',
+    )
 
 # %% ../nbs/02_tracking.ipynb #0cc3badb
 @patch
@@ -297,6 +331,7 @@ def summary(self: Run) -> dict:
     p = self.path('summary.json')
     return json.loads(p.read_text()) if p.is_file() else {}
 
+# %% ../nbs/02_tracking.ipynb #4064cf69
 @patch
 def update_summary(self: Run, **kv) -> dict:
     "Merge `kv` into summary.json (atomic); returns the new summary."
@@ -320,6 +355,7 @@ def _end(self: Run) -> str:
     self._update_metadata(end_time=end, end_unix=t1, duration_s=round(t1 - md['start_unix'], 3))
     return end
 
+# %% ../nbs/02_tracking.ipynb #38d79a48
 @patch
 def finish(self: Run, **summary) -> Run:
     "Write the final summary, the end time, then the COMPLETED marker (last)."
@@ -346,6 +382,7 @@ def fail(self: Run, exc: BaseException | None = None) -> Run:
 @patch
 def __enter__(self: Run) -> Run: return self
 
+# %% ../nbs/02_tracking.ipynb #7a649cc4
 @patch
 def __exit__(self: Run, typ, exc, tb) -> bool:
     "Finish on success; on an exception write FAILED and let it propagate."
@@ -367,9 +404,18 @@ def find_runs(root: str | Path | None = None, with_config: bool = False):
         d = p.parent
         if not _is_run_dir(d): continue
         r = Run(d, tensorboard=False, wandb=False); md = r.metadata
-        row = {'_t': md.get('start_unix') or 0, 'dir': str(d), 'name': md.get('name'), 'status': r.status, 'start_time': md.get('start_time'),
-               'end_time': md.get('end_time'), 'duration_s': md.get('duration_s'), 'seed': md.get('seed'),
-               'git_commit': (md.get('git') or {}).get('commit'), 'git_dirty': (md.get('git') or {}).get('dirty')}
+        row = {
+            '_t': md.get('start_unix') or 0,
+            'dir': str(d),
+            'name': md.get('name'),
+            'status': r.status,
+            'start_time': md.get('start_time'),
+            'end_time': md.get('end_time'),
+            'duration_s': md.get('duration_s'),
+            'seed': md.get('seed'),
+            'git_commit': (md.get('git') or {}).get('commit'),
+            'git_dirty': (md.get('git') or {}).get('dirty'),
+        }
         for k, v in flatten(r.summary).items(): row[k if k not in row else f'summary.{k}'] = v
         if with_config: row.update(flatten(r.config, 'config'))
         rows.append(row)
@@ -379,6 +425,7 @@ def find_runs(root: str | Path | None = None, with_config: bool = False):
         df = df.sort_values('_t', kind='stable').drop(columns='_t').reset_index(drop=True)
     return df
 
+# %% ../nbs/02_tracking.ipynb #00087072
 def load_run(dir: str | Path) -> dict:
     "Everything in a run as plain data: dir, status, config, metadata, summary and metrics (a DataFrame)."
     import pandas as pd
@@ -394,7 +441,11 @@ def plot_metrics(run: Run | str | Path, keys: Iterable[str] | str, x: str = 'ste
     keys = [keys] if isinstance(keys, str) else list(keys)
     rows = run.read_metrics()
     missing = [k for k in keys if not any(k in r for r in rows)]
-    if missing: raise TrackingError(f'{run.path("metrics.jsonl")}: no metric named {missing} (have {sorted({k for r in rows for k in r} - {"step", "time"})})')
+    if missing:
+        raise TrackingError(
+            f'{run.path("metrics.jsonl")}: no metric named {missing} (have'
+            f' {sorted({k for r in rows for k in r} - {"step", "time"})})'
+        )
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False, constrained_layout=True)
     for ax, k in zip(axes[0], keys):
         pts = [(r[x], r[k]) for r in rows if r.get(k) is not None and r.get(x) is not None]

@@ -62,3 +62,22 @@ def test_makefile_phony_targets_have_recipes_and_help():
     for t in phony:
         assert re.search(rf'^{re.escape(t)}:', make, re.M), f'.PHONY target {t} has no rule'
         assert t == 'help' or t in help_text, f'make help does not mention {t}'
+
+def _long_lines(paths, skip=lambda line: False):
+    return [f'{p.relative_to(ROOT)}:{i}: {len(l)} chars' for p in paths
+            for i, l in enumerate(p.read_text(encoding='utf-8').splitlines(), 1) if len(l) > 120 and not skip(l)]
+
+def test_library_lines_fit_in_120_characters():
+    "No library line over 120 characters; `_modidx.py` and the first line of `__all__` are nbdev's own output."
+    assert not _long_lines([p for p in LIB if p.name != '_modidx.py'], skip=lambda l: l.startswith('__all__ = '))
+
+def test_notebook_code_lines_fit_in_120_characters():
+    import json
+    bad = []
+    for nb in sorted((ROOT / 'nbs').rglob('*.ipynb')):
+        if '.drafts' in nb.parts or '.ipynb_checkpoints' in nb.parts: continue
+        for k, c in enumerate(json.loads(nb.read_text(encoding='utf-8'))['cells']):
+            if c['cell_type'] != 'code': continue
+            bad += [f'{nb.relative_to(ROOT)} cell {k}: {len(l)} chars' for l in ''.join(c['source']).splitlines()
+                    if len(l) > 120]
+    assert not bad, '\n'.join(bad)

@@ -17,12 +17,16 @@ def _split_of(f: Path) -> tuple[Path, str]:
     if not f.name.endswith('_synthesis.jsonl'): raise LMRError(f'{f}: expected a {{split}}_synthesis.jsonl file')
     return f.parent, f.name[:-len('_synthesis.jsonl')]
 
+# %% ../../nbs/55_elm_cli.ipynb #b7abf7db
 def _cmd_data(a) -> int:
     from lmresearch.elm import data
     if a.elm_command == 'build':
         info = data.build(a.pairs, a.out, a.text_field, a.summary_field, a.encoder, a.template, seed=a.seed,
                           max_pairs=a.max_pairs, max_summary_words=a.max_summary_words, progress=True)
-        print(f"wrote {a.out}: {', '.join(f'{k} {v}' for k, v in info['counts'].items())} tasks, {info['dim']}-d {a.encoder} embeddings")
+        print(
+            f"wrote {a.out}: {', '.join(f'{k} {v}' for k, v in info['counts'].items())} tasks, {info['dim']}-d"
+            f" {a.encoder} embeddings"
+        )
     else:
         c = data.filter_tasks(a.input_dir, a.output_dir, a.task_type, a.input_embeddings_dir, a.output_embeddings_dir)
         print(f"wrote {a.output_dir}: {a.task_type} tasks: " + ', '.join(f'{k} {v}' for k, v in c.items()))
@@ -38,7 +42,10 @@ def _cmd_model(a) -> int:
             from lmresearch.elm.train import ElmExperimentConfig
             cfg = load_config(Path(a.resume_from).resolve().parent.parent / 'config.yaml', cls=ElmExperimentConfig)
         s = train_elm(cfg, a.run_dir, resume_from=a.resume_from)
-        print(f"{s['steps']} steps; best {s['best_metric_name']} {s['best_metric']:.4f} at step {s['best_step']}; adapter {s.get('adapter')}")
+        print(
+            f"{s['steps']} steps; best {s['best_metric_name']} {s['best_metric']:.4f} at step {s['best_step']}; adapter"
+            f" {s.get('adapter')}"
+        )
     elif a.elm_command == 'generate':
         from lmresearch.elm.data import read_split
         from lmresearch.elm.eval import generate_summaries, write_predictions
@@ -54,20 +61,26 @@ def _cmd_model(a) -> int:
 def _cmd_eval(a) -> int:
     from lmresearch.elm.eval import evaluate_predictions, read_texts_field
     preds, refs = read_texts_field(a.predictions, 'prediction'), read_texts_field(a.references, 'target_text')
-    if len(preds) != len(refs): raise LMRError(f'{a.predictions}: {len(preds)} predictions, but {a.references} has {len(refs)} tasks')
+    if len(preds) != len(refs):
+        raise LMRError(f'{a.predictions}: {len(preds)} predictions, but {a.references} has {len(refs)} tasks')
     s, per = evaluate_predictions(preds, refs, a.encoder)
     if a.out: per.to_csv(a.out, index=False)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in s.items()}))
     return 0
 
+# %% ../../nbs/55_elm_cli.ipynb #f0b18aa9
 def _cmd_search(a) -> int:
     from lmresearch.elm.experiment import search_elm
     st, paths = search_elm(a.study, a.storage, a.data_dir, a.out, a.preset, a.trials,
                            a.timeout * 3600 if a.timeout else None,
                            a.jobs, a.resume, a.seed, a.set)
     states = [t.state.name for t in st.trials]
-    print(f"study {a.study}: {len(states)} trials ({', '.join(f'{s.lower()} {states.count(s)}' for s in sorted(set(states)))})")
-    if 'best_params' in paths: print(f"best validation composite {st.best_value:.4f} (trial {st.best_trial.number}): {paths['best_params']}")
+    print(
+        f"study {a.study}: {len(states)} trials"
+        f" ({', '.join(f'{s.lower()} {states.count(s)}' for s in sorted(set(states)))})"
+    )
+    if 'best_params' in paths:
+        print(f"best validation composite {st.best_value:.4f} (trial {st.best_trial.number}): {paths['best_params']}")
     print(f"trials table: {paths['trials']}")
     return 0
 
@@ -75,9 +88,13 @@ def _cmd_search(a) -> int:
 def _cmd_elm(a) -> int:
     fn = {'build': _cmd_data, 'filter': _cmd_data, 'train': _cmd_model, 'generate': _cmd_model, 'evaluate': _cmd_eval,
           'search': _cmd_search}.get(a.elm_command)
-    if fn is None: raise LMRError('choose one of: lmr elm build | filter | train | generate | evaluate | search (see lmr elm --help)')
+    if fn is None:
+        raise LMRError(
+            'choose one of: lmr elm build | filter | train | generate | evaluate | search (see lmr elm --help)'
+        )
     return fn(a)
 
+# %% ../../nbs/55_elm_cli.ipynb #f53700f9
 def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersAction`)
                 ) -> argparse.ArgumentParser:
     "Register `lmr elm build | filter | train | generate | evaluate | search`; returns the `elm` parser."
@@ -95,7 +112,8 @@ def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersActio
     d.add_argument('--task-type', default='summary')
     d = e.add_parser('train', help='train an adapter (or continue one: --resume-from CHECKPOINT)')
     d.add_argument('--data-dir'); d.add_argument('--run-dir'); d.add_argument('--preset', default='cpu')
-    d.add_argument('--seed', type=int, default=0); d.add_argument('--set', action='append', help='config override KEY=VALUE')
+    d.add_argument('--seed', type=int, default=0)
+    d.add_argument('--set', action='append', help='config override KEY=VALUE')
     d.add_argument('--resume-from', help='a checkpoint folder RUN/checkpoints/ckpt-N')
     d = e.add_parser('generate', help='summaries of a {split}_synthesis.jsonl with a trained adapter')
     d.add_argument('--checkpoint', required=True, help='a run folder or one of its checkpoints')
@@ -105,9 +123,13 @@ def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersActio
     d.add_argument('--predictions', required=True); d.add_argument('--references', required=True)
     d.add_argument('--encoder', default='minilm-l6'); d.add_argument('--out', help='per-pair CSV')
     d = e.add_parser('search', help='Optuna search (TPE, median pruning) on a sqlite storage; resumable, N workers')
-    d.add_argument('--study', required=True); d.add_argument('--storage', required=True); d.add_argument('--trials', type=int, default=8)
+    d.add_argument('--study', required=True)
+    d.add_argument('--storage', required=True)
+    d.add_argument('--trials', type=int, default=8)
     d.add_argument('--timeout', type=float, help='hours'); d.add_argument('--jobs', type=int, default=1)
-    d.add_argument('--resume', action='store_true'); d.add_argument('--data-dir'); d.add_argument('--out', help='trials and results folder')
+    d.add_argument('--resume', action='store_true')
+    d.add_argument('--data-dir')
+    d.add_argument('--out', help='trials and results folder')
     d.add_argument('--preset', default='cpu'); d.add_argument('--seed', type=int, default=0)
     d.add_argument('--set', action='append', help='fixed config override KEY=VALUE of every trial')
     return s

@@ -27,6 +27,7 @@ def _results(batch_dir: str | Path) -> pd.DataFrame:
     if not p.is_file(): raise MissingResults(f'{p}: no results; run lmr batch configs/batches/{BATCH}.yaml')
     return pd.read_csv(p)
 
+# %% ../../nbs/46_hindi_analysis.ipynb #a41e69e2
 def results_table(batch_dir: str | Path # the batch folder (`runs/hindi`)
                  ) -> pd.DataFrame:
     "One row per completed training job: config, parameters, losses, bits per character, minimal-pair accuracy."
@@ -43,6 +44,7 @@ def _train_runs(batch_dir: Path) -> list[tuple[str, Path]]:
     df = df[(df.stage == 'train') & (df.status == 'completed')]
     return [(f'{r.arch}/{r.tokenizer}/{r.curriculum}', Path(r.job_dir) / 'run') for r in df.itertuples()]
 
+# %% ../../nbs/46_hindi_analysis.ipynb #083ddd0c
 @thesis_figure('hindi-learning-curves')
 def fig_learning_curves(runs_root: str | Path):
     "Validation loss by step for every Hindi training job (causal: nats per token; masked: per masked token)."
@@ -59,6 +61,7 @@ def fig_learning_curves(runs_root: str | Path):
     fig.tight_layout()
     return fig, [d / 'metrics.jsonl' for _, d in runs], {}
 
+# %% ../../nbs/46_hindi_analysis.ipynb #3303d06b
 @thesis_figure('hindi-minimal-pairs')
 def fig_minimal_pairs(runs_root: str | Path):
     "Minimal-pair accuracy by phenomenon and model, with 95% bootstrap CIs."
@@ -90,6 +93,7 @@ def fig_tokenizers(runs_root: str | Path):
     p = Path(d.job_dir.iloc[0]) / 'run' / 'tokenizers.csv'
     return plot_tokenizers(pd.read_csv(p)), [p], {}
 
+# %% ../../nbs/46_hindi_analysis.ipynb #011c711a
 @thesis_figure('hindi-probes')
 def fig_probes(runs_root: str | Path):
     "Probe accuracy by layer per UD feature and model (control task dotted, majority dashed)."
@@ -110,7 +114,11 @@ def probe_batch(batch_dir: str | Path, # the batch folder (`runs/hindi`)
     if not files: raise MissingResults(f'{ud_dir}: no *.conllu files')
     sents = [s for f in files for s in read_conllu(f)][:max_sentences]
     words, table = probe_words(sents)
-    runs = [(n, d) for n, d in _train_runs(Path(batch_dir)) if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers]
+    runs = [
+        (n, d)
+        for n, d in _train_runs(Path(batch_dir))
+        if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers
+    ]
     out = []
     for name, d in tqdm(runs, desc='probes', disable=not progress):
         model, tok = load_model(d / 'model'), load_tokenizer(d / 'model')

@@ -69,6 +69,7 @@ def pair_scores(model, tok, # a causal or masked LM and its tokenizer
     df['correct'] = (df.score_good > df.score_bad).astype(float)
     return df
 
+# %% ../../nbs/43_hindi_eval.ipynb #c79f284d
 def pair_accuracy(scores: pd.DataFrame, # `pair_scores` output
                   n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     "Accuracy with a 95% bootstrap CI, overall and per phenomenon: phenomenon, pairs, accuracy, ci_low, ci_high."
@@ -84,6 +85,7 @@ def pair_accuracy(scores: pd.DataFrame, # `pair_scores` output
 class ConlluError(DataError):
     "A CoNLL-U file that does not parse; the message names the file and line."
 
+# %% ../../nbs/43_hindi_eval.ipynb #3ddba90e
 def read_conllu(path: str | Path # a .conllu file
                ) -> list:
     "Sentences (`conllu.TokenList`) of `path`; `ConlluError` naming the file and line for malformed input."
@@ -121,8 +123,10 @@ def _concrete(feats: dict | None, f: str) -> str | None:
     v = (feats or {}).get(f)
     return v if v not in (None, 'Any', '0') else None
 
+# %% ../../nbs/43_hindi_eval.ipynb #d34c9fd9
 def _rest(feats: dict | None) -> tuple: return tuple(sorted((k, v) for k, v in (feats or {}).items() if k not in AGREE))
 
+# %% ../../nbs/43_hindi_eval.ipynb #e0eccf10
 def verb_forms(sentences: Sequence) -> dict:
     "(lemma, other features) -> {(gender, number, person): Counter of forms}, over VERB and AUX tokens."
     inv = defaultdict(lambda: defaultdict(Counter))
@@ -132,6 +136,7 @@ def verb_forms(sentences: Sequence) -> dict:
                 inv[(t['lemma'], _rest(t['feats']))][tuple(_concrete(t['feats'], f) for f in AGREE)][t['form']] += 1
     return inv
 
+# %% ../../nbs/43_hindi_eval.ipynb #7880758e
 def _text(tokens, swap: dict | None = None) -> str:
     swap = swap or {}
     return ''.join(swap.get(t['id'], t['form']) + ('' if (t['misc'] or {}).get('SpaceAfter') == 'No' else ' ')
@@ -148,6 +153,7 @@ def _subject(s, t, by_id):
                 return None if marked else c
     return None
 
+# %% ../../nbs/43_hindi_eval.ipynb #d61402fc
 def agreement_pairs(sentences: Sequence, # parsed sentences (`read_conllu`)
                     inventory: dict | None = None, # `verb_forms` of a (larger) treebank; default: of `sentences`
                    ) -> pd.DataFrame:

@@ -40,6 +40,7 @@ class HindiSection:
     pairs: Optional[str] = None                   # minimal pairs (MultiBLiMP TSV/CSV/JSONL) to evaluate on
     eval_sentences: Optional[int] = field(default=400, metadata={'ge': 1})   # test sentences for perplexity; None: all
 
+# %% ../../nbs/44_hindi_experiment.ipynb #dc0336bf
 @dataclass
 class HindiExperimentConfig(ExperimentConfig):
     "`ExperimentConfig` plus the `hindi` section."
@@ -76,6 +77,7 @@ def _corpus(cfg: HindiExperimentConfig, run) -> Path:
     prepare_corpus(d, recs, words=h.words, seed=cfg.seed)
     return Path(d)
 
+# %% ../../nbs/44_hindi_experiment.ipynb #bf5b28be
 def _tokenizer(h: HindiSection, train: list[str], run):
     "The config's tokenizer: loaded from `tokenizer_dir` (trained once per batch), else trained on `train`."
     # Why once per batch: BPE and WordPiece training in the `tokenizers` library breaks ties differently from run to
@@ -89,6 +91,7 @@ def _tokenizer(h: HindiSection, train: list[str], run):
     tok.save_pretrained(run.path('tokenizer'))
     return tok
 
+# %% ../../nbs/44_hindi_experiment.ipynb #6f9668f6
 def _trainer(cfg, run, tok, train, valid, progress):
     from lmresearch.train import Trainer
     h, causal = cfg.hindi, cfg.hindi.arch != 'bert'

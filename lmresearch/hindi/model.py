@@ -41,6 +41,7 @@ def build_model(arch: str, # 'gpt2', 'llama' or 'bert'
         (getattr(m, 'activation_checkpointing_enable', None) or m.gradient_checkpointing_enable)()
     return m.train()
 
+# %% ../../nbs/42_hindi_model.ipynb #1603a5a9
 def describe_model(arch: str, size: str, model) -> str:
     "One line: architecture, size, shape and parameter count."
     s = SIZES[size]
@@ -113,6 +114,7 @@ def morph_complexity(text: str # one sentence
 def _ranks(x: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(x, kind='stable'), kind='stable') / max(1, len(x) - 1)
 
+# %% ../../nbs/42_hindi_model.ipynb #4e6636f2
 def difficulty(examples: Sequence[dict], # examples with `input_ids` (and `text` for morphology)
                curriculum: str, # a name in `CURRICULA` other than 'none'
               ) -> np.ndarray:
@@ -125,6 +127,7 @@ def difficulty(examples: Sequence[dict], # examples with `input_ids` (and `text`
     morph = np.array([morph_complexity(e['text']) for e in examples])
     return morph if curriculum == 'morphology' else (_ranks(length) + _ranks(morph)) / 2
 
+# %% ../../nbs/42_hindi_model.ipynb #bc10aef7
 def curriculum_order(curriculum: str # a name in `CURRICULA`
                     ) -> Callable | None:
     "An `order(examples, batch_size, seed, epoch)` for the `Trainer` (None for 'none': the Trainer's random order)."

@@ -66,6 +66,7 @@ def control_labels(forms: Sequence[str], # word forms
     return np.array([vals[min(np.searchsorted(cum, stable_fraction('control', seed, f), side='right'), len(vals) - 1)]
                      for f in forms])
 
+# %% ../../nbs/45_hindi_probes.ipynb #036e5af5
 def probe_layers(vectors: np.ndarray, # `word_vectors` output
                  table: pd.DataFrame, # `probe_words` rows (same order)
                  features: Sequence[str] = PROBE_FEATURES, test: float = 0.2, seed: int = 0,

@@ -25,6 +25,7 @@ SPECIALS = {'pad_token': '<pad>', 'unk_token': '<unk>', 'bos_token': '<s>', 'eos
 class TokenizerError(LMRError):
     "Unknown tokenizer kind, a vocabulary the corpus cannot fill, an empty training text."
 
+# %% ../../nbs/41_hindi_tokenizers.ipynb #2121326d
 def _model_and_trainer(kind: str, vocab_size: int, min_frequency: int):
     from tokenizers import models, trainers, pre_tokenizers, decoders
     sp = list(dict.fromkeys(SPECIALS.values()))
@@ -95,6 +96,7 @@ def _strip_punct(w: str) -> str:
     if not any(keep): return ''
     return w[keep.index(True):len(w) - keep[::-1].index(True)]
 
+# %% ../../nbs/41_hindi_tokenizers.ipynb #0cb61c36
 def _words(texts: Sequence[str]) -> Counter:
     c = Counter()
     for t in texts:
@@ -103,6 +105,7 @@ def _words(texts: Sequence[str]) -> Counter:
             if w and count_words(w): c[w] += 1
     return c
 
+# %% ../../nbs/41_hindi_tokenizers.ipynb #f955560a
 def word_pieces(tok, # a Hugging Face fast tokenizer
                 words: Sequence[str], # words (no spaces)
                ) -> list[list[tuple[int, int, int]]]:
@@ -145,6 +148,7 @@ def compare_tokenizers(train: Sequence[str], # training sentences
         rows.append({'tokenizer': k, 'vocab_size': vocab_size, **analyse_tokenizer(tok, heldout)})
     return pd.DataFrame(rows)
 
+# %% ../../nbs/41_hindi_tokenizers.ipynb #13defdff
 def plot_tokenizers(df: pd.DataFrame, # `compare_tokenizers` output
                     metrics: Sequence[str] = ('fertility', 'split_share', 'suffix_whole', 'suffix_split_off')):
     "Bar chart, one panel per metric, one bar per tokenizer."

@@ -21,7 +21,7 @@ def _cmd_ilm(a):
         return 0
     if a.ilm_command == 'prepare':
         from lmresearch.ilm.data import prepare
-        with warnings.catch_warnings(record=True) as caught:            # one plain line each, not Python's warning format
+        with warnings.catch_warnings(record=True) as caught:  # one plain line each, not Python's warning format
             warnings.simplefilter('always')
             st = prepare(a.csv, a.out, level=a.level, sample_size=a.sample_size, seed=a.seed, columns=a.columns)
         for w in caught: print(f'warning: {w.message}', file=sys.stderr)
@@ -77,9 +77,13 @@ def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersActio
     d.add_argument('--jobs', type=int, default=1)
     d = ilm.add_parser('infill', help='fill the blanks of a text with a trained ILM model, N samples')
     d.add_argument('--run', required=True, help='an ILM run directory (with model/) or a model folder')
-    d.add_argument('--text', required=True, help='the text, blanks marked with --blank, e.g. "I went to the _ yesterday."')
+    d.add_argument(
+        '--text', required=True, help='the text, blanks marked with --blank, e.g. "I went to the _ yesterday."'
+    )
     d.add_argument('--blank', default='_', help='the blank marker in --text (default _)')
-    d.add_argument('--samples', type=int, default=1, help='infills to print (top-p sampling when > 1; default 1, greedy)')
+    d.add_argument(
+        '--samples', type=int, default=1, help='infills to print (top-p sampling when > 1; default 1, greedy)'
+    )
     d.add_argument('--top-p', type=float, default=None, help='nucleus sampling threshold (default 0.9 when sampling)')
     d.add_argument('--seed', type=int, default=0, help='seed of the first sample; sample i uses seed + i')
     d.add_argument('--max-new-tokens', type=int, default=64)
