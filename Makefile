@@ -13,13 +13,15 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: help venv demo test sync nbtest pytest export nbs lab bench
+.PHONY: help venv demo test sync nbtest pytest export nbs outputs lab bench
 help:
 	@echo "make demo    run every research line on the embedded default data (lmr demo), then the site"
 	@echo "make test    every test: notebooks/library sync check, nbdev_test, pytest"
 	@echo "make venv    create or update .venv (both commands above do it first)"
 	@echo "make export  notebooks -> library (nbdev_export), then nbdev_clean: run after editing a notebook"
 	@echo "make nbs     re-execute library notebooks in place, keeping real outputs (NB=nbs/00_core.ipynb for one)"
+	@echo "make outputs the smoke batch and the demo (done jobs are skipped), then one job's outputs kept in each"
+	@echo "             experiment notebook in nbs/experiments, so a reader sees what it produces"
 	@echo "make lab     JupyterLab on nbs/ with the project's kernel"
 	@echo "make bench   every benchmark in benchmarks/ (minutes; results in benchmarks/results/)"
 	@echo "make sync | nbtest | pytest   the three parts of make test, one at a time"
@@ -52,6 +54,12 @@ export: venv
 # Re-execute library notebooks in place, keeping their real outputs (NB=nbs/00_core.ipynb for one).
 nbs: venv
 	$(BIN)/python tools/nbtool.py run $(or $(NB),nbs/[0-9]*.ipynb)
+
+# Experiment notebooks keep the real outputs of one demo job (a job that ran another version is refused).
+outputs: venv
+	$(BIN)/lmr demo --smoke --keep-outputs
+	$(BIN)/lmr demo --keep-outputs
+	$(BIN)/nbdev_clean
 
 lab: venv
 	$(BIN)/python -c "from lmresearch.batch import ensure_kernel; ensure_kernel()"

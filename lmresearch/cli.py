@@ -54,6 +54,10 @@ def _cmd_info(a):
 def _cmd_demo(a):
     from lmresearch.demo import run_demo
     res = run_demo(a.lines or None, smoke=a.smoke, quick=a.quick, jobs=a.jobs, out=a.out)
+    if a.keep_outputs:
+        from lmresearch.demo import experiment_outputs
+        print('\n== experiment notebooks: outputs kept')
+        print(experiment_outputs(res['runs']).to_string(index=False))
     return 0 if res['ok'] else 1
 
 # %% ../nbs/90_cli.ipynb #00272032
@@ -94,6 +98,8 @@ def _add_core(sub):
     s.add_argument('--quick', action='store_true', help='with --smoke: 8 training steps (used by the tests)')
     s.add_argument('--jobs', type=int, default=1, help='jobs run in parallel (default 1)')
     s.add_argument('--out', default=None, help='write runs, figures and site under this folder instead of the project')
+    s.add_argument('--keep-outputs', action='store_true',
+                   help='then keep one completed job\'s outputs in each experiment notebook (nbs/experiments)')
     s = sub.add_parser('train', help='train a causal LM from a config'); s.set_defaults(fn=_cmd_train)
     s.add_argument('config', help='experiment config YAML')
     s.add_argument('--run-dir', required=True, help='run directory to create (or to resume with --resume)')

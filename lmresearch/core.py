@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ['KEY_PACKAGES', 'LMRError', 'MissingAssetError', 'project_root', 'runs_dir', 'figures_dir', 'configs_dir', 'cache_dir',
            'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash', 'atomic_write',
            'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
-           'load_safetensors', 'utc_now', 'package_dir', 'package_version', 'system_info']
+           'load_safetensors', 'utc_now', 'package_dir', 'package_version', 'system_info', 'notebook_setup']
 
 # %% ../nbs/00_core.ipynb #14feb128
 class LMRError(Exception):
@@ -260,3 +260,25 @@ def system_info(packages: tuple[str, ...] = KEY_PACKAGES) -> dict:
         ]
     info['packages'] = {p: package_version(p) for p in packages}
     return info
+
+# %% ../nbs/00_core.ipynb #3db615d9
+def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_OFFLINE` etc.; a value already set wins)
+                   quiet: bool = True, # silence transformers' and optuna's info logs and progress bars, and warnings
+                   width: int = 160, # pandas display width in characters
+                  ) -> dict:
+    "The common start of an experiment notebook; returns the offline environment variables in effect."
+    keys = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE')
+    if offline:
+        for k in keys: os.environ.setdefault(k, '1')
+    if quiet:
+        import warnings
+        for w in (UserWarning, FutureWarning): warnings.filterwarnings('ignore', category=w)
+        if importlib.util.find_spec('transformers'):
+            import transformers
+            transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar()
+        if importlib.util.find_spec('optuna'):
+            import optuna
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import pandas as pd
+    pd.set_option('display.width', width, 'display.max_columns', 30, 'display.max_colwidth', 90)
+    return {k: os.environ.get(k) for k in keys}

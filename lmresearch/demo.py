@@ -12,14 +12,17 @@ import importlib, traceback
 
 import pandas as pd
 
-from .batch import BatchResult, run_batch
-from .core import LMRError, configs_dir, figures_dir, runs_dir, system_info
+import json
+import nbformat
+
+from .batch import BatchResult, notebook_hash, run_batch
+from .core import LMRError, atomic_write_text, configs_dir, figures_dir, project_root, runs_dir, system_info
 from .figures import MissingResults, figsize, make_figures, save_table, thesis_figure
 from .tracking import read_jsonl
 
 # %% auto #0
 __all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves', 'LineReport',
-           'line_demo', 'run_smoke', 'summary_table', 'run_demo']
+           'line_demo', 'run_smoke', 'summary_table', 'run_demo', 'keep_outputs', 'experiment_outputs']
 
 # %% ../nbs/11_demo.ipynb #3e91f00a
 def corpus_table() -> pd.DataFrame:
@@ -213,3 +216,35 @@ def run_demo(lines: Sequence[str] | None = None, # research lines to run (defaul
         for line in r.summary[1:]: print(f'  {r.line}: {line}')
     return {'reports': reports, 'summary': table, 'corpora': corpora, 'site': site_dir, 'runs': runs_root,
             'ok': all(r.ok for r in reports), 'wall_s': wall}
+
+# %% ../nbs/11_demo.ipynb #5758a2b6
+def keep_outputs(executed: str | Path, # a notebook papermill executed (a job's `notebook.ipynb`)
+                 source: str | Path, # the notebook it was run from; its outputs are replaced in place
+                ) -> int:
+    "Copy the outputs of `executed` into `source` cell by cell; returns how many cells got outputs."
+    ex, src = nbformat.read(executed, as_version=4), nbformat.read(source, as_version=4)
+    cells = [c for c in ex.cells if 'injected-parameters' not in c.metadata.get('tags', [])]
+    if [(c.cell_type, c.source) for c in cells] != [(c.cell_type, c.source) for c in src.cells]:
+        raise LMRError(f'{executed} ran another version of {source}: run the demo again to refresh its outputs')
+    for a, b in zip(cells, src.cells):
+        if b.cell_type == 'code': b.outputs, b.execution_count = a.outputs, a.execution_count
+    atomic_write_text(source, nbformat.writes(src) + '\n')
+    return sum(bool(c.get('outputs')) for c in src.cells)
+
+# %% ../nbs/11_demo.ipynb #72296c71
+def experiment_outputs(runs_root: str | Path | None = None, # where the demo's batches ran (default: `runs/`)
+                       nbs: str | Path | None = None, # the notebooks to refresh (default: `nbs/experiments`)
+                      ) -> pd.DataFrame:
+    "Keep one completed job's outputs in each experiment notebook; a table of what was kept (or why not)."
+    runs_root = Path(runs_root) if runs_root else runs_dir()
+    nbs = Path(nbs) if nbs else project_root() / 'nbs' / 'experiments'
+    recs = [(f.parent, json.loads(f.read_text())) for f in sorted(runs_root.glob('*/*/job.json'))]
+    rows = []
+    for nb in sorted(nbs.glob('*.ipynb')):
+        h = notebook_hash(nb)
+        done = [d for d, r in recs if r.get('status') == 'completed' and Path(r['notebook']).resolve() == nb.resolve()]
+        fresh = [d for d, r in recs if d in done and r.get('notebook_hash') == h]
+        if fresh: kept = f'{keep_outputs(fresh[0] / "notebook.ipynb", nb)} cells with outputs'
+        else: kept = 'stale: its jobs ran an older version' if done else 'no completed job'
+        rows.append({'notebook': nb.name, 'job': fresh[0].name if fresh else None, 'kept': kept})
+    return pd.DataFrame(rows)

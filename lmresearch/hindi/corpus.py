@@ -36,7 +36,7 @@ def normalize_hindi(text: str, # raw text
                    ) -> str:
     "Normalised Devanagari text: NFC, one nukta form, no zero-width characters, spaced dandas, single spaces."
     if nukta not in NUKTA_MODES: raise LMRError(f'nukta: expected one of {", ".join(NUKTA_MODES)}, got {nukta!r}')
-    t = unicodedata.normalize('NFC', text).translate(_ZW)
+    t = unicodedata.normalize('NFC', text.translate(_ZW))   # zero-width out first: NFC then orders what met
     t = ''.join(NUKTA_COMPOSED[c] + NUKTA if c in NUKTA_COMPOSED else c for c in t)
     if nukta == 'strip': t = t.replace(NUKTA, '')
     t = _PIPE.sub('।', _DOUBLE.sub('॥', t))
