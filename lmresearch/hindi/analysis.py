@@ -146,7 +146,9 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
     if ud is None: notes.append('UD Hindi HDTB not found beside the project (CC BY-NC-SA, not shipped): '
                                 'no agreement minimal pairs and no probes')
     else: probe_batch(batch_dir, ud, max_sentences=250, tokenizers=('bpe',), progress=progress)
-    notes.append('IndicGLUE: not implemented in this line yet (and its data does not ship)')
+    run = next((str(d) for _, d in _train_runs(batch_dir)), 'RUN')
+    notes.append(f'IndicGLUE: its data does not ship (AI4Bharat release); extract its archives into a folder '
+                 f'and evaluate a run on it: lmr hindi indicglue --run {run} --data FOLDER')
     table = results_table(batch_dir)
     paths = save_table(table, 'hindi-results', 'Hindi BabyLM configs (tiny models, packaged text)', figures_dir)
     print(table.to_string(index=False))
