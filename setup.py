@@ -22,6 +22,9 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), cfg['license'])
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+# Optional extras: every `NAME_requirements` setting but the runtime and dev ones is `pip install lmresearch[NAME]`.
+extras = {k[:-len('_requirements')]: v.split() for k, v in cfg.items()
+          if k.endswith('_requirements') and k not in ('pip_requirements', 'conda_requirements', 'dev_requirements')}
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -35,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, **extras},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

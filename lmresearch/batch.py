@@ -28,8 +28,9 @@ from .tracking import Run, git_info
 __all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'read_yaml', 'Param', 'notebook_parameters',
            'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
            'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'prepare_job', 'finalize_job',
-           'job_env', 'local_launcher', 'slurm_parameters', 'slurm_launcher', 'collect_results', 'write_results',
-           'BatchResult', 'run_batch', 'add_batch_args', 'parse_sets', 'batch_main']
+           'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
+           'slurm_launcher', 'collect_results', 'write_results', 'BatchResult', 'run_batch', 'add_batch_args',
+           'parse_sets', 'batch_main']
 
 # %% ../nbs/08_batch.ipynb #72e2d9f0
 class BatchError(LMRError):
@@ -229,6 +230,32 @@ def _typed(params: dict, st: Stage, where: str) -> dict:
         out[k] = v if _refs(v) else check_value(v, st.declared[k], f'{where}.{k}')
     return out
 
+# %% ../nbs/08_batch.ipynb #8d48b747
+def _varied(raw: dict, st: Stage, file: Path, where: str) -> tuple[list[str], list[dict]]:
+    "The varying parameter names and one dict of values per job, from a stage's `grid` or `sets` (else one job)."
+    if 'grid' in raw and 'sets' in raw:
+        raise BatchError(f'{file}: {where.rstrip(".") or "top level"}: give either grid or sets, not both')
+    bad = lambda k, at: _unknown_param(k, st.name, st.notebook, st.declared, f'{file}: {where}{at}')
+    if 'grid' in raw:
+        grid = raw['grid']
+        if not grid: raise BatchError(f'{file}: {where}grid: empty grid (no parameter lists, so no jobs)')
+        for k, vs in grid.items():
+            if k not in st.declared: raise bad(k, f'grid.{k}')
+            if not isinstance(vs, list):
+                raise BatchError(f'{file}: {where}grid.{k}: expected a list of values, got {vs!r}')
+            if not vs: raise BatchError(f'{file}: {where}grid.{k}: empty list (the grid would have no jobs)')
+        return list(grid), [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    if 'sets' not in raw: return [], [{}]
+    sets = raw['sets']
+    if not isinstance(sets, list) or not sets:
+        raise BatchError(f'{file}: {where}sets: expected a non-empty list of parameter sets, got {sets!r}')
+    for i, s in enumerate(sets):
+        if not isinstance(s, dict):
+            raise BatchError(f'{file}: {where}sets[{i}]: expected a mapping of name: value, got {s!r}')
+        for k in s:
+            if k not in st.declared: raise bad(k, f'sets[{i}].{k}')
+    return list(dict.fromkeys(k for s in sets for k in s)), [dict(s) for s in sets]
+
 # %% ../nbs/08_batch.ipynb #2eee6458
 def _stage(raw: dict, shared: dict, overrides: dict, file: Path, where: str, single: bool) -> Stage:
     if not isinstance(raw, dict): raise BatchError(f'{file}: {where.rstrip(".")}: expected a mapping, got {raw!r}')
@@ -250,29 +277,7 @@ def _stage(raw: dict, shared: dict, overrides: dict, file: Path, where: str, sin
     params = {**{k: v for k, v in shared.items() if k in declared}, **(raw.get('params') or {})}
     for k in params:
         if k not in declared: raise _unknown_param(k, name, nb, declared, f'{file}: {where}params.{k}')
-    if 'grid' in raw and 'sets' in raw:
-        raise BatchError(f'{file}: {where.rstrip(".") or "top level"}: give either grid or sets, not both')
-    if 'grid' in raw:
-        grid = raw['grid']
-        if not grid: raise BatchError(f'{file}: {where}grid: empty grid (no parameter lists, so no jobs)')
-        for k, vs in grid.items():
-            if k not in declared: raise _unknown_param(k, name, nb, declared, f'{file}: {where}grid.{k}')
-            if not isinstance(vs, list):
-                raise BatchError(f'{file}: {where}grid.{k}: expected a list of values, got {vs!r}')
-            if not vs: raise BatchError(f'{file}: {where}grid.{k}: empty list (the grid would have no jobs)')
-        st.varying = list(grid)
-        st.sets = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
-    if 'sets' in raw:
-        sets = raw['sets']
-        if not isinstance(sets, list) or not sets:
-            raise BatchError(f'{file}: {where}sets: expected a non-empty list of parameter sets, got {sets!r}')
-        for i, s in enumerate(sets):
-            if not isinstance(s, dict):
-                raise BatchError(f'{file}: {where}sets[{i}]: expected a mapping of name: value, got {s!r}')
-            for k in s:
-                if k not in declared: raise _unknown_param(k, name, nb, declared, f'{file}: {where}sets[{i}].{k}')
-        st.varying = list(dict.fromkeys(k for s in sets for k in s))
-        st.sets = [dict(s) for s in sets]
+    st.varying, st.sets = _varied(raw, st, file, where)
     if RESERVED in params or RESERVED in st.varying:
         raise BatchError(f'{file}: {where}{RESERVED}: reserved, the batch sets it to each job\'s run directory')
     for k, v in overrides.items():
@@ -608,7 +613,12 @@ _CHILD = (
     'import sys; from lmresearch.batch import execute_job; sys.exit(execute_job(sys.argv[1], log="--log" in sys.argv))'
 )
 
-def prepare_job(job: Job, spec: BatchSpec, nb_hash: str, commit: str | None, upstream_ended: str | None = None) -> Path:
+def prepare_job(job: Job, # the job whose folder is prepared
+                spec: BatchSpec, # its batch (kernel, name)
+                nb_hash: str, # the notebook's hash, recorded so a changed notebook reruns
+                commit: str | None, # the project's git commit, if any
+                upstream_ended: str | None = None # when the upstream job of a chained stage ended
+               ) -> Path:
     "Clear the job folder's old outputs and write a fresh `queued` job.json."
     job.dir.mkdir(parents=True, exist_ok=True)
     for f in ('notebook.ipynb', 'FAILED', 'job.log'): (job.dir / f).unlink(missing_ok=True)
@@ -671,32 +681,63 @@ def local_launcher(n_parallel: int = 1) -> Callable[[Job], int]:
                                   stdin=subprocess.DEVNULL, env=env, cwd=job.dir).returncode
     return launch
 
-# %% ../nbs/08_batch.ipynb #4f243ece
-def slurm_parameters(spec: BatchSpec) -> dict:
-    "The submitit parameters for this batch: a job name plus the batch file's `slurm:` mapping."
-    return {'name': f'lmr-{spec.name}', **spec.slurm}
-
 # %% ../nbs/08_batch.ipynb #a645562c
-def slurm_launcher(spec: BatchSpec, out: Path) -> Callable[[Job], int]:
-    "`launch(job)`: submit the job with submitit (AutoExecutor, logs in out/.submitit) and wait for it."
-    try:
-        import submitit
+def slurm_cluster(spec: BatchSpec) -> str:
+    "`slurm.cluster` of the batch file: 'slurm' (the default) or another submitit cluster ('local')."
+    return str(spec.slurm.get('cluster', 'slurm'))
+
+# %% ../nbs/08_batch.ipynb #5fcdfaa9
+def slurm_parameters(spec: BatchSpec) -> dict:
+    """The submitit parameters for this batch: a job name plus the batch file's `slurm:` mapping (`cluster` aside;
+    on the local cluster a time limit of a day unless `timeout_min` is given, instead of submitit's 2 minutes)."""
+    local = {'timeout_min': 24 * 60} if slurm_cluster(spec) == 'local' else {}
+    return {'name': f'lmr-{spec.name}', **local, **{k: v for k, v in spec.slurm.items() if k != 'cluster'}}
+
+# %% ../nbs/08_batch.ipynb #6023963e
+def _submitit():
+    "The submitit module, or a BatchError saying how to install it."
+    try: import submitit
     except ImportError:
-        raise BatchError(
-            '--executor slurm needs the submitit package, which is not installed: pip install submitit'
-        ) from None
-    ex = submitit.AutoExecutor(folder=str(out / '.submitit'))
-    try: ex.update_parameters(**slurm_parameters(spec))
+        raise BatchError("--executor slurm needs submitit, an optional dependency that is not installed: "
+                         "pip install 'lmresearch[slurm]' (or pip install submitit)") from None
+    return submitit
+
+# %% ../nbs/08_batch.ipynb #8a81d688
+def submitit_executor(spec: BatchSpec, out: Path):
+    "submitit's `AutoExecutor` for the batch on `slurm_cluster(spec)`, with `slurm_parameters`; logs in out/.submitit."
+    submitit, cluster = _submitit(), slurm_cluster(spec)
+    if cluster == 'slurm' and submitit.SlurmExecutor.affinity() < 0:
+        raise BatchError(f'{spec.path}: --executor slurm: no Slurm on this machine (srun is not on PATH); to run '
+                         'the batch through submitit here, add `cluster: local` to its `slurm:` mapping')
+    try:
+        ex = submitit.AutoExecutor(folder=str(Path(out) / '.submitit'), cluster=cluster)
+        ex.update_parameters(**slurm_parameters(spec))
     except Exception as e: raise BatchError(f'{spec.path}: slurm: {e}') from None
+    return ex
+
+# %% ../nbs/08_batch.ipynb #247416a8
+_JOB_VARS = ('LMR_ROOT', 'HF_HUB_OFFLINE', 'PYTHONUNBUFFERED', 'OMP_NUM_THREADS')
+
+def run_submitted(job_dir: str, # the job's folder
+                  env: dict # variables added to the node's environment
+                 ) -> int:
+    "What a submitit job runs on its node: the job in a subprocess of this Python; returns its exit status."
+    return subprocess.run([sys.executable, '-c', _CHILD, job_dir, '--log'], env={**os.environ, **env}, cwd=job_dir,
+                          stdin=subprocess.DEVNULL).returncode
+
+# %% ../nbs/08_batch.ipynb #244ad500
+def slurm_launcher(spec: BatchSpec, # the batch
+                   out: Path, # its folder (submitit's own files go to out/.submitit)
+                   n_parallel: int = 1 # jobs at once on the local cluster (each gets a share of the CPU threads)
+                  ) -> Callable[[Job], int]:
+    "`launch(job)`: submit the job through submitit and wait for it; returns its exit status (1 if submitit failed)."
+    ex = submitit_executor(spec, out)
+    env = {k: v for k, v in job_env(n_parallel if slurm_cluster(spec) == 'local' else 1).items() if k in _JOB_VARS}
     def launch(job: Job) -> int:
-        sj = ex.submit(
-            submitit.helpers.CommandFunction(
-                [sys.executable, '-c', _CHILD, str(job.dir), '--log'], cwd=str(job.dir), env=job_env()
-            )
-        )
-        try: sj.result(); return 0
+        sj = ex.submit(run_submitted, str(job.dir), env)
+        try: return sj.result()
         except Exception as e:   # noqa: BLE001 - the job's record says what happened; this keeps the scheduler going
-            with open(job.dir / 'job.log', 'a') as f: f.write(f'\n[slurm job {sj.job_id}] {e}\n')
+            with open(job.dir / 'job.log', 'a') as f: f.write(f'\n[submitit job {sj.job_id}] {e}\n')
             return 1
     return launch
 
@@ -845,17 +886,16 @@ def _schedule(
     return ran, skipped
 
 # %% ../nbs/08_batch.ipynb #6fcf74b3
-def run_batch(
-    path: str | Path,
-    jobs: int = 1,
-    executor: str = 'local',
-    only: str | None = None,
-    rerun_failed: bool = False,
-    dry_run: bool = False,
-    out: str | Path | None = None,
-    overrides: dict | None = None,
-    progress: bool = True,
-) -> BatchResult:
+def run_batch(path: str | Path, # the batch file (YAML)
+              jobs: int = 1, # jobs at the same time (local processes, or submitit's local cluster)
+              executor: str = 'local', # 'local' (subprocesses) or 'slurm' (through submitit)
+              only: str | None = None, # run only the jobs whose id (or STAGE/ID) matches this glob
+              rerun_failed: bool = False, # run only jobs that failed before (and those they blocked)
+              dry_run: bool = False, # plan and return; run nothing
+              out: str | Path | None = None, # the batch folder (default: runs/<batch name>)
+              overrides: dict | None = None, # shared parameters that replace the batch file's (`--set`)
+              progress: bool = True # a progress bar over the jobs
+             ) -> BatchResult:
     """Run the batch file at `path` (see the module docs); returns a BatchResult. Bad input raises BatchError before any
     job runs."""
     spec = load_batch(path, overrides)
@@ -874,7 +914,7 @@ def run_batch(
     by_id, acts = {j.id: j for j in all_jobs}, {r['job']: r for r in plan}
     if dry_run:
         return BatchResult(spec.name, out, plan, [], [], [r['job'] for r in plan if r['action'] == 'blocked'])
-    launch = slurm_launcher(spec, out) if executor == 'slurm' else local_launcher(jobs)
+    launch = slurm_launcher(spec, out, jobs) if executor == 'slurm' else local_launcher(jobs)
     ensure_kernel(spec.kernel)
     commit = git_info().get('commit')
     todo = [j for j in all_jobs if acts[j.id]['action'] in ('run', 'blocked')]
@@ -884,9 +924,8 @@ def run_batch(
         prepare_job(j, spec, acts[j.id]['notebook_hash'], commit, (up_rec or {}).get('ended'))
 
     with _lock(out):
-        ran, skipped = _schedule(
-            todo, by_id, launch, jobs if executor == 'local' else max(jobs, len(todo)), prep, progress, spec.name
-        )
+        at_once = jobs if executor == 'local' or slurm_cluster(spec) == 'local' else max(jobs, len(todo))
+        ran, skipped = _schedule(todo, by_id, launch, at_once, prep, progress, spec.name)
         table = collect_results(all_jobs)
         write_results(table, out)
     sel = [j.id for j in all_jobs if acts[j.id]['action'] != 'unselected']
@@ -900,10 +939,12 @@ def add_batch_args(p):
     "Add the `lmr batch` arguments to the argparse parser `p`."
     p.add_argument('file', help='batch file (YAML): a notebook with a grid or sets of parameters, or stages')
     p.add_argument(
-        '--jobs', '-j', type=int, default=1, metavar='N', help='jobs run at the same time (local executor; default 1)'
+        '--jobs', '-j', type=int, default=1, metavar='N',
+        help='jobs run at the same time (local executor, or slurm with `cluster: local`; default 1)'
     )
     p.add_argument(
-        '--executor', choices=['local', 'slurm'], default='local', help='local processes, or Slurm through submitit'
+        '--executor', choices=['local', 'slurm'], default='local',
+        help="local processes, or Slurm through submitit (pip install 'lmresearch[slurm]')"
     )
     p.add_argument(
         '--only', metavar='PATTERN', help='run only jobs whose id (or STAGE/ID) matches this glob, e.g. "lr=0.001*"'
@@ -946,7 +987,8 @@ def batch_main(args) -> int:
     if args.dry_run:
         print(format_plan(r.plan))
         if args.executor == 'slurm':
-            print('slurm parameters:', json.dumps(slurm_parameters(load_batch(args.file, parse_sets(args.set)))))
+            spec = load_batch(args.file, parse_sets(args.set))
+            print('slurm parameters:', json.dumps(slurm_parameters(spec)), f'(cluster: {slurm_cluster(spec)})')
         n = {a: sum(x['action'] == a for x in r.plan) for a in ('run', 'skip', 'blocked', 'unselected')}
         print(
             f'{r.name}: {len(r.plan)} jobs: would run {n["run"]}, skip {n["skip"]} completed; {n["blocked"]} blocked,'

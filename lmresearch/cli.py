@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #d6544f24
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, importlib, os, sys
 
 from .core import LMRError, system_info, to_json
 
@@ -64,7 +64,7 @@ def _cmd_demo(a):
 def _cmd_train(a):
     from lmresearch.train import train_from_config
     summary = train_from_config(a.config, a.run_dir, resume=a.resume, overrides=a.set)
-    print(to_json(summary))
+    if int(os.environ.get('RANK', '0')) == 0: print(to_json(summary))   # under torchrun: once, by the main process
 
 # %% ../nbs/90_cli.ipynb #6defcad1
 def _cmd_batch(a):

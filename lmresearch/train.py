@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #28296983
 from __future__ import annotations
-import contextlib, functools, json, math, os, random, re, shutil, time
+import contextlib, functools, json, math, os, random, re, shutil, sys, time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,11 +19,11 @@ from .core import (LMRError, atomic_write_json, atomic_write_text, atomic_save_s
 
 # %% auto #0
 __all__ = ['TIME_KEYS', 'TrainError', 'CheckpointError', 'encode_texts', 'fit_length', 'pack_examples', 'collate',
-           'count_targets', 'batch_order', 'padding_fraction', 'warmup_steps', 'lr_factor', 'make_scheduler',
-           'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
+           'count_targets', 'batch_order', 'padding_fraction', 'shard_batches', 'warmup_steps', 'lr_factor',
+           'make_scheduler', 'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
            'list_checkpoints', 'latest_checkpoint', 'save_checkpoint', 'read_checkpoint', 'prune_checkpoints',
            'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'model_logits', 'Objective', 'evaluate_loss',
-           'Trainer', 'read_texts', 'config_splits', 'train_from_config']
+           'Trainer', 'read_texts', 'config_splits', 'shared_run', 'train_from_config', 'torchrun_command']
 
 # %% ../nbs/06_train.ipynb #0e40de30
 class TrainError(LMRError):
@@ -34,7 +34,12 @@ class CheckpointError(TrainError):
     "A checkpoint that is missing, corrupt, truncated or does not fit the model."
 
 # %% ../nbs/06_train.ipynb #c9e4e9ae
-def encode_texts(texts: Sequence[str], tokenizer, seq_len: int, add_eos: bool = True, min_len: int = 2) -> list[dict]:
+def encode_texts(texts: Sequence[str], # documents
+                 tokenizer, # a Hugging Face tokenizer
+                 seq_len: int, # longest example in tokens (longer documents become several examples)
+                 add_eos: bool = True, # end each document with the tokenizer's EOS token
+                 min_len: int = 2 # drop chunks shorter than this (a single token predicts nothing)
+                ) -> list[dict]:
     "Tokenize each text (plus EOS) and cut it into chunks of at most `seq_len` tokens, one example per chunk."
     eos = tokenizer.eos_token_id
     out = []
@@ -100,8 +105,14 @@ def count_targets(labels: torch.Tensor) -> int:
     return int((labels[:, 1:] != -100).sum())
 
 # %% ../nbs/06_train.ipynb #6f04937c
-def batch_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group: bool = False,
-                shuffle: bool = True, window: int = 64) -> list[list[int]]:
+def batch_order(lengths: Sequence[int], # tokens of each example
+                batch_size: int, # examples per batch (the global batch: all processes together)
+                seed: int, # seed of the shuffle
+                epoch: int, # every epoch has its own order
+                group: bool = False, # sort windows of examples by length (less padding)
+                shuffle: bool = True, # False: examples in their given order
+                window: int = 64 # batches per length-sorted window under `group`
+               ) -> list[list[int]]:
     "Indices of each batch of one epoch: a pure function of (lengths, batch_size, seed, epoch)."
     n = len(lengths)
     rng = np.random.default_rng([seed, epoch])
@@ -124,6 +135,14 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     total = sum(len(b) * max(lengths[i] for i in b) for b in batches)
     return 1 - sum(lengths[i] for b in batches for i in b) / max(total, 1)
 
+# %% ../nbs/06_train.ipynb #9979adfd
+def shard_batches(batches: Sequence[Sequence[int]], # the global batches of an epoch (example indices)
+                  rank: int, # this process's index, 0-based
+                  world: int # the number of processes
+                 ) -> list[list[int]]:
+    "This process's share of each global batch: every `world`-th index from `rank` (batches under `world` dropped)."
+    return [list(b[rank::world]) for b in batches if len(b) >= world]
+
 # %% ../nbs/06_train.ipynb #6564cd52
 def warmup_steps(warmup: float, total: int) -> int:
     "Warmup in steps: `warmup` < 1 is a ratio of `total`, otherwise a step count."
@@ -131,7 +150,11 @@ def warmup_steps(warmup: float, total: int) -> int:
     return int(math.ceil(warmup * total)) if warmup < 1 else int(warmup)
 
 # %% ../nbs/06_train.ipynb #4c654aaf
-def lr_factor(step: int, total: int, warmup: int, kind: str = 'cosine') -> float:
+def lr_factor(step: int, # the optimizer step, 0-based
+              total: int, # steps in the run
+              warmup: int, # warmup steps (linear from 0)
+              kind: str = 'cosine' # 'linear', 'cosine' or 'constant' after the warmup
+             ) -> float:
     "Multiplier of the peak learning rate at `step` (0-based) for schedule `kind`."
     if step < warmup: return step / max(1, warmup)
     if kind == 'constant': return 1.0
@@ -141,7 +164,11 @@ def lr_factor(step: int, total: int, warmup: int, kind: str = 'cosine') -> float
     raise TrainError(f"train.schedule: expected one of ['linear', 'cosine', 'constant'], got {kind!r}")
 
 # %% ../nbs/06_train.ipynb #01603902
-def make_scheduler(optimizer, kind: str, total: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(optimizer, # the torch optimizer whose learning rate it scales
+                   kind: str, # 'linear', 'cosine' or 'constant'
+                   total: int, # steps in the run
+                   warmup: float # a ratio of `total` below 1, otherwise a number of steps
+                  ) -> torch.optim.lr_scheduler.LambdaLR:
     "A `LambdaLR` following `lr_factor`; its state dict holds only numbers."
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_factor, total=total, warmup=warmup_steps(warmup, total), kind=kind)
@@ -189,9 +216,12 @@ def model_tensors(
     return out, aliases
 
 # %% ../nbs/06_train.ipynb #2ec7839e
-def check_model_tensors(
-    model: torch.nn.Module, tensors: dict, aliases: dict, source: str, trainable_only: bool = False
-):
+def check_model_tensors(model: torch.nn.Module, # the model the tensors should fit
+                        tensors: dict, # name -> tensor, as `model_tensors` gave them
+                        aliases: dict, # tied name -> kept name
+                        source: str, # the file named in the error
+                        trainable_only: bool = False # the tensors hold only the trainable weights
+                       ):
     "Raise `CheckpointError` naming the differences if `tensors` do not fit `model`."
     sd = model.state_dict()
     want = {n for n, p in model.named_parameters() if p.requires_grad} if trainable_only else set(sd)
@@ -211,7 +241,12 @@ def check_model_tensors(
         raise CheckpointError(f'{source}: saved from a different model shape: ' + '; '.join(parts))
 
 # %% ../nbs/06_train.ipynb #3b672970
-def load_model_tensors(model: torch.nn.Module, tensors: dict, aliases: dict, source: str, trainable_only: bool = False):
+def load_model_tensors(model: torch.nn.Module, # the model to load into, in place
+                       tensors: dict, # name -> tensor, as `model_tensors` gave them
+                       aliases: dict, # tied name -> kept name
+                       source: str, # the file named in an error
+                       trainable_only: bool = False # the tensors hold only the trainable weights
+                      ):
     "Copy checked tensors into `model` in place (parameters keep their identity, so optimizers stay valid)."
     check_model_tensors(model, tensors, aliases, source, trainable_only)
     full = dict(tensors, **{a: tensors[k] for a, k in aliases.items()})
@@ -369,6 +404,11 @@ def causal_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return _SummedCE.apply(logits.reshape(-1, v), shift.reshape(-1), max(1, (1 << 20) // v))
 
 # %% ../nbs/06_train.ipynb #779a36db
+def _on_cpu(cpu: bool = False) -> bool:
+    "Run on the CPU: asked to, or launched on several processes (torchrun sets WORLD_SIZE) where there is no GPU."
+    return cpu or (int(os.environ.get('WORLD_SIZE', '1')) > 1 and not torch.cuda.is_available())
+
+# %% ../nbs/06_train.ipynb #7bbeb723
 _PRECISION = {'fp32': 'no', 'bf16': 'bf16', 'fp16': 'fp16'}
 TIME_KEYS = ('time', 'tokens_per_s', 'elapsed_s')   # metric fields that depend on the wall clock
 
@@ -377,10 +417,11 @@ def _make_accelerator(precision: str, cpu: bool = False):
     from accelerate.state import AcceleratorState, PartialState
     if precision not in _PRECISION:
         raise TrainError(f"train.precision: expected one of {list(_PRECISION)}, got {precision!r}")
+    cpu = _on_cpu(cpu)
     cuda = torch.cuda.is_available() and not cpu
     if precision == 'fp16' and not cuda:
         raise TrainError('train.precision: fp16 needs a GPU (its loss scaler is GPU-only here); use bf16 on CPU')
-    if not PartialState().use_distributed: AcceleratorState._reset_state()   # one process: a fresh state per Trainer
+    if not PartialState(cpu=cpu).use_distributed: AcceleratorState._reset_state()   # one process: a fresh state
     return Accelerator(mixed_precision=_PRECISION[precision], cpu=cpu)
 
 # %% ../nbs/06_train.ipynb #fd6d3dc8
@@ -436,21 +477,22 @@ class Objective:
 @torch.no_grad()
 def evaluate_loss(model, # the model to evaluate (switched to eval mode and back)
                   examples: Sequence[dict], # examples as the objective's `collate` takes them
-                  batch_size: int, # examples per forward pass
+                  batch_size: int, # examples per forward pass (on each process)
                   pad_id: int, # padding token id
-                  accelerator=None, # shards batches over its processes and sums the results
-                  max_batches: int | None = None, # evaluate only the first batches (length-sorted)
+                  accelerator=None, # shares each batch among its processes and sums the results
+                  max_batches: int | None = None, # evaluate only the first (global, length-sorted) batches
                   prefix: str = 'valid', # metric names: `{prefix}_loss`, `{prefix}_ppl`, `{prefix}_tokens`
                   objective: Objective | None = None) -> dict: # how a batch becomes a loss (default: causal LM)
     "Target-weighted mean loss and perplexity of `model` on `examples` under `objective`."
     obj = objective or Objective()
     lengths = [len(e['input_ids']) for e in examples]
-    batches = batch_order(lengths, batch_size, 0, 0, group=True, shuffle=False)[:max_batches]
     world, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
+    batches = batch_order(lengths, batch_size * world, 0, 0, group=True, shuffle=False)[:max_batches]
     device = accelerator.device if accelerator else next(model.parameters()).device
     was = model.training; model.eval()
     tot, n = torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.float64, device=device)
-    for idx in batches[rank::world]:
+    for idx in (g[rank::world] for g in batches):
+        if not idx: continue   # a last batch with fewer examples than processes
         b = {
             k: v.to(device) if torch.is_tensor(v) else v
             for k, v in obj.collate([examples[i] for i in idx], pad_id).items()
@@ -495,9 +537,8 @@ class Trainer:
             lambda ex, bs, seed, epoch: batch_order(self.lengths, bs, seed, epoch, group=cfg.batching == 'group')
         )
         self._cache = {}
-        self.n_micro = len(self._epoch_batches(0))
-        if self.n_micro == 0:
-            raise TrainError(f'fewer training examples ({len(self.train)}) than processes x batch size')
+        self.n_micro = len(self._epoch_batches(0))   # batches per epoch: global ones, one share each per process
+        if self.n_micro == 0: raise TrainError(f'fewer training examples ({len(self.train)}) than processes')
         self.total = max(1, cfg.epochs * self.n_micro // cfg.grad_accum) if cfg.epochs else cfg.max_steps
         self.trainable_only = any(not p.requires_grad for p in model.parameters())   # frozen weights never change
         self.counts = param_counts(model)
@@ -514,27 +555,42 @@ class Trainer:
                       'best_checkpoint': None, 'bad_evals': 0, 'stopped_early': False, 'finished': False,
                       'window': _empty_window(), 'last_eval': None, 'restored_step': None}
 
-    def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        if epoch not in self._cache:
-            g = self.order(self.train, self.cfg.batch_size * self.world, self.seed, epoch)
-            if self.world > 1: g = [b[self.rank::self.world] for b in g if len(b) == self.cfg.batch_size * self.world]
-            self._cache = {epoch: g}
-        return self._cache[epoch]
-
-    def _next_batch(self) -> dict:
-        s = self.state
-        if s['batch_index'] >= len(self._epoch_batches(s['epoch'])): s['epoch'] += 1; s['batch_index'] = 0
-        idx = self._epoch_batches(s['epoch'])[s['batch_index']]
-        s['batch_index'] += 1
-        return self.objective.collate([self.train[i] for i in idx], self.pad_id)
-
-    def _sum(self, x: float) -> float:
-        if self.world == 1: return x
-        return float(self.acc.reduce(torch.tensor(float(x), dtype=torch.float64, device=self.acc.device), 'sum'))
-
     @property
-    def main(self) -> bool: return self.acc.is_main_process
-    def unwrapped(self) -> torch.nn.Module: return self.acc.unwrap_model(self.pmodel)
+    def main(self) -> bool:
+        "This is the main process: it alone writes metrics, summary and checkpoints."
+        return self.acc.is_main_process
+    def unwrapped(self) -> torch.nn.Module:
+        "The model without its DDP wrapper."
+        return self.acc.unwrap_model(self.pmodel)
+
+# %% ../nbs/06_train.ipynb #3e0c52f3
+@patch
+def _epoch_batches(self: Trainer, epoch: int) -> list[list[int]]:
+    "This process's batches of `epoch` (cached for the current epoch)."
+    if epoch not in self._cache:
+        g = self.order(self.train, self.cfg.batch_size * self.world, self.seed, epoch)
+        self._cache = {epoch: shard_batches(g, self.rank, self.world)}
+    return self._cache[epoch]
+
+# %% ../nbs/06_train.ipynb #38b40ebd
+@patch
+def _next_batch(self: Trainer) -> dict:
+    "The next batch of the run as tensors; moves to the next epoch at the end of one."
+    s = self.state
+    if s['batch_index'] >= len(self._epoch_batches(s['epoch'])): s['epoch'] += 1; s['batch_index'] = 0
+    idx = self._epoch_batches(s['epoch'])[s['batch_index']]
+    s['batch_index'] += 1
+    return self.objective.collate([self.train[i] for i in idx], self.pad_id)
+
+# %% ../nbs/06_train.ipynb #59dbd783
+@patch
+def _sum(self: Trainer, x: float) -> float:
+    "`x` summed over the processes (itself on one)."
+    if self.world == 1: return x
+    return float(self.acc.reduce(torch.tensor(float(x), dtype=torch.float64, device=self.acc.device), 'sum'))
+
+
+
 
 # %% ../nbs/06_train.ipynb #a28a937a
 def _empty_window() -> dict:
@@ -764,7 +820,11 @@ def _config(cfg_or_path, overrides=None):
     return from_dict(ExperimentConfig, merge(d, parse_overrides(overrides)) if overrides else d)
 
 # %% ../nbs/06_train.ipynb #7090f285
-def read_texts(spec: str, key: str = 'data.train', text_column: str = 'text', base: Path | None = None) -> list[str]:
+def read_texts(spec: str, # a file or folder, or `corpus:NAME`
+               key: str = 'data.train', # the config key named in errors
+               text_column: str = 'text', # the text field of CSV/JSON/Parquet records
+               base: Path | None = None # the config file's folder: relative paths are tried there too
+              ) -> list[str]:
     "Texts of a file or folder (via `data.read_records`) or of `corpus:NAME`; errors name the config key."
     if spec.startswith('corpus:'):
         from lmresearch.corpora import load_corpus
@@ -798,17 +858,29 @@ def config_splits(dc, seed: int = 0, base: Path | None = None) -> dict[str, list
     return out
 
 # %% ../nbs/06_train.ipynb #27300af1
-def train_from_config(
-    cfg_or_path: Any,
-    run_dir: str | Path,
-    resume: bool = False,
-    overrides: list[str] | dict | None = None,
-    progress: bool = True,
-    save_model: bool = True,
-) -> dict:
+def shared_run(run_dir: str | Path, # the run directory
+               resume: bool = False, # open the existing run instead of creating it
+               **kw # `Run.create` arguments: config, seed, ...
+              ):
+    "The `Run` of every process: created (or opened, `resume`) by the main process, then opened by the others."
+    from accelerate import PartialState
+    from lmresearch.tracking import Run
+    state = PartialState(cpu=_on_cpu())
+    state.wait_for_everyone()   # every process has looked at `run_dir` before the main one writes to it
+    run = (Run.open(run_dir) if resume else Run.create(run_dir, **kw)) if state.is_main_process else None
+    state.wait_for_everyone()
+    return run or Run.open(run_dir)
+
+# %% ../nbs/06_train.ipynb #8365943a
+def train_from_config(cfg_or_path: Any, # an `ExperimentConfig`, a dict, or a YAML path (None: the defaults)
+                      run_dir: str | Path, # the run directory to create (or to resume)
+                      resume: bool = False, # continue the run in `run_dir` from its newest checkpoint
+                      overrides: list[str] | dict | None = None, # `key=value` overrides of the config
+                      progress: bool = True, # a progress bar on the main process
+                      save_model: bool = True # save the final model and tokenizer to `run_dir/model`
+                     ) -> dict:
     "Train the causal LM an `ExperimentConfig` (or YAML path) describes into `run_dir`; returns the summary."
     from lmresearch.config import load_config, to_dict, flatten
-    from lmresearch.tracking import Run
     from lmresearch.models import model_from_config, pad_token_id
 
     run_dir = Path(run_dir)
@@ -838,7 +910,7 @@ def train_from_config(
     model, tok = model_from_config(cfg.model, seed=cfg.seed)
     pad = pad_token_id(tok)
     train, valid = (encode_texts(splits[k], tok, cfg.train.seq_len) for k in ('train', 'valid'))
-    run = Run.open(run_dir) if resume else Run.create(run_dir, config=cfg, seed=cfg.seed)
+    run = shared_run(run_dir, resume, config=cfg, seed=cfg.seed)
     try:
         trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress)
         summary = trainer.fit(resume=resume)
@@ -854,3 +926,12 @@ def train_from_config(
     except BaseException as e:
         run.fail(e)
         raise
+
+# %% ../nbs/06_train.ipynb #4ca88190
+def torchrun_command(args: Sequence[str], # the `lmr` arguments, e.g. ['train', 'exp.yaml', '--run-dir', 'runs/two']
+                     processes: int = 2 # processes on this machine
+                    ) -> list[str]:
+    "The command that runs `lmr ARGS` on `processes` local processes under torchrun (this Python, this `lmr`)."
+    lmr = Path(sys.executable).parent / 'lmr'
+    run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={processes}']
+    return run + [str(lmr), *map(str, args)]

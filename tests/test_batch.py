@@ -1,5 +1,5 @@
 """`lmr batch`: real papermill batches (one job failing on purpose), re-runs, chained stages, bad input."""
-import argparse, contextlib, io, json, os, shutil, socket
+import argparse, contextlib, io, json, os, shutil, socket, sys
 from pathlib import Path
 
 import pandas as pd
@@ -188,17 +188,39 @@ def test_notebook_without_parameters_cell(tmp_path):
     (tmp_path / 'norun.ipynb').write_text(json.dumps(nb))
     with pytest.raises(BatchError, match='parameters cell has no `run_dir`'): load_batch(write(tmp_path / 'c.yaml', 'notebook: norun.ipynb\n'))
 
-def test_slurm_needs_submitit_and_dry_run_shows_parameters(tmp_path):
+def test_slurm_needs_submitit_and_dry_run_shows_parameters(tmp_path, monkeypatch):
     f = write(tmp_path / 'b.yaml', f'notebook: {TOY}\ngrid: {{x: [1, 2]}}\nslurm: {{timeout_min: 30, gpus_per_node: 1}}\n')
-    try: import submitit  # noqa: F401
-    except ImportError:
-        with pytest.raises(BatchError, match='pip install submitit'): run_batch(f, executor='slurm', out=tmp_path / 'out')
-        assert not any((tmp_path / 'out').glob('*/job.json'))
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, 'submitit', None)   # as if it were not installed: `import submitit` raises ImportError
+        with pytest.raises(BatchError, match=r"optional dependency .*pip install 'lmresearch\[slurm\]'"):
+            run_batch(f, executor='slurm', out=tmp_path / 'out')
+    assert not any((tmp_path / 'out').glob('*/job.json'))
+    if shutil.which('srun') is None:                # no Slurm here: an error, not a silent run on submitit's local cluster
+        with pytest.raises(BatchError, match='no Slurm on this machine.*cluster: local'):
+            run_batch(f, executor='slurm', out=tmp_path / 'out')
+    bad = write(tmp_path / 'c.yaml', f'notebook: {TOY}\nslurm: {{cluster: local, gpus: 1}}\n')
+    with pytest.raises(BatchError, match='c.yaml: slurm: .*gpus'): run_batch(bad, executor='slurm', out=tmp_path / 'out')
+    assert not any((tmp_path / 'out').glob('*/job.json'))
     a = add_batch_args(argparse.ArgumentParser()).parse_args([str(f), '--executor', 'slurm', '--dry-run', '--out', str(tmp_path / 'out')])
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf): assert batch_main(a) == 0
     assert 'slurm parameters: {"name": "lmr-b", "timeout_min": 30, "gpus_per_node": 1}' in buf.getvalue()
     assert 'would run 2' in buf.getvalue()
+
+def test_submitit_local_cluster_runs_a_batch(tmp_path):
+    "`--executor slurm` through submitit's own local cluster: each job submitted, pickled and run as a subprocess."
+    f = write(tmp_path / 'b.yaml', f'notebook: {TOY}\nsets: [{{x: 2}}, {{x: 3, scale: 0.5}}]\n'
+                                   'slurm: {cluster: local, timeout_min: 10}\n')
+    out = tmp_path / 'out'
+    r = run_batch(f, executor='slurm', jobs=2, out=out, progress=False)
+    assert r.ok and len(r.ran) == 2
+    table = pd.read_csv(out / 'results.csv')
+    assert list(table['status']) == ['completed', 'completed'] and list(table['y']) == [2.0, 1.5]
+    for j in table['job_id']:
+        assert 'y = ' in (out / j / 'job.log').read_text() and Run.open(out / j / 'run').status == 'completed'
+        assert json.loads((out / j / 'job.json').read_text())['pid'] != os.getpid()
+    subs = list((out / '.submitit').glob('*_result.pkl'))         # submitit ran them: its job folder has the results
+    assert len(subs) == 2
 
 def test_second_batch_on_same_folder_is_refused(tmp_path):
     f, out = write(tmp_path / 'b.yaml', f'notebook: {TOY}\n'), tmp_path / 'out'
