@@ -26,9 +26,9 @@ def one(a) -> dict:
     from lmresearch.tracking import Run
     from lmresearch.train import Trainer
     from lmresearch.domains.adapters import adapter_model, domain_examples, load_base
-    from lmresearch.domains.prepare import prepare, read_domain
+    from lmresearch.domains.prepare import prepare_domains, read_domain
     tmp = Path(tempfile.mkdtemp(prefix='bench-adapters-'))
-    prepare(tmp / 'data', only='medicine', max_sft_per_domain=(a.steps + 1) * a.batch * 2)
+    prepare_domains(tmp / 'data', only='medicine', max_sft_per_domain=(a.steps + 1) * a.batch * 2)
     tok = load_tokenizer(a.model)
     ex = domain_examples(read_domain(tmp / 'data', 'medicine', 'sft', 'train')[:(a.steps + 1) * a.batch], tok, a.seq)
     seed_everything(0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lmresearch.core import atomic_write_json, system_info
-from lmresearch.data import write_documents
+from lmresearch.ilm.docs import write_documents
 from lmresearch.ilm.mask import mask_dir, reference_examples
 
 VOCAB = ('i you we they he she it is are was have has like go went my your the a an to and but because in on at school '

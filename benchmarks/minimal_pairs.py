@@ -58,7 +58,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     from lmresearch.core import system_info
     from lmresearch.evaluate import sentence_logprobs
-    from lmresearch.hindi.corpus import prepare_corpus, read_split
+    from lmresearch.hindi.corpus import prepare_corpus, read_sentences
     from lmresearch.hindi.model import build_model
     from lmresearch.hindi.tokenizers import train_tokenizer
     import tempfile
@@ -66,7 +66,7 @@ def main(argv=None):
     pairs, source = make_pairs(a.pairs)
     with tempfile.TemporaryDirectory() as d:
         prepare_corpus(d, words='50k')
-        tok = train_tokenizer('bpe', read_split(d), 2000)
+        tok = train_tokenizer('bpe', read_sentences(d), 2000)
     model = build_model('gpt2', 'tiny', tok, positions=512).eval()
     sents = list(pairs.good) + list(pairs.bad)
     t = time.perf_counter(); batched = sentence_logprobs(model, tok, sents, a.batch); tb = time.perf_counter() - t

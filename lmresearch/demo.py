@@ -17,7 +17,7 @@ import nbformat
 
 from .batch import BatchResult, notebook_hash, run_batch
 from .core import LMRError, atomic_write_text, configs_dir, figures_dir, project_root, runs_dir, system_info
-from .figures import MissingResults, figsize, make_figures, save_table, thesis_figure
+from .figures import MissingResults, batch_results, figsize, make_figures, save_table, thesis_figure
 from .tracking import read_jsonl
 
 # %% auto #0
@@ -53,20 +53,17 @@ SMOKE_COLUMNS = [
     'duration_s',
 ]
 
-def _results(runs_root: str | Path | None) -> tuple[Path, pd.DataFrame]:
-    root = Path(runs_root) if runs_root is not None else runs_dir()
-    f = root / SMOKE_BATCH / 'results.csv'
-    if not f.is_file():
-        raise MissingResults(
-            f'{f} does not exist: run the smoke batch first (lmr demo --smoke, or lmr batch configs/batches/smoke.yaml)'
-        )
-    return f, pd.read_csv(f)
+_SMOKE_HOW = f'the smoke batch first (lmr demo --smoke, or lmr batch configs/batches/{SMOKE_BATCH}.yaml)'
+
+def _smoke_dir(runs_root: str | Path | None) -> Path:
+    "The smoke batch's folder under `runs_root` (default: `runs_dir()`)."
+    return (Path(runs_root) if runs_root is not None else runs_dir()) / SMOKE_BATCH
 
 # %% ../nbs/11_demo.ipynb #cbb010f3
 def smoke_table(runs_root: str | Path | None = None) -> pd.DataFrame:
     """One row per smoke job (seed, status, steps, train/valid/test losses, test perplexity, duration) from
     `runs_root/smoke/results.csv`."""
-    _, df = _results(runs_root)
+    df = batch_results(_smoke_dir(runs_root), _SMOKE_HOW)
     return df[[c for c in SMOKE_COLUMNS if c in df.columns]].sort_values('seed').reset_index(drop=True)
 
 # %% ../nbs/11_demo.ipynb #67727f20
@@ -74,13 +71,14 @@ def smoke_table(runs_root: str | Path | None = None) -> pd.DataFrame:
 def smoke_learning_curves(runs_root: str | Path):
     "Learning curves of the smoke batch, one colour per seed: (fig, sources, params)."
     import matplotlib.pyplot as plt
-    f, df = _results(runs_root)
+    d = _smoke_dir(runs_root)
+    f, df = d / 'results.csv', batch_results(d, _SMOKE_HOW)
     df = df[df['status'] == 'completed'].sort_values('seed')
     if df.empty: raise MissingResults(f'{f}: no completed smoke job yet')
     fig, ax = plt.subplots(figsize=figsize('single', 0.5))
     sources = [f]
     for i, row in enumerate(df.itertuples()):
-        mf = Path(runs_root) / SMOKE_BATCH / row.job_id / 'run' / 'metrics.jsonl'
+        mf = d / row.job_id / 'run' / 'metrics.jsonl'
         if not mf.is_file(): raise MissingResults(f'{mf} does not exist (job {row.job_id} of {f})')
         m = pd.DataFrame(read_jsonl(mf))
         c = f'C{i}'

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .core import LMRError
+from .models import pad_token_id
 
 # %% auto #0
 __all__ = ['LN2', 'METRICS', 'EvalError', 'token_ids', 'pad_batch', 'masked_nll', 'batch_nll', 'prepare_docs', 'max_positions',
@@ -31,9 +32,12 @@ def _bos_id(tok) -> int | None:
     return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
 
 # %% ../nbs/07_evaluate.ipynb #0097829e
-from .models import pad_token_id as _pad_id
-
-def token_ids(tok, texts: Sequence[str], add_bos: bool = True, add_eos: bool = False) -> list[list[int]]:
+def token_ids(
+    tok, # a Hugging Face tokenizer; its own special tokens are not added
+    texts: Sequence[str], # a list of texts (one bare string is refused)
+    add_bos: bool = True, # prepend BOS (EOS when there is none) so that the first real token is scored too
+    add_eos: bool = False, # append EOS so that the end of each text is scored too
+) -> list[list[int]]:
     "Token ids of each text without the tokenizer's specials; BOS (else EOS) prepended and EOS appended on request."
     if isinstance(texts, str): raise EvalError('expected a list of texts, got one string')
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
@@ -58,8 +62,12 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int = 0,
     return dict(input_ids=b['input_ids'], attention_mask=b['attention_mask'], loss_mask=(b['labels'] != -100).long())
 
 # %% ../nbs/07_evaluate.ipynb #3f4445ec
-def masked_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
-               attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_nll(
+    logits: torch.Tensor, # (batch, length, vocab): the scores for the next token at each position
+    input_ids: torch.Tensor, # (batch, length): the tokens; the target of position t is the token at t + 1
+    loss_mask: torch.Tensor, # (batch, length): 1 where a token counts as a target, 0 where it does not
+    attention_mask: torch.Tensor | None = None, # (batch, length): 0 on padding, which never counts; None: no padding
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-row sum of next-token NLL (nats, float64) over targets with loss_mask 1, and the counts; shift done here."
     m = loss_mask[:, 1:].bool()
     if attention_mask is not None: m = m & attention_mask[:, 1:].bool()
@@ -74,8 +82,13 @@ def _device(model) -> torch.device:
     except StopIteration: return torch.device('cpu')
 
 # %% ../nbs/07_evaluate.ipynb #60def512
-def batch_nll(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
-              autocast: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_nll(
+    model, # a causal LM; put in eval mode for the pass, then back in the mode it was in
+    input_ids: torch.Tensor, # (batch, length): right-padded token ids, on any device (moved to the model's)
+    attention_mask: torch.Tensor, # (batch, length): 1 on tokens, 0 on padding
+    loss_mask: torch.Tensor, # (batch, length): 1 where a token counts as a target
+    autocast: bool = False, # run the forward pass under bf16 autocast (the sums stay float64)
+) -> tuple[torch.Tensor, torch.Tensor]:
     "Forward one padded batch (inference mode, eval mode, optional bf16 autocast); per-row NLL sums and counts."
     dev, was_training = _device(model), model.training
     ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast else nullcontext()
@@ -102,7 +115,12 @@ def _counted_size(tok, text: str, ids: list[int], add_bos: bool) -> tuple[int, i
     return len(text) - end, len(text[end:].encode('utf-8'))
 
 # %% ../nbs/07_evaluate.ipynb #eca7781e
-def prepare_docs(tok, docs: Sequence[str | dict], add_bos: bool = True, add_eos: bool = False) -> list[dict]:
+def prepare_docs(
+    tok, # the tokenizer that encodes the texts (dicts are taken as they are)
+    docs: Sequence[str | dict], # texts, or dicts with `input_ids` (maybe `loss_mask`, `doc`, `text`, `chars`, `bytes`)
+    add_bos: bool = True, # texts only: prepend BOS (else EOS) so the first token is scored
+    add_eos: bool = False, # texts only: append EOS so the end of the text is scored
+) -> list[dict]:
     "Texts or pre-tokenised dicts -> dicts with doc, input_ids, loss_mask, chars, bytes."
     out, texts = [], [(i, d) for i, d in enumerate(docs) if isinstance(d, str)]
     enc = dict(zip([i for i, _ in texts], token_ids(tok, [t for _, t in texts], add_bos, add_eos))) if texts else {}
@@ -127,15 +145,23 @@ def prepare_docs(tok, docs: Sequence[str | dict], add_bos: bool = True, add_eos:
 
 # %% ../nbs/07_evaluate.ipynb #374d0bf8
 def max_positions(model) -> int | None:
+    "The longest input `model` takes (`n_positions` or `max_position_embeddings`), or None when it says none."
     c = getattr(model, 'config', None)
     for k in ('n_positions', 'max_position_embeddings'):
         if isinstance(getattr(c, k, None), int): return getattr(c, k)
     return None
 
 # %% ../nbs/07_evaluate.ipynb #f549e737
-def score_sequences(model, seqs: Sequence[Sequence[int]], loss_masks: Sequence[Sequence[int]] | None = None,
-                    pad_id: int = 0, batch_size: int = 8, autocast: bool = False, progress: bool = True,
-                    desc: str = 'scoring') -> tuple[np.ndarray, np.ndarray]:
+def score_sequences(
+    model, # a causal LM
+    seqs: Sequence[Sequence[int]], # token-id lists of any lengths
+    loss_masks: Sequence[Sequence[int]] | None = None, # 1 where a token counts; None: all (the first is never a target)
+    pad_id: int = 0, # the id padding is filled with (padding never counts)
+    batch_size: int = 8, # sequences per forward pass; batches go longest first, so memory errors show at once
+    autocast: bool = False, # bf16 autocast for the forward passes
+    progress: bool = True, # show a tqdm bar over the batches
+    desc: str = 'scoring', # the progress bar's label
+) -> tuple[np.ndarray, np.ndarray]:
     "NLL sums and counted tokens per sequence, in input order; length-sorted batches of `batch_size`, one forward each."
     if not isinstance(batch_size, int) or batch_size < 1:
         raise EvalError(f'batch_size must be an int >= 1, got {batch_size!r}')
@@ -173,8 +199,17 @@ class Perplexity(NamedTuple):
     summary: dict
 
 # %% ../nbs/07_evaluate.ipynb #daa9233b
-def perplexity(model, tok, docs: Sequence[str | dict], batch_size: int = 8, add_bos: bool = True, add_eos: bool = False,
-               max_length: int | None = None, autocast: bool = False, progress: bool = True) -> Perplexity:
+def perplexity(
+    model, # a causal LM
+    tok, # its tokenizer (it also gives the padding id)
+    docs: Sequence[str | dict], # texts, or pre-tokenised dicts as `prepare_docs` takes them
+    batch_size: int = 8, # documents per forward pass
+    add_bos: bool = True, # prepend BOS (else EOS) to texts so that their first token is scored
+    add_eos: bool = False, # append EOS to texts so that their end is scored
+    max_length: int | None = None, # longest document in tokens (longer is an error); None: the model's limit
+    autocast: bool = False, # bf16 autocast for the forward passes
+    progress: bool = True, # show a tqdm bar over the batches
+) -> Perplexity:
     "Masked perplexity of `model` over documents (texts or pre-tokenised dicts): per-document sums + pooled summary."
     items = prepare_docs(tok, docs, add_bos, add_eos)
     if not items: raise EvalError('no documents to evaluate')
@@ -186,22 +221,36 @@ def perplexity(model, tok, docs: Sequence[str | dict], batch_size: int = 8, add_
                 " documents first"
             )
     nll, cnt = score_sequences(model, [it['input_ids'] for it in items], [it['loss_mask'] for it in items],
-                               _pad_id(tok), batch_size, autocast, progress, desc='perplexity')
+                               pad_token_id(tok), batch_size, autocast, progress, desc='perplexity')
     df = pd.DataFrame(dict(doc=[it['doc'] for it in items], nll=nll, tokens=cnt,
                            chars=[it['chars'] for it in items], bytes=[it['bytes'] for it in items]))
     return Perplexity(df, summarise_nll(df))
 
 # %% ../nbs/07_evaluate.ipynb #cbfb45ac
-def sentence_logprobs(model, tok, sentences: Sequence[str], batch_size: int = 32, add_bos: bool = True,
-                      add_eos: bool = False, autocast: bool = False, progress: bool = False) -> np.ndarray:
+def sentence_logprobs(
+    model, # a causal LM
+    tok, # its tokenizer
+    sentences: Sequence[str], # the texts to score, each on its own
+    batch_size: int = 32, # sentences per forward pass
+    add_bos: bool = True, # prepend BOS (else EOS) so that the first word is scored given a start of text
+    add_eos: bool = False, # append EOS so that ending the sentence there is scored too
+    autocast: bool = False, # bf16 autocast for the forward passes
+    progress: bool = False, # show a tqdm bar over the batches
+) -> np.ndarray:
     "Total log-probability (nats) of each sentence; batched, one forward pass per batch; BOS prepended by default."
     ids = token_ids(tok, sentences, add_bos, add_eos)
     if not ids: return np.zeros(0)
-    nll, _ = score_sequences(model, ids, None, _pad_id(tok), batch_size, autocast, progress, desc='sentences')
+    nll, _ = score_sequences(model, ids, None, pad_token_id(tok), batch_size, autocast, progress, desc='sentences')
     return -nll
 
 # %% ../nbs/07_evaluate.ipynb #ad88235b
-def minimal_pair_scores(model, tok, pairs: pd.DataFrame, batch_size: int = 32, **kw) -> pd.DataFrame:
+def minimal_pair_scores(
+    model, # a causal LM
+    tok, # its tokenizer
+    pairs: pd.DataFrame, # one row per pair: `good` and `bad` sentences (other columns, e.g. `phenomenon`, are kept)
+    batch_size: int = 32, # sentences per forward pass
+    **kw, # passed to `sentence_logprobs` (`add_bos`, `add_eos`, `autocast`, `progress`)
+) -> pd.DataFrame:
     "Per-pair log-probs of `good` and `bad` sentences and whether good > bad (tidy, one row per pair)."
     missing = [c for c in ('good', 'bad') if c not in pairs.columns]
     if missing: raise EvalError(f'minimal pairs: missing column(s) {missing} (columns: {list(pairs.columns)})')
@@ -213,7 +262,13 @@ def minimal_pair_scores(model, tok, pairs: pd.DataFrame, batch_size: int = 32, *
     return df
 
 # %% ../nbs/07_evaluate.ipynb #324ab693
-def minimal_pair_accuracy(model, tok, pairs: pd.DataFrame, batch_size: int = 32, **kw) -> pd.DataFrame:
+def minimal_pair_accuracy(
+    model, # a causal LM
+    tok, # its tokenizer
+    pairs: pd.DataFrame, # one row per pair: `good`, `bad` and optionally `phenomenon` (then one row per phenomenon too)
+    batch_size: int = 32, # sentences per forward pass
+    **kw, # passed to `sentence_logprobs` (`add_bos`, `add_eos`, `autocast`, `progress`)
+) -> pd.DataFrame:
     "Accuracy on minimal pairs, overall and per `phenomenon`: columns phenomenon, pairs, correct, accuracy."
     s = minimal_pair_scores(model, tok, pairs, batch_size, **kw)
     ph = s['phenomenon'] if 'phenomenon' in s else pd.Series('overall', index=s.index)
@@ -256,7 +311,12 @@ def _stat(S: np.ndarray, f: Callable) -> np.ndarray:
     with np.errstate(divide='ignore', invalid='ignore'): return f(S[..., 0] / S[..., 1])
 
 # %% ../nbs/07_evaluate.ipynb #7d8a8356
-def bootstrap_sums(X: np.ndarray, n_resamples: int = 10_000, seed: int = 0, max_cells: int = 4_000_000) -> np.ndarray:
+def bootstrap_sums(
+    X: np.ndarray, # (items, k) per-item values (e.g. NLL and token counts), or 1-d; rows are what is resampled
+    n_resamples: int = 10_000, # bootstrap resamples
+    seed: int = 0, # seed of the resampling generator
+    max_cells: int = 4_000_000, # memory cap: resamples are drawn in chunks of at most this many index cells
+) -> np.ndarray:
     "Column sums of `n_resamples` bootstrap resamples of the rows of X: shape (n_resamples, X.shape[1])."
     X = np.asarray(X, dtype=float)
     X = X[:, None] if X.ndim == 1 else X
@@ -270,7 +330,13 @@ def bootstrap_sums(X: np.ndarray, n_resamples: int = 10_000, seed: int = 0, max_
     return out
 
 # %% ../nbs/07_evaluate.ipynb #b1604c27
-def bootstrap_ci(data, metric: str = 'ppl', n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> dict:
+def bootstrap_ci(
+    data, # per-document frame with the columns `metric` needs (e.g. nll, tokens), or a 1-d array (its mean)
+    metric: str = 'ppl', # a name in `METRICS` ('ppl', 'bits_per_char', 'accuracy', ...); ignored for an array
+    n_resamples: int = 10_000, # bootstrap resamples of the documents
+    confidence: float = 0.95, # coverage of the percentile interval
+    seed: int = 0, # seed of the resampling
+) -> dict:
     "Point estimate and percentile bootstrap CI of a ratio-of-sums metric, resampling documents (rows)."
     X, f = _columns(data, metric)
     dist = _stat(bootstrap_sums(X, n_resamples, seed), f)
@@ -296,8 +362,13 @@ def _align(a: pd.DataFrame, b: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd
     return a.reset_index(drop=True), b.set_index(key).loc[a[key]].reset_index()
 
 # %% ../nbs/07_evaluate.ipynb #85a9edaf
-def permutation_sums(Xa: np.ndarray, Xb: np.ndarray, n_permutations: int = 10_000, seed: int = 0,
-                     max_cells: int = 4_000_000) -> tuple[np.ndarray, np.ndarray, bool]:
+def permutation_sums(
+    Xa: np.ndarray, # (items, k) per-item values of model a
+    Xb: np.ndarray, # (items, k) model b's values on the same items, in the same order
+    n_permutations: int = 10_000, # random swap patterns; when 2**items is no more (and items <= 30) all are enumerated
+    seed: int = 0, # seed of the random swaps
+    max_cells: int = 4_000_000, # memory cap: swap patterns are drawn in chunks of at most this many cells
+) -> tuple[np.ndarray, np.ndarray, bool]:
     "Column sums of a and b after random (or all, when 2**n <= n_permutations) within-pair swaps; and whether exact."
     n, k = Xa.shape
     D = Xb - Xa
@@ -316,15 +387,15 @@ def permutation_sums(Xa: np.ndarray, Xb: np.ndarray, n_permutations: int = 10_00
 
 # %% ../nbs/07_evaluate.ipynb #d230937d
 def compare_models(
-    a,
-    b,
-    metric: str = 'ppl',
-    n_resamples: int = 10_000,
-    n_permutations: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    names: tuple[str, str] = ('a', 'b'),
-    key: str = 'doc',
+    a, # model a's per-document frame (`perplexity(...).docs`, `minimal_pair_scores`) or a 1-d array
+    b, # model b's, on the same documents (frames are matched on `key`, arrays by position)
+    metric: str = 'ppl', # a name in `METRICS`; `diff` is metric(b) - metric(a)
+    n_resamples: int = 10_000, # paired bootstrap resamples (the CI and p_bootstrap)
+    n_permutations: int = 10_000, # within-pair swaps of the permutation test (exact when 2**n is no more)
+    confidence: float = 0.95, # coverage of the bootstrap interval
+    seed: int = 0, # seed of both resampling schemes
+    names: tuple[str, str] = ('a', 'b'), # the labels of a and b in the row
+    key: str = 'doc', # the column that identifies a document in both frames
 ) -> pd.DataFrame:
     """One tidy row comparing model b to model a on the same documents: metrics, diff (b - a), paired bootstrap CI,
     p-values."""
@@ -378,7 +449,10 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 # %% ../nbs/07_evaluate.ipynb #a1e2fb8d
 def compare_all(
-    per_doc: dict[str, pd.DataFrame], metric: str = 'ppl', baseline: str | None = None, **kw
+    per_doc: dict[str, pd.DataFrame], # model name -> per-document frame, all on the same documents
+    metric: str = 'ppl', # a name in `METRICS`
+    baseline: str | None = None, # compare every other model with this one; None: every pair of models
+    **kw, # passed to `compare_models` (`n_resamples`, `n_permutations`, `confidence`, `seed`, `key`)
 ) -> pd.DataFrame:
     "`compare_models` for each model vs `baseline` (or all pairs), with Holm-adjusted p-value columns."
     names = list(per_doc)
@@ -395,7 +469,12 @@ def compare_all(
     return df
 
 # %% ../nbs/07_evaluate.ipynb #c413d17f
-def plot_comparison(df: pd.DataFrame, ax=None, p_column: str | None = None, title: str | None = None):
+def plot_comparison(
+    df: pd.DataFrame, # rows of `compare_models`/`compare_all` (`diff`) or of `bootstrap_ci` (`estimate`), with CIs
+    ax=None, # matplotlib axes to draw on; None: a new figure sized to the number of rows
+    p_column: str | None = None, # p-values written beside the rows; None: Holm, else permutation, else bootstrap
+    title: str | None = None, # axes title; None: no title
+):
     "Forest plot of `diff` (or `estimate`) with [ci_low, ci_high] per row; returns the matplotlib Figure."
     import matplotlib.pyplot as plt
     val = 'diff' if 'diff' in df else 'estimate'
@@ -439,13 +518,15 @@ def pll_copies(seqs: Sequence[Sequence[int]], # token ids of each sentence, spec
     return copies, np.array(where, dtype=np.int64).reshape(-1, 3)
 
 # %% ../nbs/07_evaluate.ipynb #03b3bfa6
-def pseudo_log_likelihoods(model, # a masked LM (`...ForMaskedLM`)
-                           tok, # its tokenizer (needs a mask token)
-                           sentences: Sequence[str], # texts to score
-                           batch_size: int = 64, # masked copies per forward pass
-                           add_special: bool = True, # frame each sentence with CLS/SEP (else BOS/EOS) as context
-                           autocast: bool = False, # bf16 autocast
-                           progress: bool = False) -> np.ndarray: # tqdm bar over batches
+def pseudo_log_likelihoods(
+    model, # a masked LM (`...ForMaskedLM`)
+    tok, # its tokenizer (needs a mask token)
+    sentences: Sequence[str], # texts to score
+    batch_size: int = 64, # masked copies per forward pass
+    add_special: bool = True, # frame each sentence with CLS/SEP (else BOS/EOS) as context
+    autocast: bool = False, # bf16 autocast
+    progress: bool = False, # tqdm bar over batches
+) -> np.ndarray:
     "PLL (nats) of each sentence: the sum over its tokens of log p(token | the sentence with that token masked)."
     if tok.mask_token_id is None: raise EvalError('pseudo-log-likelihood needs a tokenizer with a mask token')
     if isinstance(sentences, str): raise EvalError('expected a list of texts, got one string')
@@ -461,7 +542,7 @@ def pseudo_log_likelihoods(model, # a masked LM (`...ForMaskedLM`)
     was = model.training; model.eval()
     try:
         for s in tqdm(range(0, len(copies), batch_size), desc='pll', disable=not progress, leave=False):
-            b, w = pad_batch(copies[s:s + batch_size], _pad_id(tok)), torch.as_tensor(where[s:s + batch_size])
+            b, w = pad_batch(copies[s:s + batch_size], pad_token_id(tok)), torch.as_tensor(where[s:s + batch_size])
             with torch.inference_mode(), ctx:
                 logits = model(input_ids=b['input_ids'].to(dev), attention_mask=b['attention_mask'].to(dev)).logits
             rows = torch.arange(len(w), device=dev)
@@ -476,10 +557,13 @@ def is_masked_lm(model) -> bool:
     return type(getattr(model, 'module', model)).__name__.endswith('ForMaskedLM')
 
 # %% ../nbs/07_evaluate.ipynb #3206a093
-def sentence_scores(model, tok, # a causal or masked LM and its tokenizer
-                    sentences: Sequence[str], # texts to score
-                    batch_size: int = 32, # sentences (causal) or masked copies (masked) per forward pass
-                    **kw) -> np.ndarray: # passed on (`autocast`, `progress`)
+def sentence_scores(
+    model, # a causal or a masked LM
+    tok, # its tokenizer
+    sentences: Sequence[str], # texts to score
+    batch_size: int = 32, # sentences (causal) or masked copies (masked) per forward pass
+    **kw, # passed on (`autocast`, `progress`)
+) -> np.ndarray:
     """Log-probability (causal: `sentence_logprobs`) or pseudo-log-likelihood (masked: `pseudo_log_likelihoods`) per
     sentence."""
     if is_masked_lm(model): return pseudo_log_likelihoods(model, tok, sentences, batch_size, **kw)

@@ -13,11 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .core import LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, figures_dir, utc_now
+from .core import (LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, figures_dir,
+                             project_root, runs_dir, utc_now)
 
 # %% auto #0
 __all__ = ['PALETTE', 'WIDTHS_IN', 'THESIS_RC', 'FIGURES', 'set_style', 'figsize', 'save_figure', 'table_to_markdown',
-           'table_to_latex', 'save_table', 'MissingResults', 'thesis_figure', 'make_figures']
+           'table_to_latex', 'save_table', 'MissingResults', 'batch_results', 'thesis_figure', 'make_figures']
 
 # %% ../nbs/09_figures.ipynb #120cded7
 PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#F0E442', '#000000']  # Okabe-Ito
@@ -33,12 +34,8 @@ THESIS_RC = {
 }
 
 def set_style():
-    "Apply the thesis style to matplotlib (and seaborn's palette when seaborn is used)."
+    "Apply the thesis style to matplotlib (seaborn's plots follow it: they take the colour cycle from matplotlib)."
     matplotlib.rcParams.update(THESIS_RC)
-    try:
-        import seaborn as sns
-        sns.set_palette(PALETTE)
-    except ImportError: pass
 
 # %% ../nbs/09_figures.ipynb #8fe3dcb4
 def figsize(width: str = 'single', aspect: float = 0.62) -> tuple[float, float]:
@@ -52,8 +49,14 @@ def _git_commit(root: Path) -> str | None:
     return git_info(root).get('commit')
 
 # %% ../nbs/09_figures.ipynb #be42f9b3
-def save_figure(fig, name: str, sources: Iterable[str | Path] = (), params: dict | None = None,
-                out_dir: str | Path | None = None, close: bool = True) -> dict[str, Path]:
+def save_figure(
+    fig, # a matplotlib figure
+    name: str, # the file stem, e.g. 'ilm-ppl-matrix' (no folders)
+    sources: Iterable[str | Path] = (), # results files or run folders it was made from, recorded in the JSON sidecar
+    params: dict | None = None, # the parameters that shaped it (seeds, levels, ...), recorded in the sidecar
+    out_dir: str | Path | None = None, # where the files go; None: `figures_dir()` (figures/)
+    close: bool = True, # close the figure afterwards, so that loops over many figures do not pile them up
+) -> dict[str, Path]:
     "Write `out_dir/name.pdf`, `.png` and `.json` (runs, commit, parameters); returns the paths."
     if not name or '/' in name or name.startswith('.'): raise LMRError(f'bad figure name {name!r}')
     out = Path(out_dir) if out_dir is not None else figures_dir()
@@ -64,7 +67,6 @@ def save_figure(fig, name: str, sources: Iterable[str | Path] = (), params: dict
         fig.savefig(buf, format=ext, metadata={'CreationDate': None} if ext == 'pdf' else {'Software': None})
         atomic_write_bytes(paths[ext], buf.getvalue())
         digests[ext] = hashlib.sha256(buf.getvalue()).hexdigest()
-    from lmresearch.core import project_root
     atomic_write_json(paths['json'], {
         'name': name, 'created': utc_now()[0],
         'commit': _git_commit(project_root()), 'sources': [str(s) for s in sources], 'params': params or {},
@@ -96,7 +98,13 @@ def _tex_escape(s: str) -> str:
     return s
 
 # %% ../nbs/09_figures.ipynb #7e33e27a
-def table_to_latex(df: pd.DataFrame, caption: str = '', label: str = '', digits: int = 3, index: bool = False) -> str:
+def table_to_latex(
+    df: pd.DataFrame, # the table; numeric columns are right-aligned
+    caption: str = '', # the table's caption (LaTeX-escaped); '' for none
+    label: str = '', # the `\label`, e.g. 'tab:ppl'; '' for none
+    digits: int = 3, # decimals of float cells (NaN prints empty)
+    index: bool = False, # write `df`'s index as the first column(s)
+) -> str:
     "A booktabs LaTeX table (`\\toprule`, `\\midrule`, `\\bottomrule`) of `df`, text escaped."
     d = df.reset_index() if index else df
     align = ''.join('r' if pd.api.types.is_numeric_dtype(d[c]) else 'l' for c in d.columns)
@@ -115,7 +123,11 @@ def table_to_latex(df: pd.DataFrame, caption: str = '', label: str = '', digits:
 
 # %% ../nbs/09_figures.ipynb #0eb8334e
 def save_table(
-    df: pd.DataFrame, name: str, caption: str = '', out_dir: str | Path | None = None, digits: int = 3
+    df: pd.DataFrame, # the table
+    name: str, # the file stem; the LaTeX label is `tab:NAME`
+    caption: str = '', # the LaTeX caption; '' for none
+    out_dir: str | Path | None = None, # where `NAME.tex` and `NAME.md` go; None: `figures_dir()` (figures/)
+    digits: int = 3, # decimals of float cells
 ) -> dict[str, Path]:
     "Write `name.tex` and `name.md` for `df` into `out_dir` (default: figures/)."
     out = Path(out_dir) if out_dir is not None else figures_dir()
@@ -130,6 +142,16 @@ FIGURES: dict[str, Callable] = {}
 class MissingResults(LMRError):
     "A figure's input results do not exist (yet)."
 
+# %% ../nbs/09_figures.ipynb #b37ac1c1
+def batch_results(batch_dir: str | Path, # a batch folder, e.g. `runs/hindi`
+                  how: str | None = None # the command that makes it; None: `lmr batch` on the same-named batch file
+                 ) -> pd.DataFrame:
+    "The batch's `results.csv` as a frame; `MissingResults` naming the command to run when it is not there (yet)."
+    f = Path(batch_dir) / 'results.csv'
+    how = how or f'lmr batch configs/batches/{Path(batch_dir).name}.yaml'
+    if not f.is_file(): raise MissingResults(f'{f} does not exist: run {how}')
+    return pd.read_csv(f)
+
 # %% ../nbs/09_figures.ipynb #d87db165
 def thesis_figure(name: str):
     "Decorator: register `fn(runs_root) -> (fig, sources, params)` as thesis figure `name`."
@@ -142,7 +164,6 @@ def thesis_figure(name: str):
 def make_figures(runs_root: str | Path | None = None, out_dir: str | Path | None = None,
                  only: str | None = None) -> pd.DataFrame:
     "Regenerate every registered figure (or those whose name contains `only`); a table of what was made or skipped."
-    from lmresearch.core import runs_dir
     runs_root = Path(runs_root) if runs_root is not None else runs_dir()
     set_style()
     rows = []

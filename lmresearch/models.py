@@ -128,7 +128,12 @@ def _read_stamp(folder: Path) -> dict | None:
     except (OSError, ValueError, KeyError, TypeError): return None
 
 # %% ../nbs/04_models.ipynb #cc45a4d7
-def cached_build(name: str, key: dict, build: Callable[[Path], Any], force: bool = False) -> Path:
+def cached_build(
+    name: str, # the folder's name under `cache_dir('models')`, e.g. 'smollm2-135m'
+    key: dict, # what the build depends on (JSON-able); a different key rebuilds, the same key reuses the folder
+    build: Callable[[Path], Any], # fills the temporary folder it is given; an exception leaves nothing behind
+    force: bool = False, # rebuild even when the stamp holds the same key
+) -> Path:
     """Folder `cache_dir('models')/name` made by `build(tmp_folder)` once; atomic (built aside, then renamed); rebuilt
     when `key` changes."""
     root = cache_dir('models'); final = root / name
@@ -222,7 +227,7 @@ def _not_found(name: str, e: Exception) -> LMRError:
     )
 
 # %% ../nbs/04_models.ipynb #878a2cfc
-def _resolve(name: str) -> tuple[str, bool]:
+def _model_location(name: str) -> tuple[str, bool]:
     "A pass-through name: (path or hub id, local_files_only)."
     if _is_pathlike(name):
         p = Path(name).expanduser()
@@ -246,7 +251,7 @@ def load_tokenizer(name_or_path: str | Path, **kw):
         return _ensure_pad(tok)
     from transformers import AutoTokenizer
     if name in ASSETS: path, local = str(prepare_asset(name)), True
-    else: path, local = _resolve(name)
+    else: path, local = _model_location(name)
     try: tok = AutoTokenizer.from_pretrained(path, local_files_only=local, **kw)
     except (OSError, ValueError) as e: raise _not_found(name, e) from e
     return _ensure_pad(tok)
@@ -288,60 +293,49 @@ def load_model(name_or_path: str | Path, dtype=None, **kw):
     if ASSETS.get(name) and ASSETS[name].kind == 'tokenizer':
         raise LMRError(f'{name!r} is a tokenizer, not a model: use load_tokenizer({name!r})')
     if name in ASSETS: return _from_pretrained(str(prepare_asset(name)), True, to_dtype(dtype), name=name, **kw)
-    path, local = _resolve(name)
+    path, local = _model_location(name)
     return _from_pretrained(path, local, to_dtype(dtype), name=name, **kw)
 
 # %% ../nbs/04_models.ipynb #4b9e8dea
-def build_tiny(arch: str = 'gpt2', layers: int = 2, width: int = 64, heads: int = 2, vocab_size: int = 50257,
-               positions: int = 256, dtype=None, seed: int | None = None, **kw):
+def _tiny_config(arch: str, layers: int, width: int, heads: int, vocab_size: int, positions: int, kw: dict) -> tuple:
+    "`(config, model class)` of a tiny `arch` model; `kw` holds more config fields (the ones named here are taken out)."
+    import transformers as T
+    ffn = kw.pop('intermediate_size', 4 * width)
+    if arch == 'gpt2':
+        eos = kw.pop('eos_token_id', min(50256, vocab_size - 1))
+        return T.GPT2Config(n_layer=layers, n_embd=width, n_head=heads, n_inner=ffn, vocab_size=vocab_size,
+                            n_positions=positions, bos_token_id=kw.pop('bos_token_id', eos), eos_token_id=eos,
+                            **kw), T.GPT2LMHeadModel
+    if arch == 'llama':
+        if (width // heads) % 2:
+            raise LMRError(f'llama: width/heads ({width}/{heads}) must be even for rotary embeddings')
+        return T.LlamaConfig(num_hidden_layers=layers, hidden_size=width, num_attention_heads=heads,
+                             num_key_value_heads=kw.pop('kv_heads', heads), intermediate_size=ffn,
+                             vocab_size=vocab_size, max_position_embeddings=positions,
+                             tie_word_embeddings=kw.pop('tie_word_embeddings', True), **kw), T.LlamaForCausalLM
+    return T.BertConfig(num_hidden_layers=layers, hidden_size=width, num_attention_heads=heads, intermediate_size=ffn,
+                        vocab_size=vocab_size, max_position_embeddings=positions, **kw), T.BertForMaskedLM
+
+# %% ../nbs/04_models.ipynb #9be9c546
+def build_tiny(
+    arch: str = 'gpt2', # 'gpt2', 'llama' (causal) or 'bert' (masked LM)
+    layers: int = 2, # transformer blocks
+    width: int = 64, # hidden size; divisible by `heads` (for llama, into an even head size)
+    heads: int = 2, # attention heads
+    vocab_size: int = 50257, # embedding rows: the tokenizer's length (50257 is GPT-2's)
+    positions: int = 256, # longest sequence the position embeddings cover
+    dtype=None, # 'fp32', 'bf16', 'fp16', a torch dtype, or None (fp32)
+    seed: int | None = None, # seeds the init without touching the global RNG; None draws from torch's global RNG
+    **kw, # more transformers config fields (`intermediate_size`, `bos_token_id`, `kv_heads` for llama, ...)
+):
     "A random-init `GPT2LMHeadModel`, `LlamaForCausalLM` or `BertForMaskedLM` of the given shape, in eval mode."
-    import torch, transformers as T
+    import torch
     if arch not in ('gpt2', 'llama', 'bert'): raise LMRError(f'arch: expected gpt2, llama or bert, got {arch!r}')
     for k, v in dict(layers=layers, width=width, heads=heads, vocab_size=vocab_size, positions=positions).items():
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise LMRError(f'{k}: expected a positive int, got {v!r}')
     if width % heads: raise LMRError(f'width ({width}) must be divisible by heads ({heads})')
-    ffn = kw.pop('intermediate_size', 4 * width)
-    if arch == 'gpt2':
-        eos = kw.pop('eos_token_id', min(50256, vocab_size - 1))
-        cfg = T.GPT2Config(
-            n_layer=layers,
-            n_embd=width,
-            n_head=heads,
-            n_inner=ffn,
-            vocab_size=vocab_size,
-            n_positions=positions,
-            bos_token_id=kw.pop('bos_token_id', eos),
-            eos_token_id=eos,
-            **kw
-        )
-        cls = T.GPT2LMHeadModel
-    elif arch == 'llama':
-        if (width // heads) % 2:
-            raise LMRError(f'llama: width/heads ({width}/{heads}) must be even for rotary embeddings')
-        cfg = T.LlamaConfig(
-            num_hidden_layers=layers,
-            hidden_size=width,
-            num_attention_heads=heads,
-            num_key_value_heads=kw.pop('kv_heads', heads),
-            intermediate_size=ffn,
-            vocab_size=vocab_size,
-            max_position_embeddings=positions,
-            tie_word_embeddings=kw.pop('tie_word_embeddings', True),
-            **kw
-        )
-        cls = T.LlamaForCausalLM
-    else:
-        cfg = T.BertConfig(
-            num_hidden_layers=layers,
-            hidden_size=width,
-            num_attention_heads=heads,
-            intermediate_size=ffn,
-            vocab_size=vocab_size,
-            max_position_embeddings=positions,
-            **kw
-        )
-        cls = T.BertForMaskedLM
+    cfg, cls = _tiny_config(arch, layers, width, heads, vocab_size, positions, dict(kw))
     if seed is None: model = cls(cfg)
     else:
         with torch.random.fork_rng(devices=[]):
@@ -363,16 +357,8 @@ def count_parameters(model) -> dict:
     return {'total': sum(p.numel() for p in ps), 'trainable': sum(p.numel() for p in ps if p.requires_grad)}
 
 # %% ../nbs/04_models.ipynb #91419077
-def _apply_lora(model, lora: dict):
-    try: from peft import LoraConfig, get_peft_model
-    except ImportError as e: raise MissingAssetError('model.lora needs the peft package: pip install peft') from e
-    try: return get_peft_model(model, LoraConfig(**lora))
-    except (TypeError, ValueError) as e: raise LMRError(f'model.lora: {e}') from e
-
-# %% ../nbs/04_models.ipynb #15880c68
 def model_from_config(mc, seed: int | None = None) -> tuple:
-    """`(model, tokenizer)` for a `ModelConfig`-like object (name, tokenizer, layers, width, heads, positions, dtype,
-    lora)."""
+    "`(model, tokenizer)` for a `ModelConfig`-like object (name, tokenizer, layers, width, heads, positions, dtype)."
     name = str(getattr(mc, 'name', 'tiny-gpt2'))
     tok_name = getattr(mc, 'tokenizer', None) or ('gpt2-tokenizer' if name in TINY else name)
     tok = load_tokenizer(tok_name)
@@ -405,7 +391,6 @@ def model_from_config(mc, seed: int | None = None) -> tuple:
     if model.config.pad_token_id is None: model.config.pad_token_id = tok.pad_token_id
     gc = getattr(model, 'generation_config', None)
     if gc is not None and gc.pad_token_id is None: gc.pad_token_id = tok.pad_token_id
-    if getattr(mc, 'lora', None): model = _apply_lora(model, dict(mc.lora))
     return model, tok
 
 # %% ../nbs/04_models.ipynb #ca2d6204
@@ -435,8 +420,7 @@ def bnb_4bit_config(compute_dtype=None # torch dtype or 'bf16'/'fp16'/'fp32'; de
 def disable_cpu_bf16_repack(model # a model holding bitsandbytes `Linear4bit` layers
                            ) -> int:
     "Set `support_avx512bf16_for_cpu = False` on every bitsandbytes `Linear4bit` of `model`; returns how many."
-    try: import bitsandbytes as bnb
-    except ImportError: return 0
+    import bitsandbytes as bnb
     n = 0
     for m in model.modules():
         if isinstance(m, bnb.nn.Linear4bit): m.support_avx512bf16_for_cpu = False; n += 1
@@ -450,10 +434,8 @@ def load_model_4bit(name_or_path: str | Path, # zoo name (`smollm2-135m`) or a s
     name = str(name_or_path)
     if name in TINY:
         raise LMRError(f'{name!r}: 4-bit loading reads saved weights; save_pretrained the model and pass its folder')
-    if package_version('bitsandbytes') is None:
-        raise MissingAssetError('4-bit loading needs bitsandbytes: pip install bitsandbytes')
     q = bnb_4bit_config(compute_dtype)
-    path, local = (str(prepare_asset(name)), True) if name in ASSETS else _resolve(name)
+    path, local = (str(prepare_asset(name)), True) if name in ASSETS else _model_location(name)
     model = _from_pretrained(path, local, q.bnb_4bit_compute_dtype, name=name, quantization_config=q, **kw)
     if not disable_cpu_bf16_repack(model): raise LMRError(f'{name}: no linear layer was quantised to 4 bits')
     return model

@@ -4,9 +4,9 @@
 
 # %% ../nbs/13_search.ipynb #69de41e0
 from __future__ import annotations
-import importlib, importlib.util, json, math, multiprocessing as mp, sys, time
+import importlib, importlib.util, multiprocessing as mp
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -172,10 +172,12 @@ def plot_importances(imp: pd.Series, ax=None): # `param_importances`; an axes (d
     return ax.figure
 
 # %% ../nbs/13_search.ipynb #e1636f9a
-def save_search(study, # an Optuna study
-                out_dir: str | Path, # folder for trials.csv, best_params.json and the figures
-                prefix: str = 'search', # figure names: {prefix}-history, {prefix}-importance
-                label: str = 'objective') -> dict[str, str]: # the objective's name on the figures
+def save_search(
+    study, # an Optuna study
+    out_dir: str | Path, # folder for trials.csv, best_params.json and the figures
+    prefix: str = 'search', # figure names: {prefix}-history, {prefix}-importance
+    label: str = 'objective', # the objective's name on the figures
+) -> dict[str, str]:
     "Write the trials table, best parameters (JSON) and the history and importance figures; returns their paths."
     from lmresearch.figures import save_figure
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)

@@ -4,13 +4,15 @@
 
 # %% ../nbs/10_site.ipynb #f672ec23
 from __future__ import annotations
-import base64, contextlib, glob, html, json, os, re, shutil, subprocess, tempfile, urllib.parse
+import base64, contextlib, datetime, glob, html, json, os, re, shutil, subprocess, tempfile, urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .config import flatten
 from .core import LMRError, atomic_write_text, project_root
 
 # %% auto #0
@@ -246,18 +248,17 @@ def _author(a: Any) -> str:
     return str(a or '')
 
 # %% ../nbs/10_site.ipynb #d7fc5143
-def qmd_page(path: str | Path, missing_hint: str = 'run <code>lmr figures</code> to make it') -> Page:
-    "Render a Quarto Markdown file to a `Page`: front matter, includes, numbered figures and tables, cross-references."
-    path = Path(path)
-    try: text = path.read_text(encoding='utf-8')
-    except OSError as e: raise SiteError(f'{path}: cannot read ({e})') from None
-    fm = {}
-    if m := _FRONT.match(text):
-        try: fm = yaml.safe_load(m.group(1)) or {}
-        except yaml.YAMLError as e: raise SiteError(f'{path}: invalid YAML front matter ({e})') from None
-        text = text[m.end():]
-    text = _SHORTCODE.sub('', _includes(text, path.parent))
-    text = re.sub(r'^```\{(\w+)[^}]*\}', r'```\1', text, flags=re.M)  # executable chunks are shown as code
+def _front_matter(text: str, path: Path) -> tuple[dict, str]:
+    "The YAML front matter of a Quarto document (or `{}`) and the text after it; SiteError naming `path` if invalid."
+    m = _FRONT.match(text)
+    if not m: return {}, text
+    try: fm = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as e: raise SiteError(f'{path}: invalid YAML front matter ({e})') from None
+    return fm, text[m.end():]
+
+# %% ../nbs/10_site.ipynb #952c60cb
+def _labels(text: str) -> dict[str, str]:
+    "What each `#fig-…`, `#tbl-…` and `#sec-…` label is called: 'Figure 1', 'Table 2', or the section's title."
     labels, counts = {}, {}
     for m in _LABEL.finditer(text):
         lid, kind = m.group(1), m.group(2)
@@ -265,7 +266,15 @@ def qmd_page(path: str | Path, missing_hint: str = 'run <code>lmr figures</code>
         counts[kind] = counts.get(kind, 0) + 1
         labels[lid] = f'{_KIND[kind]} {counts[kind]}'
     for m in re.finditer(r'^#+\s+(.+?)\s*\{[^}]*#(sec-[\w-]+)[^}]*\}\s*$', text, re.M): labels[m.group(2)] = m.group(1)
+    return labels
 
+# %% ../nbs/10_site.ipynb #4c796d90
+def _figures(text: str, # Quarto Markdown
+             labels: dict[str, str], # from `_labels`
+             base: Path, # the document's folder: local image paths are relative to it
+             missing_hint: str # what makes a missing image, shown in its placeholder
+            ) -> str:
+    "Each `![caption](src){#fig-…}` line as a numbered `<figure>`; a placeholder when a local image does not exist."
     def figure(m):
         lid = re.search(r'#(fig-[\w-]+)', m.group('attrs')).group(1)
         width = re.search(r'width\s*=\s*"?([\d.]+(?:%|px|in|cm)?)"?', m.group('attrs'))
@@ -273,14 +282,18 @@ def qmd_page(path: str | Path, missing_hint: str = 'run <code>lmr figures</code>
         cap = f'<figcaption><strong>{labels[lid]}:</strong> {_inline(m.group("cap"))}</figcaption>'
         src = m.group('src')
         local = not re.match(r'^[a-zA-Z][\w+.-]*:', src)
-        if local and not (path.parent / urllib.parse.unquote(src)).is_file():
+        if local and not (base / urllib.parse.unquote(src)).is_file():
             img = f'<div class="missing">figure not made yet: <code>{html.escape(src)}</code> ({missing_hint})</div>'
         else: img = f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(m.group("cap"), quote=True)}"{style}>'
         return f'\n<figure id="{lid}">{img}{cap}</figure>\n'
-    text = _FIGURE.sub(figure, text)
+    return _FIGURE.sub(figure, text)
+
+# %% ../nbs/10_site.ipynb #1d160a10
+def _table_captions(text: str, labels: dict[str, str]) -> str:
+    "Each `: caption {#tbl-…}` line as a numbered caption paragraph above the table it follows."
     lines = text.split('\n')
-    for i, line in enumerate(list(lines)):
-        if not (m := _TBLCAP.match(line)): continue
+    for i in reversed(range(len(lines))):
+        if not (m := _TBLCAP.match(lines[i])): continue
         j = i - 1
         while j >= 0 and not lines[j].strip(): j -= 1
         while j >= 0 and lines[j].lstrip().startswith('|'): j -= 1
@@ -290,8 +303,11 @@ def qmd_page(path: str | Path, missing_hint: str = 'run <code>lmr figures</code>
         )
         lines[i] = ''
         lines.insert(j + 1, f'\n{cap}\n')
-    text = '\n'.join(lines)
+    return '\n'.join(lines)
 
+# %% ../nbs/10_site.ipynb #1fe4a39a
+def _divs(text: str) -> str:
+    "Quarto's fenced divs (`::: {#id .class}` or `::: class` ... `:::`) as `<div>`s whose content stays Markdown."
     def div(m):
         attrs = m.group(1) if m.group(1) is not None else m.group(2)
         if not attrs: return '\n</div>\n'
@@ -299,29 +315,47 @@ def qmd_page(path: str | Path, missing_hint: str = 'run <code>lmr figures</code>
         classes = re.findall(r'\.([\w-]+)', attrs) if m.group(1) is not None else [attrs]
         a = (f' id="{ids[0]}"' if ids else '') + (f' class="{" ".join(classes)}"' if classes else '')
         return f'\n<div{a} markdown="1">\n'
-    text = re.sub(r'^:::+[ \t]*(?:\{([^}]*)\}|([\w-]+))?[ \t]*$', div, text, flags=re.M)
+    return re.sub(r'^:::+[ \t]*(?:\{([^}]*)\}|([\w-]+))?[ \t]*$', div, text, flags=re.M)
 
+# %% ../nbs/10_site.ipynb #77f4b808
+def _xrefs(text: str, labels: dict[str, str]) -> str:
+    "`@fig-…`, `@tbl-…` and `@sec-…` outside code as links named by `labels`; an unknown label as `?@label`."
     def xref(m):
         lid = m.group(1)
         if lid not in labels: return f'<strong class="xref-missing">?@{lid}</strong>'
         return f'<a class="xref" href="#{lid}">{html.escape(labels[lid])}</a>'
     parts = re.split(r'(```.*?```|`[^`\n]*`)', text, flags=re.S)
-    text = ''.join(p if i % 2 else _XREF.sub(xref, p) for i, p in enumerate(parts))
+    return ''.join(p if i % 2 else _XREF.sub(xref, p) for i, p in enumerate(parts))
+
+# %% ../nbs/10_site.ipynb #842bae7e
+def _byline(fm: dict, path: Path) -> str:
+    "HTML for the front matter's author, date (`today`, `last-modified`: of `path`) and abstract; '' if none."
+    date = fm.get('date')
+    if str(date) in ('today', 'last-modified'):
+        t = path.stat().st_mtime if date == 'last-modified' else datetime.datetime.now().timestamp()
+        date = datetime.date.fromtimestamp(t).isoformat()
     head = ''
-    if str(fm.get('date')) in ('today', 'last-modified'):
-        import datetime as dt
-        fm['date'] = dt.date.fromtimestamp(
-            path.stat().st_mtime if fm['date'] == 'last-modified' else dt.datetime.now().timestamp()
-        ).isoformat()
-    if fm.get('author') or fm.get('date'):
-        head += (
-            f'<p class="byline">{html.escape(_author(fm.get("author")))}'
-            + (f' · {html.escape(str(fm["date"]))}' if fm.get('date') else '')
-            + '</p>'
-        )
+    if fm.get('author') or date:
+        head += f'<p class="byline">{html.escape(_author(fm.get("author")))}'
+        head += (f' · {html.escape(str(date))}' if date else '') + '</p>'
     if fm.get('abstract'):
         head += f'<div class="abstract"><strong>Abstract.</strong> {md_to_html(str(fm["abstract"]))}</div>'
-    return Page(str(fm.get('title') or path.stem), head + md_to_html(text), str(fm.get('subtitle') or ''))
+    return head
+
+# %% ../nbs/10_site.ipynb #d2b9a2e4
+def qmd_page(path: str | Path, # a Quarto Markdown file
+             missing_hint: str = 'run <code>lmr figures</code> to make it' # shown where a figure is not made yet
+            ) -> Page:
+    "Render a Quarto Markdown file to a `Page`: front matter, includes, numbered figures and tables, cross-references."
+    path = Path(path)
+    try: text = path.read_text(encoding='utf-8')
+    except OSError as e: raise SiteError(f'{path}: cannot read ({e})') from None
+    fm, text = _front_matter(text, path)
+    text = _SHORTCODE.sub('', _includes(text, path.parent))
+    text = re.sub(r'^```\{(\w+)[^}]*\}', r'```\1', text, flags=re.M)  # executable chunks are shown as code
+    labels = _labels(text)
+    text = _xrefs(_divs(_table_captions(_figures(text, labels, path.parent, missing_hint), labels)), labels)
+    return Page(str(fm.get('title') or path.stem), _byline(fm, path) + md_to_html(text), str(fm.get('subtitle') or ''))
 
 # %% ../nbs/10_site.ipynb #93d860f7
 _META_COLS = {'stage', 'job_id', 'status', 'duration_s', 'commit', 'error', 'job_dir', 'notebook_hash'}
@@ -336,8 +370,6 @@ def _md_cell(v: Any, width: int = 60) -> str:
     return re.sub(r'([\\`*_\[\]|<>#])', r'\\\1', s)
 
 # %% ../nbs/10_site.ipynb #4ec97228
-from .config import flatten as _flat
-
 def _json_dict(f: Path) -> dict:
     with contextlib.suppress(OSError, ValueError):
         d = json.loads(f.read_text(encoding='utf-8'))
@@ -366,102 +398,95 @@ def _table(rows: list[list[str]], head: list[str], right: list[bool]) -> str:
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '|'.join('---:' if r else '---' for r in right) + '|']
     return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
 
-# %% ../nbs/10_site.ipynb #410cade5
-def batch_page(batch_dir: str | Path) -> str | None:
+# %% ../nbs/10_site.ipynb #617ec2ba
+def _job_records(d: Path, jobs: list[Path]) -> tuple[dict, dict, dict]:
+    "Per job folder: its `job.json`, its run's scalar summary metrics (flattened) and its parameters (paths relative)."
+    recs = {j: _json_dict(j / 'job.json') for j in jobs}
+    scalar = lambda v: v is None or isinstance(v, (int, float, str, bool))
+    summ = {j: {k: v for k, v in flatten(_json_dict(j / 'run' / 'summary.json')).items() if scalar(v)} for j in jobs}
+    roots = (d.parent, project_root())
+    params = {j: {k: _relative(v, *roots) for k, v in (r.get('params') or {}).items()} for j, r in recs.items()}
+    return recs, summ, params
+
+# %% ../nbs/10_site.ipynb #12b04077
+def _varying(recs: dict, params: dict) -> tuple[list[str], dict]:
+    "The parameters that differ between jobs (the batch's declared `varying` ones first), and those all jobs share."
+    vary = list(dict.fromkeys(k for r in recs.values() for k in (r.get('varying') or {})))
+    keys = list(dict.fromkeys(k for p in params.values() for k in p))
+    values = lambda k: {json.dumps(p.get(k), sort_keys=True, default=str) for p in params.values()}
+    vary += [k for k in keys if k not in vary and len(values(k)) > 1]
+    first = next(iter(params.values()))
+    return vary, {k: first.get(k) for k in keys if k not in vary}
+
+# %% ../nbs/10_site.ipynb #ce973a7d
+def _jobs_intro(recs: dict, shared: dict) -> list[str]:
+    "The lines above a batch's table: jobs per status, the notebook(s) they ran, the parameters all of them share."
+    st = Counter(r.get('status', 'unknown') for r in recs.values())
+    md = [f'{len(recs)} jobs: ' + ', '.join(f'{n} {k}' for k, n in st.items()) + '.']
+    nbs = sorted({str(r['notebook']) for r in recs.values() if r.get('notebook')})
+    if nbs: md.append('Notebook: ' + ', '.join(f'`{Path(n).name}`' for n in nbs) + '.')
+    if shared: md.append('Shared parameters: ' + ', '.join(f'`{k}={json.dumps(v, default=str)}`'
+                                                             for k, v in shared.items()) + '.')
+    return md
+
+# %% ../nbs/10_site.ipynb #028a30b4
+def _jobs_table(recs: dict, summ: dict, params: dict, vary: list[str]) -> str:
+    "One row per job: name (linked to its executed notebook), stage, status, varying parameters, metrics, time, error."
+    metrics = list(dict.fromkeys(k for s in summ.values() for k in s if k not in vary))[:12]
+    stages = len({r.get('stage') for r in recs.values()}) > 1
+    failed = any(r.get('error') for r in recs.values())
+    head = ['job'] + ['stage'] * stages + ['status'] + vary + metrics + ['duration (s)'] + ['error'] * failed
+    right = [False] * (2 + stages + len(vary)) + [True] * (len(metrics) + 1) + [False] * failed
+    rows = []
+    for j, r in recs.items():
+        name, nb = r.get('job_id') or j.name, _job_notebook(j)
+        row = [_link(name, f'{j.name}/{nb.name}') if nb else _md_cell(name)] + [_md_cell(r.get('stage'))] * stages
+        row += [_md_cell(r.get('status'))] + [_md_cell(params[j].get(k)) for k in vary]
+        row += [_md_cell(summ[j].get(k)) for k in metrics] + [_md_cell(r.get('duration_s'))]
+        rows.append(row + [_md_cell(r.get('error'))] * failed)
+    return _table(rows, head, right)
+
+# %% ../nbs/10_site.ipynb #41666f96
+def _results_csv_table(d: Path) -> str:
+    "A batch known only by its `results.csv`: the job count and the table, job ids linked to executed notebooks."
+    import pandas as pd
+    df = pd.read_csv(d / 'results.csv')
+    df = df[[c for c in df.columns if c != 'job_dir']]
+    rows = []
+    for rec in df.to_dict('records'):
+        jd, cells = d / str(rec.get('job_id', '')), [_md_cell(v) for v in rec.values()]
+        if 'job_id' in rec and (nb := _job_notebook(jd)) is not None:
+            cells[list(rec).index('job_id')] = _link(str(rec['job_id']), f'{jd.name}/{nb.name}')
+        rows.append(cells)
+    right = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    return f'{len(df)} jobs.\n\n' + _table(rows, [_md_cell(c) for c in df.columns], right)
+
+# %% ../nbs/10_site.ipynb #3ab1c74e
+def _batch_files(d: Path) -> list[str]:
+    "Links to the batch's results tables, and its figures (`*.png`/`*.svg`, also in `figures/`) shown inline."
+    md = []
+    res = [f'[{f}]({f})' for f in ('results.csv', 'results.parquet') if (d / f).is_file()]
+    if res: md.append('Results table: ' + ' · '.join(res) + '.')
+    figs = sorted([*d.glob('*.png'), *d.glob('*.svg'), *d.glob('figures/*.png'), *d.glob('figures/*.svg')])
+    if figs:
+        md.append('\n## Figures\n\n' + '\n\n'.join(f'![{f.stem}]({urllib.parse.quote(f.relative_to(d).as_posix())})'
+                                                   for f in figs))
+    return md
+
+# %% ../nbs/10_site.ipynb #97ba41f9
+def batch_page(batch_dir: str | Path # a batch folder, `runs/<batch>`
+              ) -> str | None:
     "Quarto Markdown for the results page of one batch folder, or None when it holds no jobs and no results.csv."
     d = Path(batch_dir)
     jobs = sorted(p.parent for p in d.glob('*/job.json'))
     md = [f'---\ntitle: "Batch: {d.name}"\n---\n']
     if jobs:
-        recs = {j: _json_dict(j / 'job.json') for j in jobs}
-        summ = {
-            j: {
-                k: v
-                for k, v in _flat(_json_dict(j / 'run' / 'summary.json')).items()
-                if isinstance(v, (int, float, str, bool)) or v is None
-            }
-            for j in jobs
-        }
-        roots = (d.parent, project_root())
-        params = {j: {k: _relative(v, *roots) for k, v in (r.get('params') or {}).items()} for j, r in recs.items()}
-        vary = list(dict.fromkeys(k for r in recs.values() for k in (r.get('varying') or {})))
-        keys = list(dict.fromkeys(k for p in params.values() for k in p))
-        vary += [
-            k
-            for k in keys
-            if k not in vary and len({json.dumps(p.get(k), sort_keys=True, default=str) for p in params.values()}) > 1
-        ]
-        shared = {k: params[jobs[0]].get(k) for k in keys if k not in vary}
-        metrics = list(dict.fromkeys(k for s in summ.values() for k in s if k not in vary))[:12]
-        stages = {r.get('stage') for r in recs.values()}
-        failed = any(r.get('error') for r in recs.values())
-        st = {}
-        for r in recs.values(): st[r.get('status', 'unknown')] = st.get(r.get('status', 'unknown'), 0) + 1
-        md.append(f'{len(jobs)} jobs: ' + ', '.join(f'{n} {k}' for k, n in st.items()) + '.')
-        nbs = sorted({str(r['notebook']) for r in recs.values() if r.get('notebook')})
-        if nbs: md.append('Notebook: ' + ', '.join(f'`{Path(n).name}`' for n in nbs) + '.')
-        if shared:
-            md.append(
-                'Shared parameters: '
-                + ', '.join(f'`{k}={json.dumps(v, default=str)}`' for k, v in shared.items())
-                + '.'
-            )
-        head = (
-            ['job']
-            + (['stage'] if len(stages) > 1 else [])
-            + ['status']
-            + vary
-            + metrics
-            + ['duration (s)']
-            + (['error'] if failed else [])
-        )
-        right = (
-            [False] * (1 + (len(stages) > 1) + 1)
-            + [False] * len(vary)
-            + [True] * len(metrics)
-            + [True]
-            + ([False] if failed else [])
-        )
-        rows = []
-        for j in jobs:
-            r, nb = recs[j], _job_notebook(j)
-            name = r.get('job_id') or j.name
-            row = [_link(name, f'{j.name}/{nb.name}') if nb else _md_cell(name)]
-            if len(stages) > 1: row.append(_md_cell(r.get('stage')))
-            row += (
-                [_md_cell(r.get('status'))]
-                + [_md_cell(params[j].get(k)) for k in vary]
-                + [_md_cell(summ[j].get(k)) for k in metrics]
-            )
-            row += [_md_cell(r.get('duration_s'))] + ([_md_cell(r.get('error'))] if failed else [])
-            rows.append(row)
-        md.append('\n' + _table(rows, head, right))
-    elif (d / 'results.csv').is_file():
-        import pandas as pd
-        df = pd.read_csv(d / 'results.csv')
-        df = df[[c for c in df.columns if c != 'job_dir']]
-        rows = []
-        for rec in df.to_dict('records'):
-            jd, cells = d / str(rec.get('job_id', '')), [_md_cell(v) for v in rec.values()]
-            if 'job_id' in rec and (nb := _job_notebook(jd)) is not None:
-                cells[list(rec).index('job_id')] = _link(str(rec['job_id']), f'{jd.name}/{nb.name}')
-            rows.append(cells)
-        md.append(
-            f'{len(df)} jobs.\n\n'
-            + _table(
-                rows, [_md_cell(c) for c in df.columns], [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-            )
-        )
+        recs, summ, params = _job_records(d, jobs)
+        vary, shared = _varying(recs, params)
+        md += _jobs_intro(recs, shared) + ['\n' + _jobs_table(recs, summ, params, vary)]
+    elif (d / 'results.csv').is_file(): md.append(_results_csv_table(d))
     else: return None
-    res = [f'[{f}]({f})' for f in ('results.csv', 'results.parquet') if (d / f).is_file()]
-    if res: md.append('Results table: ' + ' · '.join(res) + '.')
-    figs = sorted([*d.glob('*.png'), *d.glob('*.svg'), *d.glob('figures/*.png'), *d.glob('figures/*.svg')])
-    if figs:
-        md.append(
-            '\n## Figures\n\n'
-            + '\n\n'.join(f'![{f.stem}]({urllib.parse.quote(f.relative_to(d).as_posix())})' for f in figs)
-        )
-    return '\n\n'.join(md) + '\n'
+    return '\n\n'.join(md + _batch_files(d)) + '\n'
 
 # %% ../nbs/10_site.ipynb #05387b94
 def write_batch_pages(root: str | Path) -> list[Path]:

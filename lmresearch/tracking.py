@@ -5,7 +5,7 @@
 # %% ../nbs/02_tracking.ipynb #213c5443
 from __future__ import annotations
 import contextlib, json, os, shlex, shutil, socket, subprocess, sys, time, traceback, warnings
-from dataclasses import asdict, is_dataclass
+from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -14,6 +14,8 @@ from fastcore.basics import patch
 
 from .core import (LMRError, atomic_write_json, atomic_write_text, project_root, runs_dir,
                              short_hash, system_info, to_json)
+from .core import utc_now as _now
+from .config import flatten, save_config
 
 # %% auto #0
 __all__ = ['FORMAT', 'MARKERS', 'BASE_COLUMNS', 'TrackingError', 'git_info', 'write_config', 'read_jsonl', 'Run', 'find_runs',
@@ -47,8 +49,8 @@ def git_info(root: str | Path | None = None) -> dict:
 
 # %% ../nbs/02_tracking.ipynb #079f1948
 def _config_dict(config: Any) -> dict:
+    "A dict config (or None) as plain JSON values; TrackingError for anything else."
     if config is None: return {}
-    if is_dataclass(config) and not isinstance(config, type): config = asdict(config)
     if not isinstance(config, dict):
         raise TrackingError(f'config must be a dataclass instance or a dict, got {type(config).__name__}')
     return json.loads(to_json(config))
@@ -56,13 +58,7 @@ def _config_dict(config: Any) -> dict:
 # %% ../nbs/02_tracking.ipynb #80b53005
 def write_config(config: Any, path: str | Path) -> Path:
     "Write `config` (dataclass or dict) as YAML to `path` atomically."
-    path = Path(path)
-    if is_dataclass(config) and not isinstance(config, type):
-        try: from lmresearch.config import save_config
-        except ImportError: save_config = None
-        if save_config is not None:
-            save_config(config, path)
-            return path
+    if is_dataclass(config) and not isinstance(config, type): return save_config(config, path)
     return atomic_write_text(path, yaml.safe_dump(_config_dict(config), sort_keys=False, allow_unicode=True))
 
 # %% ../nbs/02_tracking.ipynb #26db0ee5
@@ -151,8 +147,6 @@ def _scalars(metrics: dict) -> dict[str, float]:
 FORMAT = 'lmresearch.run/1'
 MARKERS = ('COMPLETED', 'FAILED')
 
-from .core import utc_now as _now
-
 def _is_run_dir(d: Path) -> bool:
     p = d / 'metadata.json'
     if not p.is_file(): return False
@@ -202,9 +196,18 @@ class Run:
 
 # %% ../nbs/02_tracking.ipynb #85da1886
 @patch(cls_method=True)
-def create(cls: Run, dir: str | Path, config: Any = None, seed: int | None = None, exist_ok: bool = False,
-            tensorboard: bool | None = None, wandb: bool | None = None, wandb_mode: str | None = None,
-            wandb_project: str | None = None, name: str | None = None) -> Run:
+def create(
+    cls: Run,
+    dir: str | Path, # the run folder; created, and it must be empty unless `exist_ok`
+    config: Any = None, # the experiment config (dataclass or dict), written to config.yaml; None writes `{}`
+    seed: int | None = None, # recorded in metadata.json; None: the config's `seed`
+    exist_ok: bool = False, # start over in a used folder: drop its metrics, summary, markers and tb/, keep the rest
+    tensorboard: bool | None = None, # TensorBoard events in tb/ (if installed); None: `tracking.tensorboard`, else True
+    wandb: bool | None = None, # log to Weights & Biases too; None: the config's `tracking.wandb`, else False
+    wandb_mode: str | None = None, # 'offline' (nothing is sent) or 'online'; None: the config's, else 'offline'
+    wandb_project: str | None = None, # the W&B project; None: the config's `tracking.wandb_project`, else 'lmresearch'
+    name: str | None = None, # the run's name in tables; None: the config's `name`, else the folder's name
+) -> Run:
     "Start a new run in `dir`: write config.yaml and metadata.json; LMRError if `dir` has content unless `exist_ok`."
     d = Path(dir).resolve()
     if d.exists() and not d.is_dir(): raise TrackingError(f'{d}: exists and is not a directory')
@@ -391,8 +394,6 @@ def __exit__(self: Run, typ, exc, tb) -> bool:
     return False
 
 # %% ../nbs/02_tracking.ipynb #239175ab
-from .config import flatten
-
 BASE_COLUMNS = ['dir', 'name', 'status', 'start_time', 'end_time', 'duration_s', 'seed', 'git_commit', 'git_dirty']
 
 def find_runs(root: str | Path | None = None, with_config: bool = False):

@@ -1,4 +1,4 @@
-"Domain-adapter data (lmresearch.domains): the real source shapes through `prepare`, bad input, the CLI, the batch file."
+"Domain-adapter data (lmresearch.domains): the real source shapes through `prepare_domains`, bad input, the CLI, the batch file."
 import argparse, json
 
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 
 from lmresearch.config import ConfigError
 from lmresearch.data import DataError
-from lmresearch.domains.prepare import add_commands, file_sha256, prepare, read_domain
+from lmresearch.domains.prepare import add_commands, file_sha256, prepare_domains, read_domain
 from lmresearch.domains.sources import DOMAINS, load_sources, source_rows
 
 
@@ -45,7 +45,7 @@ def test_every_shape_through_prepare(shapes, root):
         {'name': 'eco', 'domain': 'ecology', 'path': str(shapes / 'eco.jsonl'), 'id': 'id'},
         {'name': 'edu', 'domain': 'education', 'path': str(shapes / 'edu.parquet'), 'text': ['body']},
         {'name': 'books', 'domain': 'education', 'path': str(shapes / 'books'), 'min_words': 3})
-    man = prepare(shapes / 'out', registry=reg, max_docs_per_source=500, max_sft_per_domain=20)
+    man = prepare_domains(shapes / 'out', registry=reg, max_docs_per_source=500, max_sft_per_domain=20)
     by = {s['name']: s for s in man['sources']}
     assert by['pubmedqa']['records'] == 1000 and by['pubmedqa']['kept'] == 500
     assert by['debatesum']['records'] == 30 and by['eco']['records'] == 30 and by['edu']['records'] == 30
@@ -68,7 +68,7 @@ def test_exact_duplicates_dropped_within_domain(tmp_path):
     (tmp_path / 'b.jsonl').write_text('{"text": "same text"}\n')
     reg = _registry(tmp_path, {'name': 'a', 'domain': 'ecology', 'path': str(tmp_path / 'a.jsonl')},
                     {'name': 'b', 'domain': 'ecology', 'path': str(tmp_path / 'b.jsonl')})
-    man = prepare(tmp_path / 'o', registry=reg)
+    man = prepare_domains(tmp_path / 'o', registry=reg)
     assert man['domains']['ecology']['duplicates_dropped']['corpus'] == 2
     assert [r['source'] for r in read_domain(tmp_path / 'o', 'ecology', 'corpus')] == ['a', 'a']
     assert (tmp_path / 'o' / 'corpus' / 'debate.jsonl').read_text() == ''     # empty domain: empty file
@@ -77,13 +77,13 @@ def test_exact_duplicates_dropped_within_domain(tmp_path):
 def test_caps_by_hash_not_first_rows(tmp_path):
     (tmp_path / 'a.jsonl').write_text(''.join(json.dumps({'text': f'document number {i}'}) + '\n' for i in range(100)))
     reg = _registry(tmp_path, {'name': 'a', 'domain': 'debate', 'path': str(tmp_path / 'a.jsonl')})
-    prepare(tmp_path / 'o', registry=reg, max_docs_per_source=10)
+    prepare_domains(tmp_path / 'o', registry=reg, max_docs_per_source=10)
     kept = [r['id'] for r in read_domain(tmp_path / 'o', 'debate', 'corpus')]
     assert len(kept) == 10 and kept != [f'a:a.jsonl:{i}' for i in range(1, 11)]
     (tmp_path / 'b.jsonl').write_text(''.join(reversed((tmp_path / 'a.jsonl').read_text().splitlines(True))))
     reg2 = _registry(tmp_path, {'name': 'a', 'domain': 'debate', 'path': str(tmp_path / 'b.jsonl'), 'id': 'text'})
     reg1 = _registry(tmp_path / 'o', {'name': 'a', 'domain': 'debate', 'path': str(tmp_path / 'a.jsonl'), 'id': 'text'})
-    prepare(tmp_path / 'p', registry=reg1, max_docs_per_source=10); prepare(tmp_path / 'q', registry=reg2, max_docs_per_source=10)
+    prepare_domains(tmp_path / 'p', registry=reg1, max_docs_per_source=10); prepare_domains(tmp_path / 'q', registry=reg2, max_docs_per_source=10)
     t1, t2 = ({r['text'] for r in read_domain(tmp_path / d, 'debate', 'corpus')} for d in ('p', 'q'))
     assert t1 == t2                                   # the same rows whatever the file order (ids from a field)
 
@@ -91,17 +91,17 @@ def test_caps_by_hash_not_first_rows(tmp_path):
 def test_bad_input_named(tmp_path, root):
     (tmp_path / 'bad.jsonl').write_text('{"text": "ok"}\n\n{"text": "ok2"\n')
     reg = _registry(tmp_path, {'name': 'bad', 'domain': 'debate', 'path': str(tmp_path / 'bad.jsonl')})
-    with pytest.raises(DataError, match=r'bad\.jsonl:3: invalid JSON on line 3'): prepare(tmp_path / 'o', registry=reg)
+    with pytest.raises(DataError, match=r'bad\.jsonl:3: invalid JSON on line 3'): prepare_domains(tmp_path / 'o', registry=reg)
     assert not (tmp_path / 'o').exists()                                             # nothing written
     reg = _registry(tmp_path, {'name': 'p', 'domain': 'medicine', 'path': str(root / 'assets/pubmedqa/ori_pqal.json'),
                                'text': ['CONTEXTS'], 'prompt': '{QUESTION}', 'response': 'LONG_ANSWR'})
-    with pytest.raises(DataError, match=r"no key 'LONG_ANSWR' \(keys: 'id', 'QUESTION', 'CONTEXTS'"): prepare(tmp_path / 'o', registry=reg)
+    with pytest.raises(DataError, match=r"no key 'LONG_ANSWR' \(keys: 'id', 'QUESTION', 'CONTEXTS'"): prepare_domains(tmp_path / 'o', registry=reg)
     (tmp_path / 'r.yaml').write_text('sources:\n  - {name: x, domain: debate, path: a.xml, format: xml}\n')
     with pytest.raises(ConfigError, match=r"r\.yaml: sources\[0\]\.format: unknown format 'xml'"): load_sources(tmp_path / 'r.yaml')
     reg = _registry(tmp_path, {'name': 'gone', 'domain': 'ecology', 'path': str(tmp_path / 'nope.csv')})
     with pytest.raises(DataError, match=rf"source 'gone' \(ecology\): missing: {tmp_path}/nope.csv does not exist; pass --allow-missing"):
-        prepare(tmp_path / 'o', registry=reg)
-    man = prepare(tmp_path / 'o', registry=reg, allow_missing=True)
+        prepare_domains(tmp_path / 'o', registry=reg)
+    man = prepare_domains(tmp_path / 'o', registry=reg, allow_missing=True)
     assert man['skipped'] == [{'name': 'gone', 'domain': 'ecology', 'path': str(tmp_path / 'nope.csv'),
                                'reason': f'missing: {tmp_path}/nope.csv does not exist'}]
     assert json.loads((tmp_path / 'o' / 'manifest.json').read_text())['skipped'][0]['name'] == 'gone'

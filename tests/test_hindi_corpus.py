@@ -7,7 +7,7 @@ from hypothesis import example, given, settings, strategies as st
 
 from lmresearch.data import DataError, Record
 from lmresearch.hindi.corpus import (ZERO_WIDTH, clean_documents, count_words, normalize_hindi, prepare_corpus,
-                                     read_hindi, read_split,
+                                     read_hindi, read_sentences,
                                      sample_budget, split_sentences)
 
 DEVA = st.text(alphabet='कखगजडढफयनरळ\u093c\u0958\u095b\u0929ािीुेोंः्। ॥|?!\u200c\u200d ab', max_size=40)
@@ -44,7 +44,7 @@ def test_prepare_is_deterministic_and_disjoint(tmp_path):
     docs = [json.loads(l) for l in (tmp_path / 'a' / 'documents.jsonl').read_text().splitlines()]
     assert len({d['id'] for d in docs}) == len(docs)
     assert a['table'][-1]['words'] <= 1500
-    sents = {s: read_split(tmp_path / 'a', s) for s in ('train', 'valid', 'test')}
+    sents = {s: read_sentences(tmp_path / 'a', s) for s in ('train', 'valid', 'test')}
     assert not set(sents['train']) & set(sents['test'])
     assert all(unicodedata.is_normalized('NFC', s) or '\u093c' in s for s in sents['train'])
 

@@ -3,7 +3,8 @@ import csv, json
 
 import pytest
 
-from lmresearch.data import DataError, read_documents
+from lmresearch.data import DataError
+from lmresearch.ilm.docs import read_documents
 from lmresearch.ilm.data import build_demo_csv, prepare, normalize_level, SPLITS
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from lmresearch.data import write_documents, read_documents
+from lmresearch.ilm.docs import write_documents, read_documents
 from lmresearch.ilm.mask import (MaskError, SPAN_TYPES, apply_spans, fill, mask_documents, mask_dir, mask_probs, read_masks,
                                  render, segment, segment_regex, iter_examples)
 

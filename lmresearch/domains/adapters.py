@@ -74,11 +74,14 @@ def load_base(name: str, # zoo name or model folder
     return load_model_4bit(name) if method == 'qlora' else load_model(name, dtype=dtype)
 
 # %% ../../nbs/32_domains_adapters.ipynb #f5d39b75
-def adapter_model(base, # the model `load_base` returned
-                  method: str = 'lora', # 'lora', 'qlora' or 'full'
-                  r: int = 8, alpha: int = 16, dropout: float = 0.0, # LoRA rank, scale and dropout
-                  target_modules: str | list = 'all-linear' # peft target modules
-                 ):
+def adapter_model(
+    base, # the model `load_base` returned
+    method: str = 'lora', # 'lora', 'qlora' or 'full'
+    r: int = 8, # LoRA rank: the inner size of each low-rank update
+    alpha: int = 16, # LoRA scale: updates are multiplied by alpha / r
+    dropout: float = 0.0, # dropout on the LoRA branch's input
+    target_modules: str | list = 'all-linear', # peft target modules
+):
     """The trainable model: a peft LoRA model (base frozen) for lora/qlora, the base itself with all weights trainable
     for full."""
     if method not in METHODS: raise LMRError(f'method must be one of {", ".join(METHODS)}, got {method!r}')

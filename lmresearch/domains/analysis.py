@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import load_yaml
 from ..core import LMRError, atomic_write_json, configs_dir
 from ..evaluate import compare_models, score_sequences
 from ..figures import MissingResults, figsize, make_figures, save_table, thesis_figure
@@ -52,9 +53,13 @@ def adapter_reports(batch_dir: str | Path, # a batch folder (`runs/domains`) or 
     return sorted(reps, key=lambda r: DOMAINS.index(r['domain']))
 
 # %% ../../nbs/34_domains_analysis.ipynb #dbeab09c
-def score_examples(model, examples: Sequence[dict], # examples of `domain_examples` (input_ids, loss_mask)
-                   pad_id: int, batch_size: int = 8, autocast: bool = False, # bf16 autocast
-                   progress: bool = False) -> pd.DataFrame:
+def score_examples(model, # a causal LM, base or adapted
+                   examples: Sequence[dict], # examples of `domain_examples` (input_ids, loss_mask)
+                   pad_id: int, # the tokenizer's padding id
+                   batch_size: int = 8, # examples per forward pass
+                   autocast: bool = False, # bf16 autocast
+                   progress: bool = False # a tqdm bar over the batches
+                  ) -> pd.DataFrame:
     "Per-example `doc`, `nll` (summed, nats) and `tokens` (targets) of `model` on `examples`."
     masks = [e.get('loss_mask') or [1] * len(e['input_ids']) for e in examples]
     nll, cnt = score_sequences(model, [e['input_ids'] for e in examples], masks, pad_id, batch_size, autocast, progress)
@@ -66,70 +71,75 @@ def _pooled(df: pd.DataFrame) -> dict:
     return {'loss': loss, 'ppl': float(np.exp(loss)), 'tokens': int(df['tokens'].sum()), 'examples': len(df)}
 
 # %% ../../nbs/34_domains_analysis.ipynb #63c7096f
-def cross_domain_matrix(
-    reports: Sequence[dict],  # `adapter_reports` of one batch
-    out_dir: str | Path,  # where matrix.csv, comparisons.csv, generations.json and per-example scores go
-    seq_len: int = 256,
-    batch_size: int = 8,  # examples are cut to seq_len like in training
-    max_examples: int | None = None,  # per test split
-    autocast: bool = False,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    progress: bool = False,
-) -> dict:
-    """Score the base and every adapter on every domain's test split; paired bootstrap of each adapter vs base on its
-    own domain."""
-    out = Path(out_dir)
-    base_name = reports[0]['base_model']
-    tok = load_tokenizer(base_name)
-    pad = pad_token_id(tok)
-    data, kind = reports[0]['data_dir'], reports[0]['kind']
-    tests = {d: domain_examples(read_domain(data, d, kind, 'test')[:max_examples], tok, seq_len, kind) for d in DOMAINS}
-    tests = {d: ex for d, ex in tests.items() if ex}
-    model, rows, scores = load_base(base_name, reports[0]['method']), [], {}
-    for r in reports:
-        model = load_adapter(model, Path(r['output_dir']), adapter_name=r['domain'])
-    for name in ['base'] + [r['domain'] for r in reports]:
+def _score_all(model, # the base with every domain's adapter loaded (`load_adapter`)
+               names: Sequence[str], # 'base' (all adapters off) and adapter names
+               tests: dict[str, list], # domain -> its test examples
+               **kw # passed to `score_examples`: pad_id, batch_size, autocast, progress
+              ) -> dict[tuple[str, str], pd.DataFrame]:
+    "Per-example scores of each model on each domain's test examples: `{(model, domain): frame}`."
+    scores = {}
+    for name in names:
         for d, ex in tests.items():
             if name == 'base':
-                with model.disable_adapter():
-                    df = score_examples(model, ex, pad, batch_size, autocast, progress)
+                with model.disable_adapter(): scores[(name, d)] = score_examples(model, ex, **kw)
             else:
                 model.set_adapter(name)
-                df = score_examples(model, ex, pad, batch_size, autocast, progress)
-            scores[(name, d)] = df
-            rows.append({'model': name if name == 'base' else f'{name} adapter', 'test_domain': d, **_pooled(df)})
-    man = json.loads((Path(reports[0]['data_dir']) / 'manifest.json').read_text())
-    long = pd.DataFrame(rows).assign(stand_in=lambda df: [bool(man['domains'][d]['stand_in']) for d in df.test_domain])
-    comp = pd.concat(
-        [
-            compare_models(
-                scores[('base', r['domain'])],
-                scores[(r['domain'], r['domain'])],
-                'ppl',
-                n_resamples,
-                n_resamples,
-                seed=seed,
-                names=('base', f"{r['domain']} adapter"),
-            ).assign(domain=r['domain'], stand_in=r['stand_in'])
-            for r in reports
-            if r['domain'] in tests
-        ],
-        ignore_index=True,
-    )
+                scores[(name, d)] = score_examples(model, ex, **kw)
+    return scores
+
+# %% ../../nbs/34_domains_analysis.ipynb #82b38f39
+def _matrix_frame(scores: dict, stand_in: dict) -> pd.DataFrame:
+    "One row per (model, test domain): pooled loss, perplexity, tokens, examples, and whether the data is a stand-in."
+    rows = [{'model': m if m == 'base' else f'{m} adapter', 'test_domain': d, **_pooled(df)}
+            for (m, d), df in scores.items()]
+    return pd.DataFrame(rows).assign(stand_in=lambda df: [bool(stand_in[d]) for d in df.test_domain])
+
+# %% ../../nbs/34_domains_analysis.ipynb #36aa479b
+def _adapter_vs_base(scores: dict, reports: Sequence[dict], n_resamples: int, seed: int) -> pd.DataFrame:
+    "Each adapter against the base on its own domain: `compare_models` (paired bootstrap CI, permutation p-value)."
+    rows = [compare_models(scores[('base', r['domain'])], scores[(r['domain'], r['domain'])], 'ppl', n_resamples,
+                           n_resamples, seed=seed, names=('base', f"{r['domain']} adapter"))
+            .assign(domain=r['domain'], stand_in=r['stand_in'])
+            for r in reports if ('base', r['domain']) in scores]
+    return pd.concat(rows, ignore_index=True)
+
+# %% ../../nbs/34_domains_analysis.ipynb #35ec7c6a
+def _write_matrix(out: Path, res: dict, scores: dict, reports: Sequence[dict]):
+    "matrix.csv, comparisons.csv, scores.csv (per example) and generations.json (each run's sample replies) in `out`."
     out.mkdir(parents=True, exist_ok=True)
-    long.to_csv(out / 'matrix.csv', index=False)
-    comp.to_csv(out / 'comparisons.csv', index=False)
-    pd.concat([df.assign(model=m, test_domain=d) for (m, d), df in scores.items()]).to_csv(
-        out / 'scores.csv', index=False
-    )
+    res['matrix'].to_csv(out / 'matrix.csv', index=False)
+    res['comparisons'].to_csv(out / 'comparisons.csv', index=False)
+    per_example = pd.concat([df.assign(model=m, test_domain=d) for (m, d), df in scores.items()])
+    per_example.to_csv(out / 'scores.csv', index=False)
     atomic_write_json(out / 'generations.json', {r['domain']: r['generation'] for r in reports})
-    return {
-        'matrix': long,
-        'comparisons': comp,
-        'base_model': base_name,
-        'stand_in': {d: e['stand_in'] for d, e in man['domains'].items()},
-    }
+
+# %% ../../nbs/34_domains_analysis.ipynb #358bc519
+def cross_domain_matrix(
+    reports: Sequence[dict], # `adapter_reports` of one batch
+    out_dir: str | Path, # where matrix.csv, comparisons.csv, scores.csv and generations.json go
+    seq_len: int = 256, # examples are cut to this many tokens, as in training
+    batch_size: int = 8, # examples per forward pass
+    max_examples: int | None = None, # test examples per domain; None: all of them
+    autocast: bool = False, # bf16 autocast for the forward passes
+    n_resamples: int = 2000, # bootstrap resamples and permutations of each adapter-vs-base comparison
+    seed: int = 0, # seed of the bootstrap and the permutations
+    progress: bool = False, # tqdm bars while scoring
+) -> dict:
+    "Score the base and every adapter on every domain's test split; each adapter against the base on its own domain."
+    base_name, data, kind = reports[0]['base_model'], reports[0]['data_dir'], reports[0]['kind']
+    tok = load_tokenizer(base_name)
+    tests = {d: domain_examples(read_domain(data, d, kind, 'test')[:max_examples], tok, seq_len, kind) for d in DOMAINS}
+    model = load_base(base_name, reports[0]['method'])
+    for r in reports: model = load_adapter(model, Path(r['output_dir']), adapter_name=r['domain'])
+    scores = _score_all(model, ['base'] + [r['domain'] for r in reports], {d: ex for d, ex in tests.items() if ex},
+                        pad_id=pad_token_id(tok), batch_size=batch_size, autocast=autocast, progress=progress)
+    man = json.loads((Path(data) / 'manifest.json').read_text())
+    stand_in = {d: e['stand_in'] for d, e in man['domains'].items()}
+    comp = _adapter_vs_base(scores, reports, n_resamples, seed)
+    res = {'matrix': _matrix_frame(scores, stand_in), 'comparisons': comp, 'base_model': base_name,
+           'stand_in': stand_in}
+    _write_matrix(Path(out_dir), res, scores, reports)
+    return res
 
 # %% ../../nbs/34_domains_analysis.ipynb #da45bb4a
 ANALYSIS = 'analysis'   # the analysis folder inside the batch folder
@@ -171,10 +181,12 @@ DEMO_MAX_EXAMPLES = 4   # test examples per domain in the demo's matrix (SmolLM2
 
 def run_analysis(batch_dir: str | Path, # the batch folder (runs/domains)
                  figures_dir: str | Path, # where the table and the figure go
-                 method: str = 'lora', max_examples: int | None = None, progress: bool = False) -> dict:
+                 method: str = 'lora', # the adapters compared: 'lora' or 'qlora'
+                 max_examples: int | None = None, # test examples per domain; None: all of them
+                 progress: bool = False # tqdm bars while scoring
+                ) -> dict:
     "The cross-domain matrix of a batch folder, its table (`domains-matrix.md/.tex`) and figure (`domains-matrix.pdf`)."
     reps = adapter_reports(batch_dir, method)
-    from lmresearch.config import load_yaml
     train = load_yaml((Path(reps[0]['output_dir']).parent / 'config.yaml').read_text())['train']
     res = cross_domain_matrix(reps, Path(batch_dir) / ANALYSIS, seq_len=train['seq_len'], max_examples=max_examples,
                               autocast=train['precision'] == 'bf16', progress=progress)
@@ -192,47 +204,35 @@ def run_analysis(batch_dir: str | Path, # the batch folder (runs/domains)
     return res
 
 # %% ../../nbs/34_domains_analysis.ipynb #d6a93086
+def _comparison_lines(comparisons: pd.DataFrame # `cross_domain_matrix(...)['comparisons']`
+                    ) -> list[str]:
+    "One line per adapter: its perplexity on its own domain against the base's, the difference and its 95% CI."
+    return [f"{r.domain}{' (STAND-IN data)' if r.stand_in else ''}: adapter ppl {r.metric_b:.2f} vs base "
+            f"{r.metric_a:.2f} (diff {r.diff:+.2f}, 95% CI [{r.ci_low:+.2f}, {r.ci_high:+.2f}])"
+            for r in comparisons.itertuples()]
+
+# %% ../../nbs/34_domains_analysis.ipynb #1689d12c
 def demo(
-    runs_root: str | Path,  # the batch goes to `runs_root/domains`
-    figures_dir: str | Path,  # where the table and the figure go
-    jobs: int = 1,
-    progress: bool = True,
-    preset: str = 'demo',  # `demo`: SmolLM2-135M, a few LoRA steps; `tiny`: a random tiny GPT-2 (quicker check)
+    runs_root: str | Path, # the batch goes to `runs_root/domains`
+    figures_dir: str | Path, # where the table and the figure go
+    jobs: int = 1, # jobs run in parallel
+    progress: bool = True, # the batch's progress bar
+    preset: str = 'cpu-short', # `cpu-short`: SmolLM2-135M, a few LoRA steps; `tiny`: a random tiny GPT-2 (quicker)
 ):
     "The domain-adapter line on the embedded data: LoRA per domain, then the matrix; a `LineReport`."
     from lmresearch.batch import run_batch
     from lmresearch.demo import LineReport
-
     t0, batch_dir = time.time(), Path(runs_root) / BATCH
     print(f'batch configs/batches/{BATCH}.yaml (preset {preset}, LoRA) -> {batch_dir}')
-    res = run_batch(
-        configs_dir() / 'batches' / f'{BATCH}.yaml',
-        jobs=jobs,
-        out=batch_dir,
-        overrides={'preset': preset},
-        only='*method=lora*',
-        progress=progress,
-    )
+    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir,
+                    overrides={'preset': preset}, only='*method=lora*', progress=progress)
     print(res)
-    if not res.ok:
-        return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
+    if not res.ok: return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
     an = run_analysis(batch_dir, figures_dir, max_examples=DEMO_MAX_EXAMPLES)
     print(matrix_table(an['matrix'], an['stand_in']).round(2).to_string())
-    lines = [
-        f"{r.domain}{' (STAND-IN data)' if r.stand_in else ''}: adapter ppl {r.metric_b:.2f} vs base {r.metric_a:.2f} "
-        f"(diff {r.diff:+.2f}, 95% CI [{r.ci_low:+.2f}, {r.ci_high:+.2f}])"
-        for r in an['comparisons'].itertuples()
-    ]
+    lines = _comparison_lines(an['comparisons'])
     print('\n'.join(lines))
-    head = (
-        f"LoRA on {an['base_model']}: {sum(an['comparisons']['diff'] < 0)}/{len(an['comparisons'])} adapters lower "
-        "their own domain's perplexity (few steps: a pipeline check)"
-    )
-    return LineReport(
-        'domains',
-        True,
-        [head, *lines],
-        res,
-        {'matrix': str(an['table']['md']), 'analysis': str(batch_dir / ANALYSIS)},
-        time.time() - t0,
-    )
+    head = (f"LoRA on {an['base_model']}: {sum(an['comparisons']['diff'] < 0)}/{len(an['comparisons'])} adapters "
+            "lower their own domain's perplexity (few steps: a pipeline check)")
+    files = {'matrix': str(an['table']['md']), 'analysis': str(batch_dir / ANALYSIS)}
+    return LineReport('domains', True, [head, *lines], res, files, time.time() - t0)

@@ -16,8 +16,9 @@ from ..core import LMRError, atomic_write_json, seed_everything
 from ..models import TINY, load_tokenizer, model_from_config, pad_token_id
 from ..tracking import Run
 from ..train import Trainer, evaluate_loss
-from .prepare import prepare, read_domain
-from .adapters import METHODS, adapter_model, domain_examples, load_base, save_adapter
+from .prepare import prepare_domains, read_domain
+from .sources import DOMAINS
+from .adapters import adapter_model, domain_examples, load_base, save_adapter
 
 # %% auto #0
 __all__ = ['DOMAIN_PRESETS', 'SPLITS', 'DomainsSection', 'DomainExperimentConfig', 'domain_config', 'base_name', 'generate_reply',
@@ -48,53 +49,24 @@ class DomainExperimentConfig(ExperimentConfig):
     domains: DomainsSection = field(default_factory=DomainsSection)
 
 # %% ../../nbs/33_domains_experiment.ipynb #d78ebc20
-DOMAIN_PRESETS: dict[str, dict] = {
-    'tiny': {
-        'train.max_steps': 12,
-        'train.seq_len': 96,
-        'train.batch_size': 4,
-        'train.eval_every': 6,
-        'train.eval_batches': 4,
-        'train.log_every': 3,
-        'train.lr': 3e-3,
-        'tracking.tensorboard': False,
-        'domains.max_eval_examples': 24,
-        'domains.max_docs_per_source': 60,
-        'domains.max_sft_per_domain': 60,
-        'domains.generate_tokens': 8,
-    },
-    'cpu': {
-        'train.max_steps': 60,
-        'train.lr': 2e-4,
-        'train.batch_size': 4,
-        'train.seq_len': 256,
-        'train.eval_every': 20,
-        'train.eval_batches': 8,
-        'train.save_every': 0,
-        'train.patience': None,
-        'tracking.tensorboard': False,
-    },
-    'demo': {
-        'train.max_steps': 4,
-        'train.lr': 5e-4,
-        'train.batch_size': 4,
-        'train.seq_len': 96,
-        'train.eval_every': 0,
-        'train.eval_batches': 1,
-        'train.log_every': 1,
-        'train.warmup': 0.0,
-        'train.save_every': 0,
-        'train.patience': None,
-        'tracking.tensorboard': False,
-        'domains.max_eval_examples': 4,
-        'domains.max_train_examples': 32,
-        'domains.max_docs_per_source': 120,
-        'domains.max_sft_per_domain': 120,
-        'domains.generate_tokens': 16,
-    },
+DOMAIN_PRESETS: dict[str, dict] = {   # the line's overrides of a preset file (`cpu-short` builds on `cpu`)
+    'tiny': {'train.max_steps': 12, 'train.seq_len': 96, 'train.batch_size': 4, 'train.eval_every': 6,
+             'train.eval_batches': 4, 'train.log_every': 3, 'train.lr': 3e-3, 'tracking.tensorboard': False,
+             'domains.max_eval_examples': 24, 'domains.max_docs_per_source': 60, 'domains.max_sft_per_domain': 60,
+             'domains.generate_tokens': 8},
+    'cpu': {'train.max_steps': 60, 'train.lr': 2e-4, 'train.batch_size': 4, 'train.seq_len': 256,
+            'train.eval_every': 20, 'train.eval_batches': 8, 'train.save_every': 0, 'train.patience': None,
+            'tracking.tensorboard': False},
+    'cpu-short': {'train.max_steps': 4, 'train.lr': 5e-4, 'train.batch_size': 4, 'train.seq_len': 96,
+                  'train.eval_every': 0, 'train.eval_batches': 1, 'train.log_every': 1, 'train.warmup': 0.0,
+                  'train.save_every': 0, 'train.patience': None, 'tracking.tensorboard': False,
+                  'domains.max_eval_examples': 4, 'domains.max_train_examples': 32,
+                  'domains.max_docs_per_source': 120, 'domains.max_sft_per_domain': 120,
+                  'domains.generate_tokens': 16},
 }
 
-def domain_config(preset: str = 'tiny', # a preset file (tiny, cpu, gpu) or `demo` (cpu, cut down)
+# %% ../../nbs/33_domains_experiment.ipynb #de232c7a
+def domain_config(preset: str = 'tiny', # a preset file (tiny, cpu, gpu) or `cpu-short` (cpu, cut down)
                   domain: str = 'medicine', # debate, medicine, ecology, education
                   method: str = 'lora', # lora, qlora or full
                   data_dir: str | None = None, # prepared data (None: the embedded default, prepared into the run)
@@ -102,7 +74,6 @@ def domain_config(preset: str = 'tiny', # a preset file (tiny, cpu, gpu) or `dem
                   overrides: dict | list | None = None # last word, e.g. {'train.max_steps': 100}
                  ) -> DomainExperimentConfig:
     "The config of one domain-adapter run."
-    from lmresearch.domains.sources import DOMAINS
     if domain not in DOMAINS: raise LMRError(f'domain must be one of {", ".join(DOMAINS)}, got {domain!r}')
     mine = {'name': f'domain-{domain}-{method}', 'seed': seed, 'domains.domain': domain, 'domains.method': method,
             'domains.data_dir': data_dir}
@@ -123,8 +94,12 @@ def base_name(cfg, # a `DomainExperimentConfig`
     return str(folder)
 
 # %% ../../nbs/33_domains_experiment.ipynb #49794b86
-def generate_reply(model, tok, prompt: str, # the user's message
-                   max_new_tokens: int = 48) -> str:
+def generate_reply(
+    model, # a causal LM (base or adapted), on any device
+    tok, # its tokenizer; its chat template frames the prompt when it has one
+    prompt: str, # the user's message
+    max_new_tokens: int = 48, # longest reply, in tokens (greedy decoding)
+) -> str:
     "The model's greedy reply to `prompt` (chat template when the tokenizer has one)."
     if getattr(tok, 'chat_template', None):
         x = tok.apply_chat_template(
@@ -148,10 +123,13 @@ def _autocast(cfg, model):
     return torch.autocast(dev, dtype=torch.bfloat16) if cfg.train.precision == 'bf16' else contextlib.nullcontext()
 
 # %% ../../nbs/33_domains_experiment.ipynb #13df8960
-def evaluate_examples(model, cfg, # the model and the run's config
-                      examples: dict, # split -> examples
-                      pad_id: int, prefix: str = '' # metric names `{prefix}{split}_loss`
-                     ) -> dict:
+def evaluate_examples(
+    model, # the model to evaluate (base or adapted)
+    cfg, # the run's config: its batch size and precision (bf16 autocast) are used
+    examples: dict, # split -> examples (`domain_examples`); empty splits are skipped
+    pad_id: int, # the padding id of the tokenizer
+    prefix: str = '', # put before each metric name: `{prefix}{split}_loss`, e.g. 'base_'
+) -> dict:
     "Loss, perplexity and target tokens of `model` on each split's examples (the run's autocast)."
     out = {}
     with _autocast(cfg, model):
@@ -162,12 +140,12 @@ def evaluate_examples(model, cfg, # the model and the run's config
 # %% ../../nbs/33_domains_experiment.ipynb #a3f0de27
 SPLITS = ('train', 'valid', 'test')
 
-def _data(cfg, run) -> tuple[Path, dict, dict]:
+def _prepared_data(cfg, run) -> tuple[Path, dict, dict]:
     "The prepared data folder (the embedded default prepared into the run if none), rows per split, the manifest."
     d = cfg.domains
     data_dir = Path(d.data_dir) if d.data_dir else run.path('data')
     if not d.data_dir:
-        prepare(data_dir, max_docs_per_source=d.max_docs_per_source, max_sft_per_domain=d.max_sft_per_domain)
+        prepare_domains(data_dir, max_docs_per_source=d.max_docs_per_source, max_sft_per_domain=d.max_sft_per_domain)
     rows = {s: read_domain(data_dir, d.domain, d.kind, s) for s in SPLITS}
     if not rows['train']:
         raise LMRError(f'{data_dir}/{d.kind}/{d.domain}.jsonl: no training rows for domain {d.domain!r}')
@@ -193,7 +171,7 @@ def run_domain_adapter(cfg, # a `DomainExperimentConfig` (see `domain_config`)
     seed_everything(cfg.seed)                          # LoRA's A matrices and a tiny base are drawn from the global RNG
     run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
-        data_dir, rows, man = _data(cfg, run)
+        data_dir, rows, man = _prepared_data(cfg, run)
         name = base_name(cfg, run.path('base')); tok = load_tokenizer(name); pad = pad_token_id(tok)
         cap = lambda s: rows[s][:d.max_train_examples if s == 'train' else d.max_eval_examples]
         ex = {s: domain_examples(cap(s), tok, cfg.train.seq_len, d.kind) for s in SPLITS}

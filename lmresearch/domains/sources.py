@@ -4,14 +4,14 @@
 
 # %% ../../nbs/30_domains_sources.ipynb #8761093f
 from __future__ import annotations
-import hashlib, re, string
+import re, string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..core import LMRError, configs_dir, package_dir, project_root
+from ..core import configs_dir, package_dir, project_root
 from ..config import ConfigError, from_dict, load_yaml
-from ..data import DataError, FMT_NAMES, Record, _text_value, detect_format, read_records, source_key
+from ..data import DataError, Record, _text_value, detect_format, read_records, source_key
 
 # %% auto #0
 __all__ = ['DOMAINS', 'SOURCE_FORMATS', 'Source', 'load_sources', 'resolve_path', 'source_format', 'split_paragraphs',

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import configs_dir, figures_dir
-from ..figures import MissingResults, save_figure, save_table, thesis_figure
+from ..core import configs_dir
+from ..figures import MissingResults, batch_results, save_figure, save_table, thesis_figure
 from .evaluate import find_beside, read_conllu
 from .probes import plot_probes, probe_layers, probe_words, word_vectors
 
@@ -21,17 +21,13 @@ __all__ = ['BATCH', 'results_table', 'fig_learning_curves', 'fig_minimal_pairs',
 
 # %% ../../nbs/46_hindi_analysis.ipynb #a5f03d20
 BATCH = 'hindi'
-
-def _results(batch_dir: str | Path) -> pd.DataFrame:
-    p = Path(batch_dir) / 'results.csv'
-    if not p.is_file(): raise MissingResults(f'{p}: no results; run lmr batch configs/batches/{BATCH}.yaml')
-    return pd.read_csv(p)
+_HOW = f'lmr batch configs/batches/{BATCH}.yaml'   # what makes the batch's results.csv
 
 # %% ../../nbs/46_hindi_analysis.ipynb #a41e69e2
 def results_table(batch_dir: str | Path # the batch folder (`runs/hindi`)
                  ) -> pd.DataFrame:
     "One row per completed training job: config, parameters, losses, bits per character, minimal-pair accuracy."
-    df = _results(batch_dir)
+    df = batch_results(batch_dir, _HOW)
     df = df[(df.stage == 'train') & (df.status == 'completed')]
     if df.empty: raise MissingResults(f'{batch_dir}: no completed training jobs')
     keep = ['tokenizer', 'arch', 'curriculum', 'params', 'valid_loss', 'bits_per_char', 'pseudo_ppl', 'tok_fertility',
@@ -40,7 +36,7 @@ def results_table(batch_dir: str | Path # the batch folder (`runs/hindi`)
 
 # %% ../../nbs/46_hindi_analysis.ipynb #905b1567
 def _train_runs(batch_dir: Path) -> list[tuple[str, Path]]:
-    df = _results(batch_dir)
+    df = batch_results(batch_dir, _HOW)
     df = df[(df.stage == 'train') & (df.status == 'completed')]
     return [(f'{r.arch}/{r.tokenizer}/{r.curriculum}', Path(r.job_dir) / 'run') for r in df.itertuples()]
 
@@ -87,7 +83,7 @@ def fig_minimal_pairs(runs_root: str | Path):
 def fig_tokenizers(runs_root: str | Path):
     "Held-out tokenizer statistics of the batch's data stage (fertility, split share, suffixes kept whole / split off)."
     from lmresearch.hindi.tokenizers import plot_tokenizers
-    df = _results(Path(runs_root) / BATCH)
+    df = batch_results(Path(runs_root) / BATCH, _HOW)
     d = df[(df.stage == 'data') & (df.status == 'completed')]
     if d.empty: raise MissingResults('no completed data job in the Hindi batch')
     p = Path(d.job_dir.iloc[0]) / 'run' / 'tokenizers.csv'
@@ -102,11 +98,14 @@ def fig_probes(runs_root: str | Path):
     return plot_probes(pd.read_csv(p), 'morphological probes'), [p], {}
 
 # %% ../../nbs/46_hindi_analysis.ipynb #1dfc9bd9
-def probe_batch(batch_dir: str | Path, # the batch folder (`runs/hindi`)
-                ud_dir: str | Path, # a folder of *.conllu files
-                max_sentences: int = 400, # the treebank's first sentences
-                curricula: tuple = ('none',), tokenizers: tuple = ('bpe', 'unigram', 'wordpiece'), # jobs to probe
-                progress: bool = True) -> pd.DataFrame:
+def probe_batch(
+    batch_dir: str | Path, # the batch folder (`runs/hindi`)
+    ud_dir: str | Path, # a folder of *.conllu files
+    max_sentences: int = 400, # the treebank's first sentences
+    curricula: tuple = ('none',), # only jobs trained with these curricula, e.g. ('none',) or ('none', 'length')
+    tokenizers: tuple = ('bpe', 'unigram', 'wordpiece'), # only jobs with these tokenizers
+    progress: bool = True, # a tqdm bar over the jobs
+) -> pd.DataFrame:
     "Probe results (`probes.probe_layers`) of the completed training jobs with the given curricula and tokenizers."
     from tqdm.auto import tqdm
     from lmresearch.models import load_model, load_tokenizer

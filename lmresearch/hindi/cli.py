@@ -13,21 +13,22 @@ from ..core import LMRError
 __all__ = ['add_commands']
 
 # %% ../../nbs/47_hindi_cli.ipynb #f4fefb55
-def _prepare(a):
+def _step_prepare(a):
     import pandas as pd
     from lmresearch.hindi.corpus import prepare_corpus, read_hindi
     st = prepare_corpus(a.out, read_hindi(a.text) if a.text else None, words=a.words, seed=a.seed)
     print(pd.DataFrame(st['table']).to_string(index=False)); print(f"dropped: {st['drops']}; wrote {a.out}")
 
 # %% ../../nbs/47_hindi_cli.ipynb #1076e163
-def _tokenizers(a):
-    from lmresearch.hindi.corpus import read_split
+def _step_tokenizers(a):
+    from lmresearch.hindi.corpus import read_sentences
     from lmresearch.hindi.tokenizers import compare_tokenizers
-    df = compare_tokenizers(read_split(a.corpus, 'train'), read_split(a.corpus, 'valid'), a.vocab_size, a.kinds, a.out)
+    train, valid = read_sentences(a.corpus, 'train'), read_sentences(a.corpus, 'valid')
+    df = compare_tokenizers(train, valid, a.vocab_size, a.kinds, a.out)
     print(df.round(3).to_string(index=False))
 
 # %% ../../nbs/47_hindi_cli.ipynb #bafab6bb
-def _pairs(a):
+def _step_pairs(a):
     from lmresearch.hindi.evaluate import agreement_pairs, read_conllu, sample_pairs
     files = sorted(Path(a.ud).glob('*.conllu')) if Path(a.ud).is_dir() else [Path(a.ud)]
     p = sample_pairs(agreement_pairs([s for f in files for s in read_conllu(f)]), a.per_phenomenon, a.seed)
@@ -35,13 +36,13 @@ def _pairs(a):
     print(f'wrote {len(p)} pairs to {a.out}: {p.phenomenon.value_counts().to_dict()}')
 
 # %% ../../nbs/47_hindi_cli.ipynb #a42e20f9
-def _train(a):
+def _step_train(a):
     from lmresearch.hindi.experiment import hindi_config, run_hindi
     s = run_hindi(hindi_config(a.config, overrides=a.set), a.run_dir, progress=True)
     print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in s.items()))
 
 # %% ../../nbs/47_hindi_cli.ipynb #588215af
-def _indicglue(a):
+def _step_indicglue(a):
     from lmresearch.hindi.indicglue import SUMMARY_COLUMNS, indicglue_run
     kw = dict(max_train=a.max_train, max_eval=a.max_eval, layer=a.layer, norm=a.norm, max_tokens=a.max_tokens,
               batch_size=a.batch_size, seed=a.seed)
@@ -51,7 +52,8 @@ def _indicglue(a):
     print(f"wrote {Path(a.out or a.run) / 'indicglue.json'} and indicglue.md")
 
 # %% ../../nbs/47_hindi_cli.ipynb #4f898e49
-_COMMANDS = {'prepare': _prepare, 'tokenizers': _tokenizers, 'pairs': _pairs, 'train': _train, 'indicglue': _indicglue}
+_COMMANDS = {'prepare': _step_prepare, 'tokenizers': _step_tokenizers, 'pairs': _step_pairs, 'train': _step_train,
+             'indicglue': _step_indicglue}
 
 def _cmd_hindi(a):
     if a.hindi_command not in _COMMANDS:

@@ -7,18 +7,18 @@ from __future__ import annotations
 import json, re, unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash
-from ..corpora import devanagari_share
+from ..corpora import devanagari_share, hindi_text
 from ..data import DataError, Record, read_records, split_assignment
 
 # %% auto #0
 __all__ = ['NUKTA', 'NUKTA_COMPOSED', 'ZERO_WIDTH', 'NUKTA_MODES', 'SPLITS', 'normalize_hindi', 'split_sentences', 'count_words',
            'script_counts', 'clean_documents', 'parse_words', 'doc_words', 'sample_budget', 'corpus_stats',
-           'read_hindi', 'prepare_corpus', 'read_split']
+           'read_hindi', 'prepare_corpus', 'read_sentences']
 
 # %% ../../nbs/40_hindi_corpus.ipynb #c2cc99e6
 NUKTA = '\u093c'
@@ -144,16 +144,18 @@ def read_hindi(path: str | Path, # a TXT/JSONL/CSV/... file or a folder of them 
     return read_records(path, text_column=text_column)
 
 # %% ../../nbs/40_hindi_corpus.ipynb #ea9ec345
-def prepare_corpus(out: str | Path, # folder for the split files and stats.json
-                   records: Sequence[Record] | None = None, # default: the packaged Hindi text (`corpora.hindi_text`)
-                   words: int | str | None = None, # word budget of the whole corpus before splitting
-                   valid: float = 0.1, test: float = 0.1, # split fractions (per document)
-                   seed: int = 0, # seed of the budget sample and of the splits
-                   nukta: str = 'decompose', min_devanagari: float = 0.5, # see `clean_documents`
-                  ) -> dict:
+def prepare_corpus(
+    out: str | Path, # folder for the split files and stats.json
+    records: Sequence[Record] | None = None, # default: the packaged Hindi text (`corpora.hindi_text`)
+    words: int | str | None = None, # word budget of the whole corpus before splitting
+    valid: float = 0.1, # share of documents for validation (stable hash of the document id)
+    test: float = 0.1, # share of documents for test; the rest is train
+    seed: int = 0, # seed of the budget sample and of the splits
+    nukta: str = 'decompose', # 'decompose' (one form per nukta letter) or 'strip' (drop nuktas); see `normalize_hindi`
+    min_devanagari: float = 0.5, # sentences with a smaller Devanagari share of their letters are dropped
+) -> dict:
     "Clean, budget and split Hindi text into `out/{train,valid,test}.txt`; returns (and writes) the statistics."
     if records is None:
-        from lmresearch.corpora import hindi_text
         records = hindi_text()
     docs, drops = clean_documents(records, min_devanagari, nukta)
     docs = sample_budget(docs, words, seed)
@@ -171,7 +173,7 @@ def prepare_corpus(out: str | Path, # folder for the split files and stats.json
     return stats
 
 # %% ../../nbs/40_hindi_corpus.ipynb #a3b7893c
-def read_split(folder: str | Path, # a folder written by `prepare_corpus`
+def read_sentences(folder: str | Path, # a folder written by `prepare_corpus`
                split: str = 'train') -> list[str]:
     "Sentences of one split file."
     p = Path(folder) / f'{split}.txt'

@@ -4,7 +4,6 @@
 
 # %% ../../nbs/43_hindi_eval.ipynb #f02e9ba3
 from __future__ import annotations
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..core import LMRError, stable_hash
+from ..core import LMRError, project_root, stable_hash
 from ..data import DataError
 from ..evaluate import LN2, bootstrap_ci, is_masked_lm, perplexity, sentence_scores
 
@@ -21,10 +20,14 @@ __all__ = ['MULTIBLIMP_FIELDS', 'AGREE', 'char_perplexity', 'read_pairs', 'pair_
            'read_conllu', 'find_beside', 'verb_forms', 'agreement_pairs', 'sample_pairs']
 
 # %% ../../nbs/43_hindi_eval.ipynb #d502aaea
-def char_perplexity(model, tok, # a causal or masked LM and its tokenizer
-                    sentences: Sequence[str], # held-out sentences
-                    batch_size: int = 32, progress: bool = False,
-                    max_words: int = 40) -> dict: # longer sentences are scored in pieces of this many words
+def char_perplexity(
+    model, # a causal or a masked LM (masked: pseudo-log-likelihood)
+    tok, # its tokenizer
+    sentences: Sequence[str], # held-out sentences
+    batch_size: int = 32, # sentences per forward pass (a masked LM: four times as many masked copies)
+    progress: bool = False, # a tqdm bar over the batches
+    max_words: int = 40, # longer sentences are scored in pieces of this many words
+) -> dict:
     "`nll_per_char`, `bits_per_char`, `ppl_per_char` (pseudo for masked LMs), characters and sentences."
     if not len(sentences): raise LMRError('no sentences to evaluate')
     words = [s.split() for s in sentences]
@@ -59,9 +62,13 @@ def read_pairs(path: str | Path, # a .tsv, .csv or .jsonl file of minimal pairs
     return df.rename(columns={v: k for k, v in f.items()})
 
 # %% ../../nbs/43_hindi_eval.ipynb #a1e8bad8
-def pair_scores(model, tok, # a causal or masked LM and its tokenizer
-                pairs: pd.DataFrame, # columns good, bad, phenomenon (`read_pairs`)
-                batch_size: int = 32, **kw) -> pd.DataFrame:
+def pair_scores(
+    model, # a causal or a masked LM
+    tok, # its tokenizer
+    pairs: pd.DataFrame, # columns good, bad, phenomenon (`read_pairs`)
+    batch_size: int = 32, # sentences (causal) or masked copies (masked) per forward pass
+    **kw, # passed to `evaluate.sentence_scores` (`autocast`, `progress`)
+) -> pd.DataFrame:
     "`pairs` with `score_good`, `score_bad` and `correct` (1.0 when the grammatical sentence scores higher)."
     df = pairs.reset_index(drop=True).copy()
     s = sentence_scores(model, tok, list(df.good) + list(df.bad), batch_size, **kw)
@@ -110,7 +117,6 @@ def read_conllu(path: str | Path # a .conllu file
 def find_beside(rel: str | Path # an absolute path, or a path relative to the project root or one of its parents
                ) -> Path | None:
     "The first existing `rel` (as given, then under the project root and each of its parents), or None."
-    from lmresearch.core import project_root
     p = Path(rel)
     if p.is_absolute(): return p if p.exists() else None
     root = project_root()
@@ -137,7 +143,8 @@ def verb_forms(sentences: Sequence) -> dict:
     return inv
 
 # %% ../../nbs/43_hindi_eval.ipynb #7880758e
-def _text(tokens, swap: dict | None = None) -> str:
+def _sentence_text(tokens, swap: dict | None = None) -> str:
+    "The text of a parsed sentence (UD's `SpaceAfter=No` kept), with the forms of the ids in `swap` replaced."
     swap = swap or {}
     return ''.join(swap.get(t['id'], t['form']) + ('' if (t['misc'] or {}).get('SpaceAfter') == 'No' else ' ')
                    for t in tokens if isinstance(t['id'], int)).strip()
@@ -174,7 +181,7 @@ def agreement_pairs(sentences: Sequence, # parsed sentences (`read_conllu`)
                         alts.update({k: v for k, v in forms.items() if k != t['form']})
                 if alts:
                     w = alts.most_common(1)[0][0]
-                    rows.append({'good': _text(s), 'bad': _text(s, {t['id']: w}), 'feature': f,
+                    rows.append({'good': _sentence_text(s), 'bad': _sentence_text(s, {t['id']: w}), 'feature': f,
                                  'phenomenon': f'{f.lower()}_agreement', 'sent_id': s.metadata.get('sent_id'),
                                  'verb': t['form'], 'wrong_verb': w})
     return pd.DataFrame(rows, columns=['good', 'bad', 'phenomenon', 'sent_id', 'verb', 'wrong_verb', 'feature'])

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-import pandas as pd
-
 from ..core import LMRError, atomic_write_json, seed_everything
-from ..config import ExperimentConfig, load_config, parse_overrides, merge
-from ..models import pad_token_id
-from .corpus import prepare_corpus, read_hindi, read_split
+from ..config import ExperimentConfig, _read_yaml, load_config, parse_overrides, merge
+from ..models import load_tokenizer, pad_token_id
+from ..tracking import Run
+from ..train import Trainer
+from .corpus import prepare_corpus, read_hindi, read_sentences
 from .tokenizers import train_tokenizer, analyse_tokenizer
 from .model import MaskedLMObjective, build_model, curriculum_order, describe_model, examples_for
 from .evaluate import char_perplexity, pair_accuracy, pair_scores, read_pairs
@@ -59,7 +59,6 @@ def hindi_config(path: str | Path | None = None, # a configs/hindi/*.yaml file (
                  overrides: dict | list | None = None, # dotted keys, e.g. {'hindi.curriculum': 'length'}
                 ) -> HindiExperimentConfig:
     "A validated `HindiExperimentConfig`: defaults < preset < HINDI_PRESETS < file < overrides."
-    from lmresearch.config import _read_yaml
     if path is not None: preset = _read_yaml(path).get('preset', preset)
     over = merge(parse_overrides(HINDI_PRESETS.get(preset, {})), parse_overrides(overrides))
     cfg = load_config(path, cls=HindiExperimentConfig, preset=preset, overrides=over)
@@ -82,7 +81,6 @@ def _tokenizer(h: HindiSection, train: list[str], run):
     "The config's tokenizer: loaded from `tokenizer_dir` (trained once per batch), else trained on `train`."
     # Why once per batch: BPE and WordPiece training in the `tokenizers` library breaks ties differently from run to
     # run, so two jobs that each train "the same" tokenizer can get slightly different vocabularies.
-    from lmresearch.models import load_tokenizer
     if h.tokenizer_dir is None: return train_tokenizer(h.tokenizer, train, h.vocab_size, run.path('tokenizer'))
     d = Path(h.tokenizer_dir) / h.tokenizer if (Path(h.tokenizer_dir) / h.tokenizer).is_dir() else Path(h.tokenizer_dir)
     tok = load_tokenizer(d)
@@ -93,7 +91,6 @@ def _tokenizer(h: HindiSection, train: list[str], run):
 
 # %% ../../nbs/44_hindi_experiment.ipynb #6f9668f6
 def _trainer(cfg, run, tok, train, valid, progress):
-    from lmresearch.train import Trainer
     h, causal = cfg.hindi, cfg.hindi.arch != 'bert'
     seed_everything(cfg.seed)
     model = build_model(h.arch, h.size, tok, positions=max(256, cfg.train.seq_len), seed=cfg.seed,
@@ -109,11 +106,10 @@ def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
               run_dir: str | Path, # where the `Run` goes (created)
               progress: bool = False) -> dict: # tqdm bars
     "Corpus -> tokenizer -> model -> training -> evaluation for one config; returns the run's flat summary."
-    from lmresearch.tracking import Run
     t0, h = time.time(), cfg.hindi
     run = Run.create(run_dir, config=cfg, seed=cfg.seed, tensorboard=cfg.tracking.tensorboard)
     corpus = _corpus(cfg, run)
-    train, valid, test = (read_split(corpus, s) for s in ('train', 'valid', 'test'))
+    train, valid, test = (read_sentences(corpus, s) for s in ('train', 'valid', 'test'))
     tok = _tokenizer(h, train, run)
     ta = analyse_tokenizer(tok, valid)
     atomic_write_json(run.path('tokenizer_analysis.json'), ta)

@@ -4,7 +4,6 @@
 
 # %% ../../nbs/42_hindi_model.ipynb #5ce8ee45
 from __future__ import annotations
-import re
 from typing import Callable, Sequence
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 
 from ..core import LMRError, stable_hash
 from ..models import build_tiny, count_parameters, pad_token_id
-from ..train import Objective, batch_order, collate, fit_length
+from ..train import Objective, collate, fit_length, model_logits
 from .tokenizers import split_suffix
 
 # %% auto #0
@@ -48,11 +47,14 @@ def describe_model(arch: str, size: str, model) -> str:
     return f"{arch}-{size}: {s['layers']} layers x {s['width']} wide, {count_parameters(model)['total']:,} parameters"
 
 # %% ../../nbs/42_hindi_model.ipynb #504f8777
-def mlm_mask(ids: Sequence[int], # token ids of one example
-             special: set, # ids never chosen (pad, bos, eos, cls, sep, mask)
-             mask_id: int, vocab_size: int, # the mask token; random replacements are drawn below vocab_size
-             seed: int = 0, p: float = 0.15, # seed of the draw; share of tokens chosen
-            ) -> tuple[list[int], list[int]]:
+def mlm_mask(
+    ids: Sequence[int], # token ids of one example
+    special: set, # ids never chosen (pad, bos, eos, cls, sep, mask)
+    mask_id: int, # the tokenizer's mask token id
+    vocab_size: int, # random replacements are drawn from the ids below this (special ids excluded)
+    seed: int = 0, # with the ids, it seeds the draw: the same example is masked the same way each time
+    p: float = 0.15, # share of the non-special tokens chosen (at least one is)
+) -> tuple[list[int], list[int]]:
     "`(inputs, labels)`: inputs after the 80/10/10 rule, labels the original id at chosen positions and -100 elsewhere."
     ids = np.asarray(ids, dtype=np.int64)
     rng = np.random.default_rng(stable_hash('mlm', seed, ids.tolist()) % 2**63)
@@ -93,7 +95,6 @@ class MaskedLMObjective(Objective):
     def targets(self, batch): "Chosen positions in `batch`."; return int((batch['labels'] != -100).sum())
     def loss_sum(self, model, batch, accelerator=None):
         "Summed cross-entropy at the chosen positions."
-        from lmresearch.train import model_logits
         logits = model_logits(model, batch, accelerator)
         lab = batch['labels'].flatten()
         return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), lab, reduction='sum')

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import LMRError, stable_fraction, stable_hash
+from ..core import LMRError, stable_fraction
 
 # %% auto #0
 __all__ = ['PROBE_FEATURES', 'probe_words', 'word_vectors', 'control_labels', 'probe_layers', 'plot_probes']
@@ -34,9 +34,13 @@ def probe_words(sentences: Sequence, # parsed sentences (`evaluate.read_conllu`)
 
 # %% ../../nbs/45_hindi_probes.ipynb #ee55cef5
 @torch.no_grad()
-def word_vectors(model, tok, # a model and its fast tokenizer
-                 words: Sequence[Sequence[str]], # words of each sentence
-                 batch_size: int = 16, max_tokens: int = 128) -> np.ndarray:
+def word_vectors(
+    model, # a model that returns hidden states (GPT-2, Llama or BERT shaped); set to eval mode
+    tok, # its fast tokenizer (word ids of subwords are needed)
+    words: Sequence[Sequence[str]], # words of each sentence
+    batch_size: int = 16, # sentences per forward pass
+    max_tokens: int = 128, # subwords kept per sentence; words cut off get NaN vectors
+) -> np.ndarray:
     "Array (layers + 1, total words, width): the mean subword vector of each word at each layer (NaN if cut off)."
     model.eval()
     out, base = None, 0
@@ -67,10 +71,14 @@ def control_labels(forms: Sequence[str], # word forms
                      for f in forms])
 
 # %% ../../nbs/45_hindi_probes.ipynb #036e5af5
-def probe_layers(vectors: np.ndarray, # `word_vectors` output
-                 table: pd.DataFrame, # `probe_words` rows (same order)
-                 features: Sequence[str] = PROBE_FEATURES, test: float = 0.2, seed: int = 0,
-                 min_count: int = 5) -> pd.DataFrame:
+def probe_layers(
+    vectors: np.ndarray, # `word_vectors` output
+    table: pd.DataFrame, # `probe_words` rows (same order)
+    features: Sequence[str] = PROBE_FEATURES, # UD features probed, one classifier per feature and layer
+    test: float = 0.2, # share of sentences held out (stable hash of the sentence number)
+    seed: int = 0, # seed of the held-out split and of the control labels
+    min_count: int = 5, # labels seen fewer times in training are left out
+) -> pd.DataFrame:
     "Accuracy, majority baseline, control accuracy and selectivity per (feature, layer)."
     from sklearn.linear_model import LogisticRegression
     is_test = np.array([stable_fraction('probe', seed, int(s)) < test for s in table['sent']])

@@ -27,7 +27,7 @@ class TokenizerError(LMRError):
 
 # %% ../../nbs/41_hindi_tokenizers.ipynb #2121326d
 def _model_and_trainer(kind: str, vocab_size: int, min_frequency: int):
-    from tokenizers import models, trainers, pre_tokenizers, decoders
+    from tokenizers import models, trainers, decoders
     sp = list(dict.fromkeys(SPECIALS.values()))
     if kind == 'bpe':
         return (models.BPE(unk_token='<unk>', continuing_subword_prefix='##'), decoders.WordPiece('##'),

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash, to_json
 from ..corpora import LEVELS                # the six CEFR levels, A1..C2
-from ..data import DataError, Record, normalize_document, split_within, stratified_sample, write_documents
+from ..data import DataError, Record, split_within, stratified_sample
+from .docs import normalize_document, write_documents
 
 # %% auto #0
 __all__ = ['ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',

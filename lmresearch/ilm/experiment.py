@@ -16,7 +16,7 @@ import torch
 from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
 from ..config import ExperimentConfig, from_dict, load_config, to_dict
 from ..models import pad_token_id
-from ..data import read_documents
+from .docs import read_documents
 from ..corpora import LEVELS
 from .data import THESIS_LEVELS, build_demo_csv, normalize_level, prepare
 from .model import MASKS           # infill_textonly (the paper's metric), infill, context

@@ -12,7 +12,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..core import LMRError, atomic_write, atomic_write_bytes, atomic_write_json, stable_hash
-from ..data import DataError, read_documents
+from ..data import DataError
+from .docs import read_documents
 
 # ---- types and modes
 SPAN_TYPES = ('document', 'paragraph', 'sentence', 'ngram', 'word')
