@@ -19,7 +19,7 @@ from .config import flatten, save_config
 
 # %% auto #0
 __all__ = ['FORMAT', 'MARKERS', 'BASE_COLUMNS', 'TrackingError', 'git_info', 'write_config', 'read_jsonl', 'Run', 'find_runs',
-           'load_run', 'plot_metrics']
+           'load_run', 'model_dir', 'plot_metrics']
 
 # %% ../nbs/02_tracking.ipynb #84fb6b22
 class TrackingError(LMRError):
@@ -433,6 +433,15 @@ def load_run(dir: str | Path) -> dict:
     r = Run.open(dir, tensorboard=False, wandb=False)
     return {'dir': r.dir, 'status': r.status, 'config': r.config, 'metadata': r.metadata, 'summary': r.summary,
             'metrics': pd.DataFrame(r.read_metrics())}
+
+# %% ../nbs/02_tracking.ipynb #d5a6400a
+def model_dir(path: str | Path # a run directory with `model/`, or a saved model folder
+             ) -> Path:
+    "The model folder of a run directory (`run/model`), or `path` itself when it is a model folder."
+    p = Path(path)
+    if (p / 'model' / 'config.json').is_file(): return p / 'model'
+    if (p / 'config.json').is_file(): return p
+    raise LMRError(f'{path}: neither a run directory with model/config.json nor a model folder (no config.json)')
 
 # %% ../nbs/02_tracking.ipynb #27bd1105
 def plot_metrics(run: Run | str | Path, keys: Iterable[str] | str, x: str = 'step'):

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash
+from ..tracking import model_dir
 from ..data import DataError, _read_text
 from ..evaluate import is_masked_lm, max_positions, pad_batch, score_sequences
 from ..models import pad_token_id
@@ -24,7 +25,7 @@ from .probes import word_vectors
 __all__ = ['HEADLINE_OPTIONS', 'WSTP_TITLES', 'MASK', 'WNLI_LABELS', 'COPA_CONNECTIVES', 'TASKS', 'RELEASE', 'SUMMARY_COLUMNS',
            'IndicGlueError', 'Example', 'IndicGlueTask', 'describe_tasks', 'get_task', 'required_splits',
            'missing_files', 'TaskData', 'load_task', 'text_vectors', 'option_scores', 'task_metrics', 'evaluate_task',
-           'select_tasks', 'evaluate_indicglue', 'model_dir', 'indicglue_run']
+           'select_tasks', 'evaluate_indicglue', 'indicglue_run']
 
 # %% ../../nbs/48_hindi_indicglue.ipynb #4fc92702
 class IndicGlueError(DataError):
@@ -212,7 +213,7 @@ def _json(path: Path, text: str):
         raise IndicGlueError(f'{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})') from None
 
 # %% ../../nbs/48_hindi_indicglue.ipynb #9f6f4792
-def _json_items(path: Path, items, what: str) -> Iterator[tuple[str, dict]]:
+def _object_items(path: Path, items, what: str) -> Iterator[tuple[str, dict]]:
     if not isinstance(items, list): raise IndicGlueError(f'{path}: expected {what}, got a JSON {type(items).__name__}')
     for i, raw in enumerate(items):
         if not isinstance(raw, dict):
@@ -224,12 +225,12 @@ def _raw_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
     "`(where, fields)` for each row of a released file."
     text = _read_text(path)
     if fmt in ('csv', 'csv_header'): yield from _csv_rows(path, text, fmt == 'csv_header')
-    elif fmt == 'json': yield from _json_items(path, _json(path, text), 'a JSON array of objects')
+    elif fmt == 'json': yield from _object_items(path, _json(path, text), 'a JSON array of objects')
     elif fmt == 'cloze_json':
         data = _json(path, text)
         if not isinstance(data, dict) or 'cloze_data' not in data:
             raise IndicGlueError(f"{path}: expected a JSON object with a 'cloze_data' array")
-        yield from _json_items(path, data['cloze_data'], "a 'cloze_data' array of objects")
+        yield from _object_items(path, data['cloze_data'], "a 'cloze_data' array of objects")
     elif fmt == 'jsonl':
         for i, line in enumerate(text.split('\n'), 1):
             if not line.strip(): continue
@@ -320,11 +321,14 @@ def _norm(s: str) -> str: return normalize_hindi(s) if s and s.strip() else ''
 def _cap(model, max_tokens: int) -> int: return min(max_tokens, max_positions(model) or max_tokens)
 
 # %% ../../nbs/48_hindi_indicglue.ipynb #095b9274
-def text_vectors(model, tok, # a causal or masked LM and its fast tokenizer
+def text_vectors(model, # a trained causal or masked LM
+                 tok, # its fast tokenizer
                  texts: Sequence[str], # raw texts (normalised here as the training corpus was)
                  layer: int = -1, # hidden-state index: 0 = embeddings, -1 = the last layer
                  max_tokens: int = 256, # each text's first tokens (at most the model's positions)
-                 batch_size: int = 16, chunk: int = 64) -> np.ndarray:
+                 batch_size: int = 16, # texts per forward pass
+                 chunk: int = 64, # texts tokenized at a time
+                ) -> np.ndarray:
     """(texts, width): the mean of each text's word vectors at `layer` (word = mean of its subwords,
     `probes.word_vectors`)."""
     cap, out = _cap(model, max_tokens), None
@@ -387,12 +391,14 @@ def _span_plls(model, tok, seqs, spans, batch_size: int) -> np.ndarray:
     return out
 
 # %% ../../nbs/48_hindi_indicglue.ipynb #6730cdf2
-def option_scores(model, tok, # a causal or masked LM and its tokenizer
+def option_scores(model, # a trained causal or masked LM
+                  tok, # its tokenizer
                   examples: Sequence[Example], # multiple-choice examples (the same number of options each)
                   norm: Literal['chars', 'sum'] = 'chars', # log-likelihood per character of the option, or summed
                   max_tokens: int = 256, # context + option (at most the model's positions); the context is cut
                   context_side: Literal['start', 'end'] = 'end', # the part of a long context that is kept
-                  batch_size: int = 16) -> np.ndarray:
+                  batch_size: int = 16, # sequences per forward pass
+                 ) -> np.ndarray:
     """(examples, options): log p(option | context) for a causal LM, the option's pseudo-log-likelihood in context for a
     masked LM."""
     if norm not in ('chars', 'sum'): raise LMRError(f"norm: expected 'chars' or 'sum', got {norm!r}")
@@ -434,12 +440,17 @@ def _sample(exs: Sequence[Example], n: int | None, seed: int) -> list:
     return [e for i, e in enumerate(exs) if i in keep]
 
 # %% ../../nbs/48_hindi_indicglue.ipynb #64486985
-def evaluate_task(model, tok, # a trained causal or masked LM and its tokenizer
+def evaluate_task(model, # a trained causal or masked LM
+                  tok, # its tokenizer
                   data: TaskData, # `load_task` output
-                  max_train: int | None = None, max_eval: int | None = None, # examples used (stable-hash sample)
+                  max_train: int | None = None, # training examples for a probe (stable-hash sample; None: all)
+                  max_eval: int | None = None, # evaluation examples (stable-hash sample; None: all)
                   layer: int = -1, # probe: the hidden state pooled (0 = embeddings, -1 = the last layer)
                   norm: str = 'chars', # zero-shot: option log-likelihood per character ('chars') or summed ('sum')
-                  max_tokens: int = 256, batch_size: int = 16, seed: int = 0) -> dict:
+                  max_tokens: int = 256, # tokens per text or per context + option
+                  batch_size: int = 16, # sequences per forward pass
+                  seed: int = 0, # seed of the samples and of the probe
+                 ) -> dict:
     "One task's accuracy, macro and weighted F1, baseline, method and `per_class` table (a DataFrame)."
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -493,11 +504,13 @@ def select_tasks(folder: str | Path, # the data folder
     return have, absent
 
 # %% ../../nbs/48_hindi_indicglue.ipynb #ce4f4067
-def evaluate_indicglue(model, tok, # a trained causal or masked LM and its tokenizer
+def evaluate_indicglue(model, # a trained causal or masked LM
+                       tok, # its tokenizer
                        folder: str | Path, # the data folder (release archives extracted)
                        tasks: Sequence[str] | None = None, # default: every task whose files are present
                        progress: bool = False, # print each task's accuracy when it is done
-                       **kw) -> tuple[pd.DataFrame, pd.DataFrame, dict]: # `evaluate_task` settings
+                       **kw, # `evaluate_task` settings
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     "(one row per task, the per-class table, {task left out: why}) for the tasks `select_tasks` picks."
     tasks, absent = select_tasks(folder, tasks)
     rows, per = [], []
@@ -513,20 +526,14 @@ def evaluate_indicglue(model, tok, # a trained causal or masked LM and its token
 SUMMARY_COLUMNS = ['task', 'kind', 'eval_split', 'train_examples', 'eval_examples', 'accuracy', 'macro_f1',
                    'weighted_f1', 'baseline', 'baseline_kind']
 
-def model_dir(run: str | Path) -> Path:
-    """The saved model of a run directory (`run/model`, as `run_hindi` writes it), or `run` itself if it is a model
-    folder."""
-    run = Path(run)
-    if (run / 'model' / 'config.json').is_file(): return run / 'model'
-    if (run / 'config.json').is_file(): return run
-    raise LMRError(f'{run}: no saved model (expected {run / "model" / "config.json"}, as lmr hindi train writes it)')
-
 # %% ../../nbs/48_hindi_indicglue.ipynb #956fcb84
 def indicglue_run(run: str | Path, # a run directory (`lmr hindi train`, a batch job's `run/`) or a model folder
                   data: str | Path, # the data folder (release archives extracted)
                   tasks: Sequence[str] | None = None, # default: every task whose files are present
                   out: str | Path | None = None, # where indicglue.json / .md go (default: the run directory)
-                  progress: bool = False, **kw) -> dict: # `evaluate_task` settings
+                  progress: bool = False, # print each task's accuracy when it is done
+                  **kw, # `evaluate_task` settings
+                 ) -> dict:
     "Evaluate a run's model on the IndicGLUE tasks; writes `indicglue.json` and `indicglue.md`; returns the results."
     from lmresearch.figures import table_to_markdown
     from lmresearch.models import load_model, load_tokenizer
