@@ -4,7 +4,7 @@
 
 # %% ../../nbs/26_ilm_store.ipynb #949e94af
 from __future__ import annotations
-import bisect, contextlib, hashlib, itertools, json, os, shutil, time, warnings
+import bisect, contextlib, hashlib, itertools, json, mmap, os, shutil, time, warnings
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
@@ -386,7 +386,10 @@ def _map(path: Path, name: str, spec: dict, verify: bool) -> np.ndarray:
         raise StoreError(f'{f}: {"missing" if size is None else f"{size:,} bytes"}, expected '
                          f'{spec["count"] * dt.itemsize:,} ({spec["count"]:,} x {dt}): a truncated or partial store')
     if verify and _digest(f) != spec['blake2b']: raise StoreError(f'{f}: content differs from its digest (corrupted)')
-    return np.memmap(f, dt, mode='r', shape=(spec['count'],)) if spec['count'] else np.zeros(0, dt)
+    if not spec['count']: return np.zeros(0, dt)
+    with open(f, 'rb') as fh: m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(m, 'madvise'): m.madvise(mmap.MADV_RANDOM)       # examples are read in random order: no read-ahead
+    return np.frombuffer(m, dt)
 
 # %% ../../nbs/26_ilm_store.ipynb #683f8713
 class TokenStore:
@@ -425,7 +428,7 @@ class TokenStore:
 
 # %% ../../nbs/26_ilm_store.ipynb #b2e6b23b
 @contextlib.contextmanager
-def _lock(path: Path):
+def _flock(path: Path):
     "An exclusive lock on `path` between processes (`flock`; a no-op where the system has none)."
     try: import fcntl
     except ImportError: fcntl = None
@@ -450,7 +453,7 @@ def token_store(masked_dir: str | Path, # a `mask_dir` output folder
     root = Path(root) if root is not None else Path(masked_dir) / 'tokens'
     path = root / f'{split}-{short_hash(key, n=16)}'
     root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f'.{path.name}.lock'):
+    with _flock(root / f'.{path.name}.lock'):
         if path.exists():
             try: return TokenStore(path, key)
             except StoreError as e:
