@@ -350,6 +350,33 @@ def _check_int(name: str, v, lo: int = 1):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise MaskError(f'{name} must be an int >= {lo}, got {v!r}')
 
+# %% ../../nbs/21_ilm_mask.ipynb #1021f4b4
+def _mask_stats(u: Units, out: dict, walks: list, per_doc: int, n_drawn: int) -> dict:
+    "Figures of one block's masks: documents full/partial/without examples, attempts, failures, masked characters."
+    D, n_ex = len(walks), out['n_examples']
+    reasons = np.sum([w.reasons for w in walks], axis=0) if D else np.zeros(len(REASONS), np.int64)
+    doc_chars = int((u.doc_len * n_ex).sum())
+    ex_start = np.concatenate([[0], np.cumsum(n_ex)])
+    ex_masked = np.bincount(ex_start[out['doc']] + out['example'], weights=out['length'], minlength=int(ex_start[-1]))
+    rates = ex_masked / np.maximum(u.doc_len[np.repeat(np.arange(D), n_ex)], 1)
+    return {
+        'documents': D,
+        'examples': int(n_ex.sum()),
+        'docs_full': int((n_ex == per_doc).sum()),
+        'docs_partial': int(((n_ex > 0) & (n_ex < per_doc)).sum()),
+        'docs_without_examples': int((n_ex == 0).sum()),
+        'attempts': int(sum(w.used for w in walks)),
+        'drawn': n_drawn,
+        'failed': {r: int(n) for r, n in zip(REASONS[1:], reasons[1:])},
+        'exhausted_slots': int(sum(w.exhausted for w in walks)),
+        'chars_total': doc_chars,
+        'chars_masked': int(out['length'].sum()),
+        'spans': {t: int((out['type'] == i).sum()) for i, t in enumerate(SPAN_TYPES)},
+        'chars_masked_by_type': {t: int(out['length'][out['type'] == i].sum()) for i, t in enumerate(SPAN_TYPES)},
+        'rate_hist': np.histogram(rates, bins=RATE_BINS, range=(0, 1))[0].tolist(),
+        'rate_sum': float(rates.sum()),
+    }
+
 # %% ../../nbs/21_ilm_mask.ipynb #43b82ba8
 def mask_documents(docs: Sequence[str], # the documents
                    per_doc: int = 16, # distinct masks per document
@@ -392,30 +419,8 @@ def mask_documents(docs: Sequence[str], # the documents
     out = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
     o = np.lexsort((out['offset'], out['example'], out['doc']))
     out = {k: v[o] for k, v in out.items()}
-    n_ex = np.array([len(w.accepted) for w in walks], np.int64)
-    out['n_examples'] = n_ex
-    reasons = np.sum([w.reasons for w in walks], axis=0) if D else np.zeros(len(REASONS), np.int64)
-    doc_chars = int((u.doc_len * n_ex).sum())
-    ex_start = np.concatenate([[0], np.cumsum(n_ex)])
-    ex_masked = np.bincount(ex_start[out['doc']] + out['example'], weights=out['length'], minlength=int(ex_start[-1]))
-    rates = ex_masked / np.maximum(u.doc_len[np.repeat(np.arange(D), n_ex)], 1)
-    out['stats'] = {
-        'documents': D,
-        'examples': int(n_ex.sum()),
-        'docs_full': int((n_ex == per_doc).sum()),
-        'docs_partial': int(((n_ex > 0) & (n_ex < per_doc)).sum()),
-        'docs_without_examples': int((n_ex == 0).sum()),
-        'attempts': int(sum(w.used for w in walks)),
-        'drawn': n_drawn,
-        'failed': {r: int(n) for r, n in zip(REASONS[1:], reasons[1:])},
-        'exhausted_slots': int(sum(w.exhausted for w in walks)),
-        'chars_total': doc_chars,
-        'chars_masked': int(out['length'].sum()),
-        'spans': {t: int((out['type'] == i).sum()) for i, t in enumerate(SPAN_TYPES)},
-        'chars_masked_by_type': {t: int(out['length'][out['type'] == i].sum()) for i, t in enumerate(SPAN_TYPES)},
-        'rate_hist': np.histogram(rates, bins=RATE_BINS, range=(0, 1))[0].tolist(),
-        'rate_sum': float(rates.sum()),
-    }
+    out['n_examples'] = np.array([len(w.accepted) for w in walks], np.int64)
+    out['stats'] = _mask_stats(u, out, walks, per_doc, n_drawn)
     return out
 
 # %% ../../nbs/21_ilm_mask.ipynb #e3975ca4
