@@ -22,8 +22,9 @@ __all__ = ['TIME_KEYS', 'TrainError', 'CheckpointError', 'encode_texts', 'fit_le
            'count_targets', 'batch_order', 'padding_fraction', 'shard_batches', 'warmup_steps', 'lr_factor',
            'make_scheduler', 'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
            'list_checkpoints', 'latest_checkpoint', 'save_checkpoint', 'read_checkpoint', 'prune_checkpoints',
-           'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'model_logits', 'Objective', 'evaluate_loss',
-           'Trainer', 'read_texts', 'config_splits', 'shared_run', 'train_from_config', 'torchrun_command']
+           'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'model_logits', 'Objective', 'example_lengths',
+           'evaluate_loss', 'Trainer', 'read_texts', 'config_splits', 'shared_run', 'train_from_config',
+           'torchrun_command']
 
 # %% ../nbs/06_train.ipynb #0e40de30
 class TrainError(LMRError):
@@ -473,6 +474,12 @@ class Objective:
         "Summed loss of `batch` (or `(loss, extras)`); the default is next-token cross-entropy."
         return causal_lm_loss_sum(model_logits(model, batch, accelerator), batch['labels'])
 
+# %% ../nbs/06_train.ipynb #7fac59e6
+def example_lengths(examples: Sequence[dict]) -> Sequence[int]:
+    "Tokens per example: the examples' own `lengths` array when they carry one (a store's view), else counted."
+    lengths = getattr(examples, 'lengths', None)
+    return lengths if lengths is not None else [len(e['input_ids']) for e in examples]
+
 # %% ../nbs/06_train.ipynb #47b313e9
 @torch.no_grad()
 def evaluate_loss(model, # the model to evaluate (switched to eval mode and back)
@@ -485,7 +492,7 @@ def evaluate_loss(model, # the model to evaluate (switched to eval mode and back
                   objective: Objective | None = None) -> dict: # how a batch becomes a loss (default: causal LM)
     "Target-weighted mean loss and perplexity of `model` on `examples` under `objective`."
     obj = objective or Objective()
-    lengths = [len(e['input_ids']) for e in examples]
+    lengths = example_lengths(examples)
     world, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
     batches = batch_order(lengths, batch_size * world, 0, 0, group=True, shuffle=False)[:max_batches]
     device = accelerator.device if accelerator else next(model.parameters()).device
@@ -532,7 +539,7 @@ class Trainer:
         ex = self.objective.prepare(train, cfg.seq_len)
         self.train = pack_examples(ex, cfg.seq_len) if cfg.batching == 'pack' else ex
         self.valid = self.objective.prepare(valid, cfg.seq_len) if valid else []
-        self.lengths = [len(e['input_ids']) for e in self.train]
+        self.lengths = example_lengths(self.train)
         self.order = order or (
             lambda ex, bs, seed, epoch: batch_order(self.lengths, bs, seed, epoch, group=cfg.batching == 'group')
         )

@@ -18,7 +18,8 @@ from .docs import normalize_document, write_documents
 
 # %% auto #0
 __all__ = ['ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',
-           'resolve_columns', 'read_csv_rows', 'char_stats', 'prepare', 'demo_texts', 'build_demo_csv']
+           'resolve_columns', 'read_csv_rows', 'char_stats', 'learner_records', 'select_records', 'level_provenance',
+           'write_splits', 'prepare', 'demo_texts', 'build_demo_csv']
 
 # %% ../../nbs/20_ilm_data.ipynb #8ffc2ed9
 ROLES = ('text', 'level', 'l1')
@@ -116,23 +117,18 @@ def _provenance(path: Path) -> dict:
 # %% ../../nbs/20_ilm_data.ipynb #3a0d4a8a
 MIN_CELL = 30   # level x L1 cells of at least this many documents are split on their own (>= 3 test, 3 valid)
 
-def prepare(csv: str | Path, out: str | Path, level: str = 'all', sample_size: int | None = None, seed: int = 0,
-            columns: str | dict | None = None) -> dict:
-    """EFCAMDAT-style CSV -> `out/{train,valid,test}.txt` (ILM documents), `{split}.meta.jsonl` and `stats.json`;
-    returns the stats."""
-    path, out = Path(csv), Path(out)
-    want = 'all' if str(level).strip().lower() == 'all' else normalize_level(level)
-    if want is None: raise DataError(f'--level {level!r}: expected one of A1, A2, B1, B2, C1, C2 or all')
-    if sample_size is not None and (
-        isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1
-    ):
-        raise DataError(f'--sample-size must be a positive int, got {sample_size!r}')
+# %% ../../nbs/20_ilm_data.ipynb #6daa3cc4
+def learner_records(csv: str | Path, # an EFCAMDAT-style CSV
+                    columns: str | dict | None = None # column names by role (`parse_columns`); default: by name
+                   ) -> tuple[list[Record], dict]:
+    "The usable rows as `Record`s (level, l1, row, line in meta) and what was read: columns, rows, empty, bad rows."
+    path = Path(csv)
     header, rows, bad = read_csv_rows(path)
     cols = resolve_columns(header, columns, str(path))
-    skipped, raw_levels, unknown, records = Counter(), Counter(), Counter(), []
+    empty, raw_levels, unknown, records = 0, Counter(), Counter(), []
     for n, line, row in rows:
         raw = row[cols['level']]; raw_levels[raw.strip()] += 1
-        if not row[cols['text']].strip(): skipped['empty_text'] += 1; continue
+        if not row[cols['text']].strip(): empty += 1; continue
         lv = normalize_level(raw)
         if lv is None: unknown[raw.strip()] += 1; continue
         l1 = (row[cols['l1']].strip() if cols['l1'] else '') or 'unknown'
@@ -140,91 +136,104 @@ def prepare(csv: str | Path, out: str | Path, level: str = 'all', sample_size: i
         if 'level_source' in row: meta['level_source'] = row['level_source']
         records.append(Record(normalize_document(row[cols['text']].strip()), meta, f'{path.name}#row={n}'))
     if unknown:
+        ef = cols['level'].lower() == 'level'
         raise DataError(
             f'{path}: column {cols["level"]!r} holds values that are not CEFR levels: '
             f'{", ".join(f"{k!r} ({v} rows)" for k, v in unknown.most_common(10))}; accepted: A1..C2, a1..c2, 1..6. '
             f'Values found: {", ".join(map(repr, sorted(raw_levels)[:30]))}'
-            + (
-                '; EFCAMDAT\'s "level" is the EF level 1-16: use --columns level=cefr'
-                if cols['level'].lower() == 'level'
-                else ''
-            )
+            + ('; EFCAMDAT\'s "level" is the EF level 1-16: use --columns level=cefr' if ef else '')
         )
-    found = Counter(r.meta['level'] for r in records)
     if not records:
         raise DataError(
-            f'{path}: no usable rows ({len(rows)} rows, {skipped["empty_text"]} with empty text, {len(bad)} with'
-            ' invalid UTF-8)'
+            f'{path}: no usable rows ({len(rows)} rows, {empty} with empty text, {len(bad)} with invalid UTF-8)'
         )
-    if want != 'all':
-        kept = [r for r in records if r.meta['level'] == want]
-        skipped['other_level'] = len(records) - len(kept)
-        if not kept: raise DataError(f'{path}: no rows with level {want} (levels found: {dict(sorted(found.items()))})')
-        records = kept
+    return records, {'columns': cols, 'rows': len(rows) + len(bad), 'empty_text': empty, 'invalid_encoding': bad}
+
+# %% ../../nbs/20_ilm_data.ipynb #45c3a463
+def select_records(records: Sequence[Record], # the usable rows (`learner_records`)
+                   level: str = 'all', # a normalised CEFR level, or 'all'
+                   sample_size: int | None = None, # a stratified sample over level x L1 of this size
+                   seed: int = 0, # seed of the sample
+                   where: str = 'csv' # the file, for error messages
+                  ) -> tuple[list[Record], int]:
+    "The records of `level` (all for 'all'), optionally a level x L1 stratified sample; and how many other-level rows."
+    kept = list(records) if level == 'all' else [r for r in records if r.meta['level'] == level]
+    if not kept:
+        found = dict(sorted(Counter(r.meta['level'] for r in records).items()))
+        raise DataError(f'{where}: no rows with level {level} (levels found: {found})')
+    other = len(records) - len(kept)
     if sample_size is not None:
-        records = stratified_sample(records, sample_size, by=['level', 'l1'], seed=seed, key='text')
-    splits, too_small = split_within(
-        records, ['level', 'l1'], valid=0.1, test=0.1, key='text', seed=seed, min_cell=MIN_CELL
-    )
-    empty = [s for s in SPLITS if not splits[s]]
-    if empty:
-        raise DataError(
-            f'{path}: {len(records)} documents are too few for an 80/10/10 split ({", ".join(empty)} would be empty)'
-        )
-    prov = _provenance(path)
+        kept = stratified_sample(kept, sample_size, by=['level', 'l1'], seed=seed, key='text')
+    return kept, other
+
+# %% ../../nbs/20_ilm_data.ipynb #566251c6
+def level_provenance(csv: str | Path, # the CSV
+                     records: Sequence[Record], # its selected rows
+                     level_column: str # the column the levels came from
+                    ) -> tuple[bool, str]:
+    "Whether the levels are estimated (the CSV's provenance file or a `level_source` column says so), and how."
+    prov = _provenance(Path(csv))
     sources = Counter(r.meta.get('level_source', '') for r in records)
     estimated = bool(prov.get('levels_estimated')) or any(str(s).startswith('estimated') for s in sources)
+    method = f'estimated ({", ".join(s for s in sources if s)})' if estimated else f'given in column {level_column!r}'
+    return estimated, prov.get('level_method') or method
+
+# %% ../../nbs/20_ilm_data.ipynb #25fec778
+def write_splits(splits: dict[str, list[Record]], # split name -> records (`data.split_within`)
+                 out: str | Path # the output folder
+                ) -> dict:
+    "Write `{split}.txt` (documents) and `{split}.meta.jsonl` (level, l1, source) per split; levels, L1s, lengths."
+    out, res = Path(out), {'levels': {}, 'l1': {}, 'chars': {}}
     out.mkdir(parents=True, exist_ok=True)
-    stats = {
-        'source': str(path),
-        'sha256': hashlib.sha256(path.read_bytes()).hexdigest(),
-        'columns': cols,
-        'level_filter': want,
-        'sample_size': sample_size,
-        'seed': seed,
-        'rows': len(rows) + len(bad),
-        'levels_estimated': estimated,
-        'level_method': (
-            prov.get('level_method')
-            or (
-                f'estimated ({", ".join(s for s in sources if s)})'
-                if estimated
-                else f'given in column {cols["level"]!r}'
-            )
-        ),
-        'skipped': {
-            'empty_text': skipped['empty_text'],
-            'invalid_encoding': len(bad),
-            'other_level': skipped['other_level'],
-        },
-        'invalid_encoding_rows': bad[:100],
-        'levels_found': dict(sorted(found.items())),
-        'documents': {s: len(splits[s]) for s in SPLITS},
-        'levels': {},
-        'l1': {},
-        'chars': {},
-        'duplicate_texts': len(records) - len({r.text for r in records}),
-        'too_small_to_split': too_small,
-        'split': f'80/10/10 within each level (and each level x L1 cell of >= {MIN_CELL}) by stable hash of the text',
-    }
     for s in SPLITS:
         recs = splits[s]
         write_documents([r.text for r in recs], out / f'{s}.txt')
-        atomic_write_text(
-            out / f'{s}.meta.jsonl',
-            ''.join(
-                to_json({'level': r.meta['level'], 'l1': r.meta['l1'], 'source': r.source}, None) + '\n' for r in recs
-            ),
-        )
-        stats['levels'][s] = dict(sorted(Counter(r.meta['level'] for r in recs).items()))
-        stats['l1'][s] = dict(Counter(r.meta['l1'] for r in recs).most_common())
-        stats['chars'][s] = char_stats([r.text for r in recs])
+        meta = [to_json({'level': r.meta['level'], 'l1': r.meta['l1'], 'source': r.source}, None) for r in recs]
+        atomic_write_text(out / f'{s}.meta.jsonl', ''.join(m + '\n' for m in meta))
+        res['levels'][s] = dict(sorted(Counter(r.meta['level'] for r in recs).items()))
+        res['l1'][s] = dict(Counter(r.meta['l1'] for r in recs).most_common())
+        res['chars'][s] = char_stats([r.text for r in recs])
+    return res
+
+# %% ../../nbs/20_ilm_data.ipynb #ae2a1950
+def prepare(csv: str | Path, # an EFCAMDAT-style CSV
+            out: str | Path, # the output folder
+            level: str = 'all', # one CEFR level, or all
+            sample_size: int | None = None, # a stratified sample over level x L1 of this size
+            seed: int = 0, # seed of the sample and the split
+            columns: str | dict | None = None # column names by role (`parse_columns`)
+           ) -> dict:
+    """EFCAMDAT-style CSV -> `out/{train,valid,test}.txt` (ILM documents), `{split}.meta.jsonl` and `stats.json`;
+    returns the stats."""
+    path, out = Path(csv), Path(out)
+    want = 'all' if str(level).strip().lower() == 'all' else normalize_level(level)
+    if want is None: raise DataError(f'--level {level!r}: expected one of A1, A2, B1, B2, C1, C2 or all')
+    if sample_size is not None and (type(sample_size) is not int or sample_size < 1):
+        raise DataError(f'--sample-size must be a positive int, got {sample_size!r}')
+    records, read = learner_records(path, columns)
+    found = dict(sorted(Counter(r.meta['level'] for r in records).items()))
+    records, other = select_records(records, want, sample_size, seed, str(path))
+    splits, too_small = split_within(records, ['level', 'l1'], valid=0.1, test=0.1, key='text', seed=seed,
+                                     min_cell=MIN_CELL)
+    empty = [s for s in SPLITS if not splits[s]]
+    if empty:
+        raise DataError(f'{path}: {len(records)} documents are too few for an 80/10/10 split ({", ".join(empty)} '
+                        'would be empty)')
+    estimated, method = level_provenance(path, records, read['columns']['level'])
+    bad = read['invalid_encoding']
+    stats = {'source': str(path), 'sha256': hashlib.sha256(path.read_bytes()).hexdigest(), 'columns': read['columns'],
+             'level_filter': want, 'sample_size': sample_size, 'seed': seed, 'rows': read['rows'],
+             'levels_estimated': estimated, 'level_method': method,
+             'skipped': {'empty_text': read['empty_text'], 'invalid_encoding': len(bad), 'other_level': other},
+             'invalid_encoding_rows': bad[:100], 'levels_found': found,
+             'documents': {s: len(splits[s]) for s in SPLITS}, **write_splits(splits, out),
+             'duplicate_texts': len(records) - len({r.text for r in records}), 'too_small_to_split': too_small,
+             'split': f'80/10/10 within each level (and each level x L1 cell of >= {MIN_CELL}) by stable hash of '
+                      'the text'}
     if bad:
         import warnings
-
-        warnings.warn(
-            f'{path}: skipped {len(bad)} rows with invalid UTF-8: rows {[b["row"] for b in bad[:20]]}', stacklevel=2
-        )
+        warnings.warn(f'{path}: skipped {len(bad)} rows with invalid UTF-8: rows {[b["row"] for b in bad[:20]]}',
+                      stacklevel=2)
     atomic_write_json(out / 'stats.json', stats)
     return stats
 
@@ -239,9 +248,12 @@ LEVEL_METHOD = (
 ).replace('lexcial', 'lexical')
 _SENT_SPLIT = re.compile(r'(?<=[.!?])["\'”’)\]]*\s+(?=[A-Z0-9"“(])')
 
-def demo_texts(
-    records: Sequence[Record], seed: int = 0, mean_chars: int = 328, min_chars: int = 118, max_chars: int = 1082
-) -> list[Record]:
+def demo_texts(records: Sequence[Record], # documents to cut
+               seed: int = 0, # seed of the target lengths
+               mean_chars: int = 328, # mean target length (EFCAMDAT's)
+               min_chars: int = 118, # shortest target
+               max_chars: int = 1082 # longest target
+              ) -> list[Record]:
     """Cut documents into EFCAMDAT-like short texts: runs of whole sentences (paragraph breaks kept) of lognormal target
     length."""
     out = []
@@ -277,8 +289,12 @@ def demo_texts(
     return out
 
 # %% ../../nbs/20_ilm_data.ipynb #83709376
-def build_demo_csv(out_csv: str | Path, corpora: Sequence[str] = ('enwiki-sample', 'lee-news'), seed: int = 0,
-                   mean_chars: int = 328, min_known: int = 10) -> dict:
+def build_demo_csv(out_csv: str | Path, # the CSV to write
+                   corpora: Sequence[str] = ('enwiki-sample', 'lee-news'), # packaged corpora (`corpora.CORPORA`)
+                   seed: int = 0, # seed of the cutting, and of the order of equally difficult texts
+                   mean_chars: int = 328, # mean text length
+                   min_known: int = 10 # texts with fewer words cefrpy knows are left out
+                  ) -> dict:
     """Write an EFCAMDAT-shaped CSV (text, cefr, l1, ...) from packaged English corpora, levels estimated; returns its
     provenance."""
     from lmresearch.corpora import load_corpus, cefr_profile, CORPORA

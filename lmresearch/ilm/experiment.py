@@ -4,7 +4,7 @@
 
 # %% ../../nbs/23_ilm_experiment.ipynb #7bf86833
 from __future__ import annotations
-import json, time, warnings
+import json, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Optional, Sequence
@@ -215,10 +215,23 @@ def _init_model(cfg: IlmExperimentConfig):
     d = model_dir(cfg.ilm.init_from)
     return load_model(d, dtype=cfg.model.dtype), load_tokenizer(d)
 
+# %% ../../nbs/23_ilm_experiment.ipynb #2b82bf97
+def _level_docs(data_dir: str | Path, split: str, level: str) -> list[int]:
+    "Indices (in `<split>.txt`) of the documents of `level` (all for 'all'); the errors of `split_items`."
+    pre, _ = _data_paths(data_dir)
+    lv, meta = _level(level), _read_meta(pre / f'{split}.meta.jsonl')
+    keep = [i for i, m in enumerate(meta) if lv == 'all' or m['level'] == lv]
+    if not keep:
+        raise IlmExperimentError(
+            f'{data_dir}: no {split} documents of level {lv} (levels: {sorted({m["level"] for m in meta})})'
+        )
+    return keep
+
 # %% ../../nbs/23_ilm_experiment.ipynb #2cdc83e8
 def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = False) -> dict:
     "Train one ILM model as `cfg` says into the `Run` at `run_dir`; returns the run's summary."
-    from lmresearch.ilm.model import IlmObjective, add_ilm_tokens, ilm_training_examples, infill_loss
+    from lmresearch.ilm.model import IlmObjective, add_ilm_tokens, infill_loss
+    from lmresearch.ilm.store import compact_batch_order, store_examples
     from lmresearch.tracking import Run
     from lmresearch.train import Trainer
     if not isinstance(cfg, IlmExperimentConfig):
@@ -226,23 +239,23 @@ def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = Fa
     c = cfg.ilm
     if c.data_dir is None: raise IlmExperimentError('ilm.data_dir: not set (the folder prepare_ilm_data wrote)')
     t0 = time.perf_counter()
-    tr = split_items(
-        c.data_dir, 'train', c.level, max_examples=c.max_train_examples, seed=cfg.seed
-    )  # inputs checked first
-    va = split_items(c.data_dir, 'valid', c.level, max_examples=c.max_valid_examples, seed=cfg.seed)
+    docs = {s: _level_docs(c.data_dir, s, c.level) for s in ('train', 'valid')}   # inputs checked first
     if c.init_from is not None: model_dir(c.init_from)
     seed_everything(cfg.seed)
     model, tok = _init_model(cfg)
     add_ilm_tokens(tok, model)
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='ilm_training_examples')
-        train = ilm_training_examples(tr, tok, cfg.train.seq_len, train_on=c.train_on)
-        valid = ilm_training_examples(va, tok, cfg.train.seq_len, train_on=c.train_on, infill_mask=True)
+    train, valid = (store_examples(Path(c.data_dir) / 'masked', s, tok, cfg.train.seq_len, docs[s], c.train_on,
+                                   infill_mask=s == 'valid', max_examples=n, seed=cfg.seed, progress=progress)
+                    for s, n in (('train', c.max_train_examples), ('valid', c.max_valid_examples)))
+    group = cfg.train.batching == 'group'          # batches as one int32 array, not lists (the same batches)
+    order = None if cfg.train.batching == 'pack' else (
+        lambda ex, bs, seed, epoch: compact_batch_order(ex.lengths, bs, seed, epoch, group=group))
     pad = pad_token_id(tok)
     run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
         trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress,
-                          objective=IlmObjective(two_means=c.train_on == 'infill+context'), evaluator=infill_loss)
+                          objective=IlmObjective(two_means=c.train_on == 'infill+context'), evaluator=infill_loss,
+                          order=order)
         summary = trainer.fit()
         out = run.path('model')
         trainer.unwrapped().save_pretrained(out)
@@ -256,7 +269,8 @@ def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = Fa
             model_dir=str(out),
             train_examples=len(train),
             valid_examples=len(valid),
-            train_docs=len({x['doc_id'] for x in tr}),
+            train_docs=train.documents,
+            token_store=str(train.store.path),
             wall_s=time.perf_counter() - t0,
         )
         run.finish(**summary)

@@ -27,7 +27,7 @@ class MaskError(LMRError):
 __all__ = ['SPAN_TYPES', 'MODES', 'NGRAM_MAX', 'OK', 'TOO_FEW', 'OVERLAP', 'BOUNDS', 'DUPLICATE', 'RATE_BINS', 'REASONS', 'BLOCK',
            'MaskError', 'mask_probs', 'Units', 'segment', 'segment_regex', 'draw_masks', 'reference_mask',
            'reference_examples', 'check_masks', 'mask_documents', 'apply_spans', 'fill', 'render', 'to_table',
-           'summarise', 'mask_dir', 'read_masks', 'iter_examples']
+           'summarise', 'read_masks', 'iter_examples', 'mask_inputs', 'mask_file', 'mask_dir']
 
 # %% ../../nbs/21_ilm_mask.ipynb #dacc2903
 def mask_probs(p: float = 0.03, mode: str = 'hierarchical') -> dict:
@@ -191,7 +191,11 @@ def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[i] == keys
 
 # %% ../../nbs/21_ilm_mask.ipynb #740ad424
-def draw_masks(u: Units, cand_doc: np.ndarray, probs: dict, rng: np.random.Generator) -> dict:
+def draw_masks(u: Units, # the documents' paragraphs, sentences and words (`segment`)
+               cand_doc: np.ndarray, # the document of each candidate mask (one mask is drawn per entry)
+               probs: dict, # per-level masking probabilities (`mask_probs`)
+               rng: np.random.Generator # the random stream
+              ) -> dict:
     """One hierarchical mask per candidate (a document index each): flat spans (cand, type, offset, length) sorted by
     cand, offset."""
     nc = len(cand_doc)
@@ -262,8 +266,14 @@ def reference_mask(u: Units, probs: dict, rng) -> list[tuple[int, int, int]]:
     return spans
 
 # %% ../../nbs/21_ilm_mask.ipynb #694b720c
-def reference_examples(doc: str, per_doc: int = 16, retries: int = 16, p: float = 0.03, mode: str = 'hierarchical',
-                       min_spans: int = 1, rng=None) -> list[list[tuple[int, int, int]]]:
+def reference_examples(doc: str, # one document
+                       per_doc: int = 16, # distinct masks wanted
+                       retries: int = 16, # attempts per wanted mask
+                       p: float = 0.03, # masking probability at each level
+                       mode: str = 'hierarchical', # the masking function (`MODES`)
+                       min_spans: int = 1, # a mask with fewer spans is redrawn
+                       rng=None # a `random.Random` (default: seeded with 0)
+                      ) -> list[list[tuple[int, int, int]]]:
     "The paper's `randomly_mask_document` loop (one mask at a time, pure Python): the peer of `mask_documents`."
     import random
     probs, rng, u = mask_probs(p, mode), rng or random.Random(0), segment([doc])
@@ -289,9 +299,11 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 # %% ../../nbs/21_ilm_mask.ipynb #43118d7f
-def check_masks(
-    spans: dict, n_cand: int, doc_len_of_cand: np.ndarray, min_spans: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
+def check_masks(spans: dict, # flat spans of the candidates (`draw_masks`)
+                n_cand: int, # number of candidates
+                doc_len_of_cand: np.ndarray, # the length in characters of each candidate's document
+                min_spans: int = 1 # fewer spans than this is TOO_FEW
+               ) -> tuple[np.ndarray, np.ndarray]:
     "Per candidate: a reason code (OK, TOO_FEW, OVERLAP, BOUNDS) and a 64-bit signature of its spans (for duplicates)."
     c, off, ln = spans['cand'], spans['offset'], spans['length']
     n = np.bincount(c, minlength=n_cand)
@@ -339,9 +351,43 @@ def _check_int(name: str, v, lo: int = 1):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise MaskError(f'{name} must be an int >= {lo}, got {v!r}')
 
+# %% ../../nbs/21_ilm_mask.ipynb #1021f4b4
+def _mask_stats(u: Units, out: dict, walks: list, per_doc: int, n_drawn: int) -> dict:
+    "Figures of one block's masks: documents full/partial/without examples, attempts, failures, masked characters."
+    D, n_ex = len(walks), out['n_examples']
+    reasons = np.sum([w.reasons for w in walks], axis=0) if D else np.zeros(len(REASONS), np.int64)
+    doc_chars = int((u.doc_len * n_ex).sum())
+    ex_start = np.concatenate([[0], np.cumsum(n_ex)])
+    ex_masked = np.bincount(ex_start[out['doc']] + out['example'], weights=out['length'], minlength=int(ex_start[-1]))
+    rates = ex_masked / np.maximum(u.doc_len[np.repeat(np.arange(D), n_ex)], 1)
+    return {
+        'documents': D,
+        'examples': int(n_ex.sum()),
+        'docs_full': int((n_ex == per_doc).sum()),
+        'docs_partial': int(((n_ex > 0) & (n_ex < per_doc)).sum()),
+        'docs_without_examples': int((n_ex == 0).sum()),
+        'attempts': int(sum(w.used for w in walks)),
+        'drawn': n_drawn,
+        'failed': {r: int(n) for r, n in zip(REASONS[1:], reasons[1:])},
+        'exhausted_slots': int(sum(w.exhausted for w in walks)),
+        'chars_total': doc_chars,
+        'chars_masked': int(out['length'].sum()),
+        'spans': {t: int((out['type'] == i).sum()) for i, t in enumerate(SPAN_TYPES)},
+        'chars_masked_by_type': {t: int(out['length'][out['type'] == i].sum()) for i, t in enumerate(SPAN_TYPES)},
+        'rate_hist': np.histogram(rates, bins=RATE_BINS, range=(0, 1))[0].tolist(),
+        'rate_sum': float(rates.sum()),
+    }
+
 # %% ../../nbs/21_ilm_mask.ipynb #43b82ba8
-def mask_documents(docs: Sequence[str], per_doc: int = 16, retries: int = 16, p: float = 0.03, seed: int = 0,
-                   mode: str = 'hierarchical', min_spans: int = 1, key: tuple = ()) -> dict:
+def mask_documents(docs: Sequence[str], # the documents
+                   per_doc: int = 16, # distinct masks per document
+                   retries: int = 16, # attempts per wanted mask before a document is given up
+                   p: float = 0.03, # masking probability at each level of the hierarchy
+                   seed: int = 0, # seed of the random stream
+                   mode: str = 'hierarchical', # the masking function (`MODES`)
+                   min_spans: int = 1, # a mask with fewer spans is redrawn
+                   key: tuple = () # more of the stream's name (file and block), so blocks draw independently
+                  ) -> dict:
     """Up to `per_doc` distinct valid masks per document: flat span arrays (doc, example, type, offset, length) and
     stats."""
     probs = mask_probs(p, mode)
@@ -374,30 +420,8 @@ def mask_documents(docs: Sequence[str], per_doc: int = 16, retries: int = 16, p:
     out = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
     o = np.lexsort((out['offset'], out['example'], out['doc']))
     out = {k: v[o] for k, v in out.items()}
-    n_ex = np.array([len(w.accepted) for w in walks], np.int64)
-    out['n_examples'] = n_ex
-    reasons = np.sum([w.reasons for w in walks], axis=0) if D else np.zeros(len(REASONS), np.int64)
-    doc_chars = int((u.doc_len * n_ex).sum())
-    ex_start = np.concatenate([[0], np.cumsum(n_ex)])
-    ex_masked = np.bincount(ex_start[out['doc']] + out['example'], weights=out['length'], minlength=int(ex_start[-1]))
-    rates = ex_masked / np.maximum(u.doc_len[np.repeat(np.arange(D), n_ex)], 1)
-    out['stats'] = {
-        'documents': D,
-        'examples': int(n_ex.sum()),
-        'docs_full': int((n_ex == per_doc).sum()),
-        'docs_partial': int(((n_ex > 0) & (n_ex < per_doc)).sum()),
-        'docs_without_examples': int((n_ex == 0).sum()),
-        'attempts': int(sum(w.used for w in walks)),
-        'drawn': n_drawn,
-        'failed': {r: int(n) for r, n in zip(REASONS[1:], reasons[1:])},
-        'exhausted_slots': int(sum(w.exhausted for w in walks)),
-        'chars_total': doc_chars,
-        'chars_masked': int(out['length'].sum()),
-        'spans': {t: int((out['type'] == i).sum()) for i, t in enumerate(SPAN_TYPES)},
-        'chars_masked_by_type': {t: int(out['length'][out['type'] == i].sum()) for i, t in enumerate(SPAN_TYPES)},
-        'rate_hist': np.histogram(rates, bins=RATE_BINS, range=(0, 1))[0].tolist(),
-        'rate_sum': float(rates.sum()),
-    }
+    out['n_examples'] = np.array([len(w.accepted) for w in walks], np.int64)
+    out['stats'] = _mask_stats(u, out, walks, per_doc, n_drawn)
     return out
 
 # %% ../../nbs/21_ilm_mask.ipynb #e3975ca4
@@ -495,117 +519,6 @@ def summarise(st: dict, per_doc: int) -> dict:
             'rate_quantiles_upper_bin_edge': q, 'examples_per_doc': st['examples'] / max(st['documents'], 1),
             'spans_per_example': n_spans / ex, 'span_share': {t: n / max(n_spans, 1) for t, n in st['spans'].items()}}
 
-# %% ../../nbs/21_ilm_mask.ipynb #706d835b
-def mask_dir(
-    in_dir: str | Path,
-    out_dir: str | Path,
-    per_doc: int = 16,
-    retries: int = 16,
-    p: float = 0.03,
-    seed: int = 0,
-    jobs: int = 1,
-    mode: str = 'hierarchical',
-    min_spans: int = 1,
-    block_size: int = BLOCK,
-) -> dict:
-    """Mask every `*.txt` document file of `in_dir` into `out_dir/<split>.parquet` (+ a copy of the documents and
-    stats.json)."""
-    import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
-
-    probs = mask_probs(p, mode)
-    for k, v, lo in (
-        ('per_doc', per_doc, 1),
-        ('retries', retries, 1),
-        ('seed', seed, 0),
-        ('jobs', jobs, 1),
-        ('min_spans', min_spans, 0),
-        ('block_size', block_size, 1),
-    ):
-        _check_int(k, v, lo)
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if not in_dir.is_dir():
-        raise MaskError(f'{in_dir}: no such folder (expected train.txt/valid.txt/test.txt from `lmr ilm prepare`)')
-    files = sorted(f for f in in_dir.glob('*.txt') if not f.name.startswith('.'))
-    if not files:
-        raise MaskError(
-            f'{in_dir}: no *.txt document files (expected train.txt/valid.txt/test.txt from `lmr ilm prepare`)'
-        )
-    if out_dir.resolve() == in_dir.resolve():
-        raise MaskError(f'{out_dir}: the output folder must differ from the input folder')
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kw = dict(per_doc=per_doc, retries=retries, p=p, seed=seed, mode=mode, min_spans=min_spans)
-    stats = {
-        'params': {**kw, 'jobs': jobs, 'block_size': block_size, 'probs': probs, 'ngram_max': NGRAM_MAX},
-        'format': (
-            'one Parquet row per example: doc (index in <split>.txt), example, type[] (codes into span_types), '
-            'offset[], length[] (characters)'
-        ),
-        'span_types': list(SPAN_TYPES),
-        'input': str(in_dir),
-        'splits': {},
-    }
-    if (in_dir / 'stats.json').is_file():
-        src = json.loads((in_dir / 'stats.json').read_text(encoding='utf-8'))
-        stats['levels_estimated'] = src.get('levels_estimated')
-        if src.get('level_method'):
-            stats['level_method'] = src['level_method']
-    pool = None
-    if jobs > 1:
-        import multiprocessing as mp
-        from lmresearch.ilm.mask import _job as job  # by reference, so spawned workers can import it
-
-        pool = mp.get_context('spawn').Pool(jobs)
-    else:
-        job = _job
-    t0 = time.perf_counter()
-    try:
-        for f in files:
-            try:
-                docs = read_documents(f)
-            except DataError as e:
-                raise MaskError(str(e)) from None
-            tasks = [
-                (docs[i : i + block_size], {**kw, 'key': (f.stem, i // block_size)})
-                for i in range(0, len(docs), block_size)
-            ]
-            results = pool.imap(job, tasks) if pool else map(job, tasks)
-            agg = None
-            with atomic_write(out_dir / f'{f.stem}.parquet', 'wb') as fh:
-                w = pq.ParquetWriter(fh, _schema(), compression='zstd')
-                for i, res in enumerate(
-                    tqdm(
-                        results,
-                        total=len(tasks),
-                        desc=f'mask {f.name}',
-                        leave=False,
-                        disable=True if len(tasks) < 8 else None,
-                    )
-                ):
-                    w.write_table(to_table(res, i * block_size))
-                    agg = _merge(agg, res['stats'])
-                w.close()
-            if agg['examples'] == 0:
-                raise MaskError(
-                    f'{f}: none of its {len(docs)} documents gave a valid mask (too short for p={p}? '
-                    f'failed attempts: {agg["failed"]})'
-                )
-            atomic_write_bytes(out_dir / f.name, f.read_bytes())
-            stats['splits'][f.stem] = summarise(agg, per_doc)
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
-    stats['seconds'] = time.perf_counter() - t0
-    tot = None
-    for s in stats['splits'].values():
-        tot = _merge(
-            tot, {k: s[k] for k in ('documents', 'examples', 'attempts', 'chars_total', 'chars_masked', 'spans')}
-        )
-    stats['total'] = {**tot, 'mask_rate': tot['chars_masked'] / max(tot['chars_total'], 1)}
-    atomic_write_json(out_dir / 'stats.json', stats)
-    return stats
-
 # %% ../../nbs/21_ilm_mask.ipynb #56413dd5
 def read_masks(out_dir: str | Path, split: str = 'train'):
     "The examples of one split as a pandas DataFrame (doc, example, type, offset, length lists)."
@@ -621,3 +534,107 @@ def iter_examples(out_dir: str | Path, split: str = 'train') -> Iterable[tuple[s
     docs, df = read_documents(Path(out_dir) / f'{split}.txt'), read_masks(out_dir, split)
     for d, t, o, l in zip(df['doc'], df['type'], df['offset'], df['length']):
         yield docs[d], [(SPAN_TYPES[a], int(b), int(c)) for a, b, c in zip(t, o, l)]
+
+# %% ../../nbs/21_ilm_mask.ipynb #ae58ceb4
+def mask_inputs(in_dir: str | Path, # a folder of `*.txt` document files (`lmr ilm prepare` writes one)
+                out_dir: str | Path # where the masks will go (another folder)
+               ) -> list[Path]:
+    "The document files of `in_dir` to mask, after checking both folders."
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if not in_dir.is_dir():
+        raise MaskError(f'{in_dir}: no such folder (expected train.txt/valid.txt/test.txt from `lmr ilm prepare`)')
+    files = sorted(f for f in in_dir.glob('*.txt') if not f.name.startswith('.'))
+    if not files:
+        raise MaskError(
+            f'{in_dir}: no *.txt document files (expected train.txt/valid.txt/test.txt from `lmr ilm prepare`)'
+        )
+    if out_dir.resolve() == in_dir.resolve():
+        raise MaskError(f'{out_dir}: the output folder must differ from the input folder')
+    return files
+
+# %% ../../nbs/21_ilm_mask.ipynb #9ed2f5fe
+def mask_file(path: str | Path, # a document file
+              out_dir: str | Path, # where `<stem>.parquet` and a copy of the documents go
+              kw: dict, # `mask_documents` options: per_doc, retries, p, seed, mode, min_spans
+              block_size: int = BLOCK, # documents per block (the unit of work and of the random streams)
+              pool=None # a `multiprocessing` pool of workers, or None to mask in this process
+             ) -> dict:
+    "Mask one document file into `out_dir/<stem>.parquet` (written atomically) beside a copy of it; its block stats."
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+    f, out_dir = Path(path), Path(out_dir)
+    try: docs = read_documents(f)
+    except DataError as e: raise MaskError(str(e)) from None
+    tasks = [(docs[i:i + block_size], {**kw, 'key': (f.stem, i // block_size)})
+             for i in range(0, len(docs), block_size)]
+    if pool: from lmresearch.ilm.mask import _job as job    # by reference, so spawned workers can import it
+    results = pool.imap(job, tasks) if pool else map(_job, tasks)
+    agg = None
+    with atomic_write(out_dir / f'{f.stem}.parquet', 'wb') as fh:
+        w = pq.ParquetWriter(fh, _schema(), compression='zstd')
+        bar = tqdm(results, total=len(tasks), desc=f'mask {f.name}', leave=False,
+                   disable=True if len(tasks) < 8 else None)
+        for i, res in enumerate(bar):
+            w.write_table(to_table(res, i * block_size))
+            agg = _merge(agg, res['stats'])
+        w.close()
+    if agg['examples'] == 0:
+        raise MaskError(f'{f}: none of its {len(docs)} documents gave a valid mask (too short for p={kw["p"]}? '
+                        f'failed attempts: {agg["failed"]})')
+    atomic_write_bytes(out_dir / f.name, f.read_bytes())
+    return agg
+
+# %% ../../nbs/21_ilm_mask.ipynb #126eb22f
+def _stats_head(in_dir: Path, kw: dict, jobs: int, block_size: int, probs: dict) -> dict:
+    "The settings part of `stats.json`, and where the levels of the input come from."
+    stats = {
+        'params': {**kw, 'jobs': jobs, 'block_size': block_size, 'probs': probs, 'ngram_max': NGRAM_MAX},
+        'format': ('one Parquet row per example: doc (index in <split>.txt), example, type[] (codes into span_types), '
+                   'offset[], length[] (characters)'),
+        'span_types': list(SPAN_TYPES), 'input': str(in_dir), 'splits': {},
+    }
+    if (in_dir / 'stats.json').is_file():
+        src = json.loads((in_dir / 'stats.json').read_text(encoding='utf-8'))
+        stats['levels_estimated'] = src.get('levels_estimated')
+        if src.get('level_method'): stats['level_method'] = src['level_method']
+    return stats
+
+# %% ../../nbs/21_ilm_mask.ipynb #706d835b
+def mask_dir(in_dir: str | Path, # a folder of `*.txt` document files (`lmr ilm prepare` writes one)
+             out_dir: str | Path, # where `<split>.parquet`, the documents and stats.json go
+             per_doc: int = 16, # distinct masks per document
+             retries: int = 16, # attempts per wanted mask before a document is given up
+             p: float = 0.03, # masking probability at each level of the hierarchy
+             seed: int = 0, # seed (each block gets its own stream: the output does not depend on `jobs`)
+             jobs: int = 1, # worker processes
+             mode: str = 'hierarchical', # the masking function (`MODES`)
+             min_spans: int = 1, # a mask with fewer spans is redrawn
+             block_size: int = BLOCK # documents per block
+            ) -> dict:
+    """Mask every `*.txt` document file of `in_dir` into `out_dir/<split>.parquet` (+ a copy of the documents and
+    stats.json)."""
+    probs = mask_probs(p, mode)
+    for k, v, lo in (('per_doc', per_doc, 1), ('retries', retries, 1), ('seed', seed, 0), ('jobs', jobs, 1),
+                     ('min_spans', min_spans, 0), ('block_size', block_size, 1)):
+        _check_int(k, v, lo)
+    files, out_dir = mask_inputs(in_dir, out_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kw = dict(per_doc=per_doc, retries=retries, p=p, seed=seed, mode=mode, min_spans=min_spans)
+    stats = _stats_head(Path(in_dir), kw, jobs, block_size, probs)
+    pool = None
+    if jobs > 1:
+        import multiprocessing as mp
+        pool = mp.get_context('spawn').Pool(jobs)
+    t0 = time.perf_counter()
+    try:
+        for f in files: stats['splits'][f.stem] = summarise(mask_file(f, out_dir, kw, block_size, pool), per_doc)
+    finally:
+        if pool: pool.close(); pool.join()
+    stats['seconds'] = time.perf_counter() - t0
+    tot = None
+    for s in stats['splits'].values():
+        keys = ('documents', 'examples', 'attempts', 'chars_total', 'chars_masked', 'spans')
+        tot = _merge(tot, {k: s[k] for k in keys})
+    stats['total'] = {**tot, 'mask_rate': tot['chars_masked'] / max(tot['chars_total'], 1)}
+    atomic_write_json(out_dir / 'stats.json', stats)
+    return stats

@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 
 from ..core import LMRError
-from ..train import Objective, model_logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss
+from ..train import (Objective, model_logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss,
+                              example_lengths)
 from ..evaluate import max_positions
 from lmresearch.ilm.mask import (
     SPAN_TYPES,
@@ -261,10 +262,11 @@ class IlmObjective(Objective):
     def __init__(self, two_means: bool = False # the reference's `loss_context + loss_infill` instead of one mean
                 ): self.two_means = two_means
     def prepare(self, examples, seq_len):
-        "Examples as they are: an ILM example cut in two would separate answers from their context."
-        long = [i for i, e in enumerate(examples) if len(e['input_ids']) > seq_len]
-        if long: raise IlmError(f'example {long[0]}: {len(examples[long[0]]["input_ids"])} tokens > seq_len {seq_len}')
-        return list(examples)
+        "Examples as they are (a store's view stays one): an ILM example cut in two separates answers and context."
+        lengths = np.asarray(example_lengths(examples))
+        long = np.flatnonzero(lengths > seq_len)
+        if len(long): raise IlmError(f'example {long[0]}: {lengths[long[0]]} tokens > seq_len {seq_len}')
+        return examples if hasattr(examples, 'lengths') else list(examples)
     def collate(self, examples, pad_id):
         "`train.collate`, plus a boolean `infill` tensor of the answer tokens when the examples have `infill_mask`."
         b = collate(examples, pad_id)
@@ -324,8 +326,17 @@ def _next_token(logits: torch.Tensor, strategy: str, temperature: float, top_p: 
 
 # %% ../../nbs/22_ilm_model.ipynb #84d1ee98
 @torch.no_grad()
-def infill(model, tokenizer, x: str | tuple, strategy: str = 'greedy', top_p: float = 0.9, temperature: float = 1.0,
-           max_new_tokens: int = 64, seed: int = 0, blank: str = '_', blank_type: str = 'ngram') -> InfillResult:
+def infill(model, # a causal LM with the ILM tokens in its embeddings
+           tokenizer, # its tokenizer, with the ILM tokens (`add_ilm_tokens`)
+           x: str | tuple, # a text with blanks, or a `(document, spans)` pair whose spans are blanked out
+           strategy: str = 'greedy', # 'greedy', 'sample' or 'top_p'
+           top_p: float = 0.9, # nucleus mass under 'top_p'
+           temperature: float = 1.0, # softmax temperature when sampling
+           max_new_tokens: int = 64, # most tokens generated after the separator
+           seed: int = 0, # seed of the sampling generator
+           blank: str = '_', # the blank marker in a text
+           blank_type: str = 'ngram' # the span type a `blank` marker stands for
+          ) -> InfillResult:
     "Fill the blanks of a text (or of `(doc, spans)`) with `model`: greedy, sample or top_p decoding."
     if strategy not in ('greedy', 'sample', 'top_p'):
         raise IlmError(f"strategy: expected 'greedy', 'sample' or 'top_p', got {strategy!r}")
@@ -389,8 +400,14 @@ def _scored_text(ex: dict, mask: str, tokenizer) -> str:
     return tokenizer.decode(ctx, clean_up_tokenization_spaces=False)
 
 # %% ../../nbs/22_ilm_model.ipynb #a49b8ebc
-def ilm_perplexity(model, tokenizer, examples: Sequence, mask: str = 'infill_textonly', batch_size: int = 8,
-                   autocast: bool = False, progress: bool = False):
+def ilm_perplexity(model, # the model to score with
+                   tokenizer, # its tokenizer, with the ILM tokens
+                   examples: Sequence, # formatted examples (`format_example`) or `(doc, spans)` items
+                   mask: str = 'infill_textonly', # which tokens are scored (`MASKS`)
+                   batch_size: int = 8, # examples per forward pass
+                   autocast: bool = False, # bf16 autocast
+                   progress: bool = False # show a progress bar
+                  ):
     "`evaluate.Perplexity` of ILM examples over the `mask` tokens (infill_textonly, infill or context)."
     from lmresearch.evaluate import perplexity
     if mask not in MASKS: raise IlmError(f'mask: expected one of {list(MASKS)}, got {mask!r}')
@@ -405,7 +422,12 @@ def ilm_perplexity(model, tokenizer, examples: Sequence, mask: str = 'infill_tex
     )
 
 # %% ../../nbs/22_ilm_model.ipynb #1a7b9612
-def ilm_perplexities(model, tokenizer, examples: Sequence, masks: Sequence[str] = tuple(MASKS), **kw) -> pd.DataFrame:
+def ilm_perplexities(model, # the model to score with
+                     tokenizer, # its tokenizer, with the ILM tokens
+                     examples: Sequence, # formatted examples or `(doc, spans)` items
+                     masks: Sequence[str] = tuple(MASKS), # the masks to score, one row each
+                     **kw # `ilm_perplexity` options (batch_size, autocast, progress)
+                    ) -> pd.DataFrame:
     "One row per mask: the pooled summary of `ilm_perplexity` (tokens, nll, ppl, bits_per_char, ...)."
     exs = _as_formatted(examples, tokenizer)
     return pd.DataFrame(
