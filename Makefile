@@ -51,9 +51,13 @@ pytest: venv
 export: venv
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
-# Re-execute library notebooks in place, keeping their real outputs (NB=nbs/00_core.ipynb for one).
+# Re-execute library notebooks in place, keeping their real outputs (NB=nbs/00_core.ipynb for one): execnb's exec_nb,
+# run from nbs/ as nbdev_test runs them; the first error stops and leaves that notebook as it was. Then nbdev_clean.
+NBS = $(patsubst nbs/%,%,$(or $(NB),$(wildcard nbs/[0-9]*.ipynb)))
 nbs: venv
-	$(BIN)/python tools/nbtool.py run $(or $(NB),nbs/[0-9]*.ipynb)
+	@cd nbs && for nb in $(NBS); do \
+	  echo "== $$nb"; ../$(BIN)/exec_nb $$nb --dest $$nb --exc_stop || exit 1; ../$(BIN)/nbdev_clean --fname $$nb; \
+	done
 
 # Experiment notebooks keep the real outputs of one demo job (a job that ran another version is refused).
 outputs: venv

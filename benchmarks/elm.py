@@ -14,14 +14,14 @@ def one(a) -> dict:
     import torch, transformers
     transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar()
     from lmresearch.elm.data import read_split
-    from lmresearch.elm.train import elm_config, build_model, task_examples
+    from lmresearch.elm.train import elm_config, build_elm, task_examples
     from lmresearch.elm.model import collate_elm
     from lmresearch.elm.eval import generate_summaries
     cfg = elm_config('cpu', a.data,
                      overrides={'model.name': a.lm, 'model.dtype': a.dtype, 'elm.text_drift_weight': a.drift,
                                                 'elm.contrastive_weight': 0.05})
     rows, emb = read_split(a.data, 'train')
-    t0 = time.perf_counter(); model = build_model(cfg); load_s = time.perf_counter() - t0
+    t0 = time.perf_counter(); model = build_elm(cfg); load_s = time.perf_counter() - t0
     ex = task_examples(rows, emb, model.tokenizer, cfg.elm.max_target_tokens)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()

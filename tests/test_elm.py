@@ -57,8 +57,8 @@ def test_filter_remaps_rows(data, tmp_path):
 
 
 def _tiny_model(data, **kw):
-    from lmresearch.elm.train import elm_config, build_model
-    return build_model(elm_config('tiny', data, overrides=kw))
+    from lmresearch.elm.train import elm_config, build_elm
+    return build_elm(elm_config('tiny', data, overrides=kw))
 
 
 def test_drift_gradient_reaches_adapter_and_vanishes_above_target(data):

@@ -4,11 +4,10 @@
 
 # %% ../../nbs/50_elm_data.ipynb #fab9b4eb
 from __future__ import annotations
-import functools, json, math, time
+import functools, json, time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -17,7 +16,7 @@ from ..data import read_records, split_assignment
 
 # %% auto #0
 __all__ = ['SPLITS', 'FIELDS', 'OPTIONAL', 'DEFAULT_TEMPLATE', 'ElmDataError', 'load_encoder', 'pool', 'sentence_embeddings',
-           'write_split', 'build', 'read_sources', 'read_split', 'filter_tasks']
+           'write_split', 'build', 'read_source_texts', 'read_split', 'filter_tasks']
 
 # %% ../../nbs/50_elm_data.ipynb #eeeabf67
 class ElmDataError(LMRError):
@@ -52,11 +51,13 @@ def pool(hidden: torch.Tensor, # (batch, length, width) last hidden states
 
 # %% ../../nbs/50_elm_data.ipynb #a67738ea
 @torch.no_grad()
-def sentence_embeddings(texts: Sequence[str], # the texts to embed
-                        encoder: str = 'minilm-l6', # see `load_encoder`
-                        batch_size: int = 32, # texts per forward pass
-                        pooling: str = 'mean', # see `pool`
-                        progress: bool = False) -> torch.Tensor: # show a tqdm bar
+def sentence_embeddings(
+    texts: Sequence[str], # the texts to embed
+    encoder: str = 'minilm-l6', # see `load_encoder`
+    batch_size: int = 32, # texts per forward pass
+    pooling: str = 'mean', # see `pool`
+    progress: bool = False, # show a tqdm bar
+) -> torch.Tensor:
     "Normalised sentence embeddings (len(texts), dim) in fp32, by the frozen `encoder`."
     tok, model = load_encoder(encoder)
     out = []
@@ -73,11 +74,13 @@ def _atomic_jsonl(path: Path, rows: Sequence[dict]):
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
 
 # %% ../../nbs/50_elm_data.ipynb #7a877d98
-def write_split(out: str | Path, # folder of the JSONL files
-                split: str, # train, valid or test
-                rows: Sequence[dict], # tasks (their `embedding_index` points into `embeddings`)
-                embeddings: torch.Tensor, # (n, dim) matrix
-                emb_dir: str | Path | None = None) -> None: # folder of the safetensors (default: `out`)
+def write_split(
+    out: str | Path, # folder of the JSONL files
+    split: str, # train, valid or test
+    rows: Sequence[dict], # tasks (their `embedding_index` points into `embeddings`)
+    embeddings: torch.Tensor, # (n, dim) matrix
+    emb_dir: str | Path | None = None, # folder of the safetensors (default: `out`)
+) -> None:
     "Write `{split}_synthesis.jsonl` and `{split}_embeddings.safetensors` atomically."
     out, emb_dir = Path(out), Path(emb_dir or out)
     out.mkdir(parents=True, exist_ok=True); emb_dir.mkdir(parents=True, exist_ok=True)
@@ -86,16 +89,21 @@ def write_split(out: str | Path, # folder of the JSONL files
     _atomic_jsonl(out / f'{split}_synthesis.jsonl', rows)
 
 # %% ../../nbs/50_elm_data.ipynb #9c7c7dd3
-def build(pairs: str | Path, # a file `data.read_records` reads, with one (text, summary) pair per record
-          out: str | Path, # output folder (JSONL and safetensors)
-          text_field: str = 'text', # the field embedded
-          summary_field: str = 'summary', # the target
-          encoder: str = 'minilm-l6', # frozen sentence encoder (see `load_encoder`)
-          template: str = DEFAULT_TEMPLATE, # input_prompt_template of every task
-          valid: float = 0.1, test: float = 0.1, seed: int = 0, # stable-hash split fractions and seed
-          max_pairs: int | None = None, # keep the first N usable pairs
-          max_summary_words: int | None = None, # drop pairs with longer summaries
-          pooling: str = 'mean', progress: bool = True) -> dict: # see `pool`; tqdm bar
+def build(
+    pairs: str | Path, # a file `data.read_records` reads, with one (text, summary) pair per record
+    out: str | Path, # output folder (JSONL and safetensors)
+    text_field: str = 'text', # the field embedded
+    summary_field: str = 'summary', # the target
+    encoder: str = 'minilm-l6', # frozen sentence encoder (see `load_encoder`)
+    template: str = DEFAULT_TEMPLATE, # input_prompt_template of every task
+    valid: float = 0.1, # share of pairs for validation (stable hash of the text)
+    test: float = 0.1, # share of pairs for test; the rest is train
+    seed: int = 0, # seed of the split
+    max_pairs: int | None = None, # keep the first N usable pairs
+    max_summary_words: int | None = None, # drop pairs with longer summaries
+    pooling: str = 'mean', # how token states become one vector: 'mean' or 'last' (see `pool`)
+    progress: bool = True, # a tqdm bar over the embedding batches
+) -> dict:
     """Embed the texts of (text, summary) pairs and write the ELM format per split; returns the counts (also
     `build.json`)."""
     t0 = time.time()
@@ -123,7 +131,7 @@ def build(pairs: str | Path, # a file `data.read_records` reads, with one (text,
     return info
 
 # %% ../../nbs/50_elm_data.ipynb #ed1a7395
-def read_sources(data_dir: str | Path, # a folder `build` wrote
+def read_source_texts(data_dir: str | Path, # a folder `build` wrote
                  split: str = 'train') -> list[str]: # train, valid or test
     "The source text of each embedding row (`{split}_sources.jsonl`, written by `build`)."
     f = Path(data_dir) / f'{split}_sources.jsonl'
@@ -146,11 +154,13 @@ def _check_row(r, f: Path, ln: int, n: int) -> dict:
     return r
 
 # %% ../../nbs/50_elm_data.ipynb #c23f4d41
-def read_split(data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
-               split: str = 'train', # train, valid or test
-               emb_dir: str | Path | None = None, # folder with `{split}_embeddings.safetensors` (default: data_dir)
-               dim: int | None = None, # the embedding dimension the config expects
-               task_type: str | None = None) -> tuple[list[dict], torch.Tensor]: # keep only this task type
+def read_split(
+    data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
+    split: str = 'train', # train, valid or test
+    emb_dir: str | Path | None = None, # folder with `{split}_embeddings.safetensors` (default: data_dir)
+    dim: int | None = None, # the embedding dimension the config expects
+    task_type: str | None = None, # keep only this task type
+) -> tuple[list[dict], torch.Tensor]:
     "Validated tasks and the embedding matrix of one split."
     f, fe = Path(data_dir) / f'{split}_synthesis.jsonl', Path(emb_dir or data_dir) / f'{split}_embeddings.safetensors'
     for p in (f, fe):
@@ -173,11 +183,13 @@ def read_split(data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
     return rows, emb.float()
 
 # %% ../../nbs/50_elm_data.ipynb #bf4d0d0b
-def filter_tasks(input_dir: str | Path, # folder with the JSONL files
-                 output_dir: str | Path, # where the filtered JSONL files go
-                 task_type: str = 'summary', # the task type kept
-                 input_emb_dir: str | Path | None = None, # folder of the input safetensors (default: input_dir)
-                 output_emb_dir: str | Path | None = None) -> dict[str, int]: # of the output (default: output_dir)
+def filter_tasks(
+    input_dir: str | Path, # folder with the JSONL files
+    output_dir: str | Path, # where the filtered JSONL files go
+    task_type: str = 'summary', # the task type kept
+    input_emb_dir: str | Path | None = None, # folder of the input safetensors (default: input_dir)
+    output_emb_dir: str | Path | None = None, # of the output (default: output_dir)
+) -> dict[str, int]:
     "Keep the tasks of `task_type` in every split, with only their embedding rows; returns the counts per split."
     counts = {}
     for sp in SPLITS:

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -23,10 +22,14 @@ __all__ = ['generate_embeds', 'generate_summaries', 'baseline_inputs', 'text_qua
 
 # %% ../../nbs/52_elm_eval.ipynb #d9231aea
 @torch.no_grad()
-def generate_embeds(lm, tokenizer, # a causal LM and its tokenizer
-                    inputs: Sequence[torch.Tensor], # one (length, width) input-embedding sequence per text
-                    max_new_tokens: int = 64, # tokens generated at most
-                    batch_size: int = 16, progress: bool = False) -> list[str]: # texts per call; tqdm bar
+def generate_embeds(
+    lm, # a causal LM
+    tokenizer, # its tokenizer (pad and EOS ids; decoding)
+    inputs: Sequence[torch.Tensor], # one (length, width) input-embedding sequence per text
+    max_new_tokens: int = 64, # tokens generated at most
+    batch_size: int = 16, # sequences per `generate` call
+    progress: bool = False, # a tqdm bar over the batches
+) -> list[str]:
     "Greedy continuations of input-embedding sequences (left-padded per batch), decoded without special tokens."
     out = []
     for i in tqdm(range(0, len(inputs), batch_size), disable=not progress, desc='generate'):
@@ -44,10 +47,14 @@ def generate_embeds(lm, tokenizer, # a causal LM and its tokenizer
 
 # %% ../../nbs/52_elm_eval.ipynb #a99a4390
 @torch.no_grad()
-def generate_summaries(model: ElmModel, # an adapter and its frozen LM
-                       rows: Sequence[dict], # tasks (`input_prompt_template`, `embedding_index`)
-                       embeddings: torch.Tensor, # the split's embedding matrix
-                       max_new_tokens: int = 64, batch_size: int = 16, progress: bool = False) -> list[str]:
+def generate_summaries(
+    model: ElmModel, # an adapter and its frozen LM
+    rows: Sequence[dict], # tasks (`input_prompt_template`, `embedding_index`)
+    embeddings: torch.Tensor, # the split's embedding matrix
+    max_new_tokens: int = 64, # tokens generated at most per summary
+    batch_size: int = 16, # summaries per `generate` call
+    progress: bool = False, # a tqdm bar over the batches
+) -> list[str]:
     "One greedy summary per task, from its embedding through the adapter."
     was = model.training; model.eval()
     dev = next(model.adapter.parameters()).device
@@ -64,10 +71,13 @@ def generate_summaries(model: ElmModel, # an adapter and its frozen LM
     finally: model.train(was)
 
 # %% ../../nbs/52_elm_eval.ipynb #d6fd08de
-def baseline_inputs(lm, tokenizer, # the frozen LM and its tokenizer
-                    rows: Sequence[dict], # tasks
-                    sources: Sequence[str] | None, # the source text of each task, or None for the no-input floor
-                    max_source_tokens: int = 256) -> list[torch.Tensor]: # source tokens kept
+def baseline_inputs(
+    lm, # the frozen LM (its input embeddings are used)
+    tokenizer, # its tokenizer
+    rows: Sequence[dict], # tasks
+    sources: Sequence[str] | None, # the source text of each task, or None for the no-input floor
+    max_source_tokens: int = 256, # source tokens kept
+) -> list[torch.Tensor]:
     "Input-embedding sequences `[source tokens] [template]` (or the template alone) for `generate_embeds`."
     emb = lm.get_input_embeddings()
     dev = emb.weight.device
@@ -106,11 +116,17 @@ def evaluate_predictions(preds: Sequence[str], # generated summaries
     return summ, per
 
 # %% ../../nbs/52_elm_eval.ipynb #846f76f7
-def compare_systems(model: ElmModel, # trained adapter + frozen LM
-                    rows: Sequence[dict], embeddings: torch.Tensor, # tasks and their embeddings
-                    sources: Sequence[str] | None = None, # source texts, for the upper-reference baseline
-                    max_new_tokens: int = 64, max_source_tokens: int = 256, batch_size: int = 16,
-                    encoder: str = 'minilm-l6', progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare_systems(
+    model: ElmModel, # trained adapter + frozen LM
+    rows: Sequence[dict], # the tasks (`input_prompt_template`, `target_text`, `embedding_index`)
+    embeddings: torch.Tensor, # the split's embedding matrix
+    sources: Sequence[str] | None = None, # source texts, for the upper-reference baseline
+    max_new_tokens: int = 64, # tokens generated at most per summary, for every system
+    max_source_tokens: int = 256, # source tokens the upper-reference baseline sees
+    batch_size: int = 16, # summaries per `generate` call
+    encoder: str = 'minilm-l6', # the BERTScore encoder (a zoo name)
+    progress: bool = False, # a tqdm bar over the adapter's batches
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Rows `adapter`, `lm+source` (when sources are given) and `lm, no input`, with BERTScore, composite and quality."
     refs = [r['target_text'] for r in rows]
     systems = {

@@ -4,20 +4,20 @@
 
 # %% ../../nbs/54_elm_experiment.ipynb #49ce6a46
 from __future__ import annotations
-import json, shutil, time
+import json, time
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
-from ..core import LMRError, atomic_write_json, configs_dir
+from ..core import LMRError, configs_dir
 from ..config import flatten, merge, parse_overrides
 from ..batch import run_batch
 from ..demo import LineReport
-from ..figures import MissingResults, save_table, thesis_figure, figsize, set_style
-from ..search import open_study, run_search, save_search, trials_table, plot_history, plot_importances
-from .data import read_split, read_sources
-from .train import ELM_PRESETS, elm_config, load_elm, train_elm
+from ..figures import MissingResults, figsize, make_figures, save_table, set_style, thesis_figure
+from ..search import open_study, run_search, save_search, plot_history, plot_importances
+from .data import read_split, read_source_texts
+from .train import elm_config, load_elm, train_elm
 
 # %% auto #0
 __all__ = ['SCALED', 'RANGES', 'BATCH', 'ElmSearchError', 'suggest', 'objective', 'search_elm', 'evaluate_best', 'latest_job',
@@ -67,18 +67,20 @@ def objective(trial) -> float: # an Optuna trial of a study made by `search_elm`
     return float(s['best_metric'])
 
 # %% ../../nbs/54_elm_experiment.ipynb #230b0d2a
-def search_elm(study: str, # study name
-               storage: str, # sqlite:///PATH
-               data_dir: str | Path | None = None, # the data folder (not needed to resume)
-               root: str | Path | None = None, # where trials' runs and the results go (not needed to resume)
-               preset: str = 'tiny', # config preset and search-space scale
-               trials: int = 4, # trials to run now
-               timeout: float | None = None, # seconds after which no new trial starts
-               jobs: int = 1, # worker processes on the storage
-               resume: bool = False, # continue the study in the storage
-               seed: int = 0, # seed of the runs and of TPE
-               overrides: dict | list | None = None, # fixed config overrides of every trial ({'k': v} or ['k=v'])
-               n_startup_trials: int = 2) -> tuple: # random trials before TPE, finished trials before pruning
+def search_elm(
+    study: str, # study name
+    storage: str, # sqlite:///PATH
+    data_dir: str | Path | None = None, # the data folder (not needed to resume)
+    root: str | Path | None = None, # where trials' runs and the results go (not needed to resume)
+    preset: str = 'tiny', # config preset and search-space scale
+    trials: int = 4, # trials to run now
+    timeout: float | None = None, # seconds after which no new trial starts
+    jobs: int = 1, # worker processes on the storage
+    resume: bool = False, # continue the study in the storage
+    seed: int = 0, # seed of the runs and of TPE
+    overrides: dict | list | None = None, # fixed config overrides of every trial ({'k': v} or ['k=v'])
+    n_startup_trials: int = 2, # random trials before TPE, finished trials before pruning
+) -> tuple:
     "Run (or continue) the ELM search; returns (study, paths of the trials table, best params and figures)."
     kw = dict(seed=seed, n_startup_trials=n_startup_trials, n_warmup_steps=1)
     if not resume:
@@ -96,17 +98,19 @@ def search_elm(study: str, # study name
     return st, paths
 
 # %% ../../nbs/54_elm_experiment.ipynb #61974631
-def evaluate_best(study, # a finished ELM study
-                  out_dir: str | Path, # where systems.csv, examples.csv and the tables go
-                  split: str = 'test', # the split compared
-                  max_examples: int | None = None, # first tasks of the split
-                  n_examples: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]: # tasks shown with all systems' outputs
+def evaluate_best(
+    study, # a finished ELM study
+    out_dir: str | Path, # where systems.csv, examples.csv and the tables go
+    split: str = 'test', # the split compared
+    max_examples: int | None = None, # first tasks of the split
+    n_examples: int = 3, # tasks shown with all systems' outputs
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     "One row per system (adapter, LM + source, LM with no input) on `split`, and an examples table; both written."
     from lmresearch.elm.eval import compare_systems
     model, cfg = load_elm(study.best_trial.user_attrs['run_dir'])
     rows, emb = read_split(cfg.elm.data_dir, split, cfg.elm.emb_dir, cfg.elm.embedding_dim, cfg.elm.task_type)
     rows = rows[:max_examples] if max_examples else rows
-    try: src = read_sources(cfg.elm.data_dir, split); sources = [src[r['embedding_index']] for r in rows]
+    try: src = read_source_texts(cfg.elm.data_dir, split); sources = [src[r['embedding_index']] for r in rows]
     except LMRError: sources = None
     table, per = compare_systems(model, rows, emb, sources, cfg.elm.max_new_tokens, encoder=cfg.elm.bertscore_encoder)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -158,12 +162,13 @@ def elm_systems(runs_root):
     return fig, [str(run / 'systems.csv')], {'tasks': int(t['n'].iloc[0])}
 
 # %% ../../nbs/54_elm_experiment.ipynb #71088c33
-def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
-         figures_dir: str | Path, # where the thesis figures and the systems table go
-         jobs: int = 1, # jobs run in parallel (one job here)
-         progress: bool = True) -> LineReport: # show the batch's progress bar
+def demo(
+    runs_root: str | Path, # the batch goes to `runs_root/elm`
+    figures_dir: str | Path, # where the thesis figures and the systems table go
+    jobs: int = 1, # jobs run in parallel (one job here)
+    progress: bool = True, # show the batch's progress bar
+) -> LineReport:
     "The ELM line on embedded PubMedQA pairs: its batch, table and figures; returns the line's report."
-    from lmresearch.figures import make_figures
     t0 = time.time()
     res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=Path(runs_root) / BATCH,
                     progress=progress)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/51_elm_model.ipynb #250df917
 from __future__ import annotations
-import contextlib, functools, math
+import contextlib
 from typing import Sequence
 
 import torch
@@ -121,19 +121,19 @@ class ElmModel(nn.Module):
     "Adapter -> soft tokens ahead of the prompt -> frozen causal LM; the drift scorer when its weight is > 0."
     def __init__(
         self,
-        lm,  # a causal LM (frozen here)
-        tokenizer,  # its tokenizer
-        dim: int = 384,
-        k: int = 4,
-        hidden_dim: int = 512,
-        dropout: float = 0.1,
-        residual_scale: float = 0.1,  # Adapter
-        contrastive_weight: float = 0.0,  # weight of `info_nce`
-        contrastive_temperature: float = 0.07,  # its temperature
-        text_drift_weight: float = 0.0,  # weight of `drift_loss`
-        text_drift_target_similarity: float = 0.8,  # its target
-        encoder: str = 'minilm-l6',
-    ):  # the frozen encoder of the drift term
+        lm, # a causal LM; frozen here
+        tokenizer, # its tokenizer
+        dim: int = 384, # the embeddings' dimension (384 for MiniLM-L6)
+        k: int = 4, # soft tokens the adapter puts ahead of the prompt
+        hidden_dim: int = 512, # the adapter MLP's hidden size
+        dropout: float = 0.1, # dropout after the adapter's hidden layer
+        residual_scale: float = 0.1, # the adapter's output size relative to a typical token embedding
+        contrastive_weight: float = 0.0, # weight of `info_nce` in the loss; 0 leaves it out
+        contrastive_temperature: float = 0.07, # its temperature
+        text_drift_weight: float = 0.0, # weight of `drift_loss` in the loss; 0 leaves it out (and loads no encoder)
+        text_drift_target_similarity: float = 0.8, # the similarity below which drift is penalised
+        encoder: str = 'minilm-l6', # the frozen sentence encoder of the drift term
+    ):
         super().__init__()
         self.lm, self.tokenizer = lm, tokenizer
         for p in lm.parameters():
@@ -204,11 +204,13 @@ def total(self: ElmModel, out: dict # what `losses` returned
     return out['ce_sum'] + out['targets'] * (self.cw * out['contrastive'] + self.dw * out['drift'])
 
 # %% ../../nbs/51_elm_model.ipynb #3b35ff2a
-def make_example(tokenizer, # the LM's tokenizer
-                 template: str, # input_prompt_template
-                 target: str, # target_text
-                 embedding: torch.Tensor, # the text's embedding
-                 max_target_tokens: int = 64) -> dict: # summary tokens kept
+def make_example(
+    tokenizer, # the LM's tokenizer
+    template: str, # input_prompt_template
+    target: str, # target_text
+    embedding: torch.Tensor, # the text's embedding
+    max_target_tokens: int = 64, # summary tokens kept
+) -> dict:
     "`input_ids`, `loss_mask` (1 on the summary and EOS) and `embedding` of one task."
     p = tokenizer(template, add_special_tokens=False)['input_ids'] if template else []
     t = tokenizer(' ' + target.strip(), add_special_tokens=False)['input_ids'][:max_target_tokens]

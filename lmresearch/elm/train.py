@@ -4,10 +4,10 @@
 
 # %% ../../nbs/53_elm_train.ipynb #de9d0215
 from __future__ import annotations
-import functools, json, math, time
+import json, math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -23,7 +23,7 @@ from .eval import generate_summaries, text_quality
 
 # %% auto #0
 __all__ = ['MAX_EPOCHS', 'ELM_PRESETS', 'ElmTrainError', 'ElmSection', 'ElmExperimentConfig', 'elm_config', 'ElmObjective',
-           'make_evaluator', 'load_lm', 'build_model', 'task_examples', 'train_elm', 'load_elm']
+           'make_evaluator', 'load_lm', 'build_elm', 'task_examples', 'train_elm', 'load_elm']
 
 # %% ../../nbs/53_elm_train.ipynb #06e9bf01
 class ElmTrainError(LMRError):
@@ -77,10 +77,12 @@ ELM_PRESETS: dict[str, dict] = {
             'elm.eval_examples': 64},
 }
 
-def elm_config(preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
-               data_dir: str | Path | None = None, # the data folder (`elm.data_dir`)
-               seed: int = 0, # the run's seed
-               overrides: dict | list | None = None) -> ElmExperimentConfig: # e.g. {'elm.k': 8} or ['elm.k=8']
+def elm_config(
+    preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
+    data_dir: str | Path | None = None, # the data folder (`elm.data_dir`)
+    seed: int = 0, # the run's seed
+    overrides: dict | list | None = None, # e.g. {'elm.k': 8} or ['elm.k=8']
+) -> ElmExperimentConfig:
     "The config of one ELM run: preset < ELM_PRESETS[preset] < data, seed < overrides."
     mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(data_dir)}
     layers = merge(merge(parse_overrides(ELM_PRESETS.get(preset, {})), parse_overrides(mine)),
@@ -119,11 +121,13 @@ class ElmObjective(Objective):
         return m.total(out), ex
 
 # %% ../../nbs/53_elm_train.ipynb #ea058a80
-def make_evaluator(rows: Sequence[dict], # validation tasks (the first `elm.eval_examples` are generated)
-                   embeddings: torch.Tensor, # their embedding matrix
-                   es: ElmSection, # the config's elm section
-                   on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
-                   batch_size: int = 16) -> Callable: # tasks per generate call
+def make_evaluator(
+    rows: Sequence[dict], # validation tasks (the first `elm.eval_examples` are generated)
+    embeddings: torch.Tensor, # their embedding matrix
+    es: ElmSection, # the config's elm section
+    on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
+    batch_size: int = 16, # tasks per generate call
+) -> Callable:
     "`evaluator(trainer) -> {valid_composite, valid_bertscore_f1, ...}` for the `Trainer`."
     rows = list(rows)[:es.eval_examples]
     refs = [r['target_text'] for r in rows]
@@ -151,7 +155,7 @@ def load_lm(mc, # the config's `model` section
     return _LMS[key]
 
 # %% ../../nbs/53_elm_train.ipynb #98c39829
-def build_model(cfg: ElmExperimentConfig) -> ElmModel: # the run's config
+def build_elm(cfg: ElmExperimentConfig) -> ElmModel: # the run's config
     "A fresh `ElmModel` (adapter seeded by `cfg.seed`) on the config's frozen LM."
     lm, tok = load_lm(cfg.model, cfg.seed)
     e = cfg.elm
@@ -160,7 +164,12 @@ def build_model(cfg: ElmExperimentConfig) -> ElmModel: # the run's config
                     e.contrastive_temperature, e.text_drift_weight, e.text_drift_target_similarity, e.encoder)
 
 # %% ../../nbs/53_elm_train.ipynb #3c089371
-def task_examples(rows: Sequence[dict], embeddings: torch.Tensor, tok, max_target_tokens: int) -> list[dict]:
+def task_examples(
+    rows: Sequence[dict], # tasks (`input_prompt_template`, `target_text`, `embedding_index`)
+    embeddings: torch.Tensor, # the split's embedding matrix; row `embedding_index` goes with each task
+    tok, # the LM's tokenizer
+    max_target_tokens: int, # summary tokens kept per task
+) -> list[dict]:
     "`make_example` of every task (template, target, its embedding row)."
     return [
         make_example(
@@ -170,7 +179,7 @@ def task_examples(rows: Sequence[dict], embeddings: torch.Tensor, tok, max_targe
     ]
 
 # %% ../../nbs/53_elm_train.ipynb #3a14371c
-def _data(cfg: ElmExperimentConfig, split: str):
+def _split_data(cfg: ElmExperimentConfig, split: str):
     e = cfg.elm
     if not e.data_dir: raise ElmTrainError('elm.data_dir: not set (make one with lmr elm build)')
     rows, emb = read_split(e.data_dir, split, e.emb_dir, e.embedding_dim, e.task_type)
@@ -178,16 +187,18 @@ def _data(cfg: ElmExperimentConfig, split: str):
     return rows, emb
 
 # %% ../../nbs/53_elm_train.ipynb #28a3422b
-def train_elm(cfg: ElmExperimentConfig, # see `elm_config`
-              run_dir: str | Path | None = None, # a new run folder (with resume_from: default the checkpoint's run)
-              resume_from: str | Path | None = None, # a checkpoint folder (run/checkpoints/ckpt-N) to continue from
-              on_eval: Callable | None = None, # see `make_evaluator`
-              progress: bool = True, # tqdm bar
-              stop_at: int | None = None) -> dict: # stop after this step (tests of resume)
+def train_elm(
+    cfg: ElmExperimentConfig, # see `elm_config`
+    run_dir: str | Path | None = None, # a new run folder (with resume_from: default the checkpoint's run)
+    resume_from: str | Path | None = None, # a checkpoint folder (run/checkpoints/ckpt-N) to continue from
+    on_eval: Callable | None = None, # see `make_evaluator`
+    progress: bool = True, # tqdm bar
+    stop_at: int | None = None, # stop after this step (tests of resume)
+) -> dict:
     "Train one adapter on the frozen LM; returns the Trainer's summary (plus `adapter` path when finished)."
-    (tr, tr_emb), (va, va_emb) = _data(cfg, 'train'), _data(cfg, 'valid')
+    (tr, tr_emb), (va, va_emb) = _split_data(cfg, 'train'), _split_data(cfg, 'valid')
     tr = tr[:cfg.elm.max_train_examples] if cfg.elm.max_train_examples else tr
-    model = build_model(cfg)
+    model = build_elm(cfg)
     tok = model.tokenizer
     train_ex, valid_ex = (task_examples(r, e, tok, cfg.elm.max_target_tokens) for r, e in ((tr, tr_emb), (va, va_emb)))
     tc = cfg.train
@@ -220,7 +231,7 @@ def load_elm(path: str | Path # a run folder (its adapter.safetensors) or a chec
     if not (run / 'config.yaml').is_file():
         raise ElmTrainError(f'{path}: not an ELM run or checkpoint (no {run / "config.yaml"})')
     cfg = load_config(run / 'config.yaml', cls=ElmExperimentConfig)
-    model = build_model(cfg)
+    model = build_elm(cfg)
     if is_ckpt:
         c = read_checkpoint(p)
         load_model_tensors(model, c['model'], c['aliases'], f'{p}/model.safetensors', trainable_only=True)
