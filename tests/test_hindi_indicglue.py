@@ -8,7 +8,7 @@ import pytest
 from lmresearch.hindi.indicglue import TASKS, IndicGlueError, load_task, missing_files, select_tasks
 
 # One small file per released split, in the shapes AI4Bharat's processors (Indic-BERT-v1 fine_tune/data/processors.py)
-# and the Hugging Face indic_glue script read: see nbs/48_hindi_indicglue.ipynb for the sources.
+# and the Hugging Face indic_glue script read: see nbs/46_hindi_indicglue.ipynb for the sources.
 BBC_TRAIN = (  # CSV without a header: label,text; quoted fields may hold commas, quotes and line breaks
     'india,"दिल्ली में आज बारिश हुई, और यातायात धीमा रहा।"\n'
     'pakistan,"इस्लामाबाद में सरकार ने नए नियम ""तुरंत"" लागू किए।"\n'
