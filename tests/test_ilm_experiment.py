@@ -7,8 +7,8 @@ import pytest
 
 from lmresearch.batch import expand_jobs, load_batch, notebook_parameters
 from lmresearch.ilm.analysis import load_results, write_analysis, specialised_beats_general
-from lmresearch.ilm.experiment import (IlmExperimentError, evaluate_ilm, ilm_config, prepare_ilm_data, save_eval, split_items,
-                                       train_ilm)
+from lmresearch.ilm.experiment import (IlmExperimentError, evaluate_ilm, ilm_config, prepare_ilm_data, sample_infills,
+                                       save_eval, split_items, train_ilm)
 from lmresearch.tracking import Run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +34,11 @@ def batch(data, tmp_path_factory) -> Path:
         train_ilm(ilm_config('tiny', level, init_from=None if init is None else str(init), data_dir=str(data), overrides=TINY), b / job / 'run')
         rows.append({'job_id': job, 'status': 'completed', 'ilm_role': 'train'})
         res = evaluate_ilm(b / job / 'run', data, levels=['A1', 'B1'], max_docs_per_level=6, examples_per_doc=1, n_resamples=100)
+        valid = evaluate_ilm(b / job / 'run', data, levels=['A1', 'B1'], split='valid', masks=['infill_textonly'],
+                             max_docs_per_level=4, examples_per_doc=1, n_resamples=50)
+        infills = sample_infills(b / job / 'run', data, levels=['A1', 'B1'], n=1, max_new_tokens=4)
         run = Run.create(b / f'eval-{job}' / 'run', config={'model_run': job}, tensorboard=False)
-        run.finish(**save_eval(res, run))
+        run.finish(**save_eval(res, run, valid, infills))
         rows.append({'job_id': f'eval-{job}', 'status': 'completed', 'ilm_role': 'eval'})
     pd.DataFrame(rows).to_parquet(b / 'results.parquet')
     return b
@@ -49,6 +52,9 @@ def test_train_evaluate_end_to_end(batch, data):
     assert (t['kind'], t['model']) == ('transfer', 'general→A1')
     e = Run.open(batch / 'eval-levels-A1' / 'run')
     assert e.status == 'completed' and set(e.summary['ppl']) == {'infill_textonly', 'infill', 'context'}
+    assert set(e.summary['dropped']) == {'A1', 'B1'} and e.summary['train_seed'] == 0
+    per_type = pd.read_parquet(e.path('per_type.parquet'))
+    assert set(per_type['type']) <= {'word', 'ngram', 'sentence', 'paragraph', 'document'} and per_type['spans'].min() >= 1
     pd_ = pd.read_parquet(e.path('per_doc.parquet'))
     assert set(pd_['test_level']) == {'A1', 'B1'} and (pd_.groupby(['test_level', 'mask']).size() <= 6).all()
     summ = pd.read_parquet(e.path('eval_summary.parquet'))
@@ -63,11 +69,20 @@ def test_analysis_of_a_batch_folder(batch, tmp_path):
     assert set(r.per_doc['model']) == {'general', 'A1', 'general→A1'} and set(r.curves['kind']) == {'general', 'specialised', 'transfer'}
     a = write_analysis(batch, tmp_path / 'out', figures_out=tmp_path / 'figs', n_resamples=200, n_permutations=200)
     assert list(a.h1['level']) == ['A1'] and list(a.matrix.index) == ['A1', 'general', 'general→A1']
+    assert list(a.matrix.columns) == ['A1', 'B1', 'all'] and list(a.h2['best']) == ['A1', 'A1']  # B1's best: A1, on validation
+    assert set(a.h2['chosen_on']) == {'validation'}
+    assert list(a.mixed['system']) == ['general', 'specialised', 'transfer'] and set(a.l1['l1']) == {'unknown'}
+    assert len(a.span_types) and set(a.seeds['seeds']) == {1}
     assert a.statements[0].startswith('H1 (specialised beats general on its level)') and ' of 1 levels' in a.statements[0]
     hyp = json.loads((tmp_path / 'out' / 'hypotheses.json').read_text())
-    assert hyp['levels'] == 1 and len(hyp['statements']) == 3
+    assert hyp['levels'] == 1 and len(hyp['statements']) == 4 and hyp['statements'][3].startswith('Mixed-level')
     made = sorted(p.name for p in (tmp_path / 'figs').glob('*.pdf'))
-    assert made == ['ilm-learning-curves.pdf', 'ilm-ppl-heatmap.pdf', 'ilm-specialisation-gain.pdf']
+    assert made == ['ilm-learning-curves.pdf', 'ilm-ppl-heatmap.pdf', 'ilm-seed-spread.pdf', 'ilm-span-types.pdf',
+                    'ilm-specialisation-gain.pdf']
+    tables = sorted(p.name for p in (tmp_path / 'figs').glob('*.md'))
+    assert tables == ['ilm-dropped.md', 'ilm-infills.md', 'ilm-l1.md', 'ilm-mixed.md', 'ilm-ppl-matrix.md', 'ilm-seeds.md',
+                      'ilm-span-types.md']
+    assert '| *original* |' in (tmp_path / 'figs' / 'ilm-infills.md').read_text()
     assert json.loads((tmp_path / 'figs' / 'ilm-ppl-heatmap.json').read_text())['sources']
     assert specialised_beats_general(r.per_doc, n_resamples=200, n_permutations=200)['p_holm'].between(0, 1).all()
 
@@ -87,16 +102,21 @@ def test_batch_file_plan(tmp_path):
     assert spec.name == 'ilm'
     jobs = expand_jobs(spec, tmp_path)
     n = pd.Series([j.stage for j in jobs]).value_counts().to_dict()
-    assert n == {'data': 1, 'general': 1, 'levels': 5, 'transfer': 5, 'eval-general': 1, 'eval-levels': 5, 'eval-transfer': 5}
+    assert n == {'data': 1, 'general': 3, 'levels': 15, 'transfer': 15, 'eval-general': 3, 'eval-levels': 15,
+                 'eval-transfer': 15}  # three training seeds
     by = {j.id: j for j in jobs}
     data_run = str(next(j for j in jobs if j.stage == 'data').run_dir)
     for j in jobs:
-        if j.stage == 'transfer': assert j.params['init_from'] == str(by[j.needs].run_dir) and by[j.needs].stage == 'general'
+        if j.stage == 'transfer':
+            assert j.params['init_from'] == str(by[j.needs].run_dir) and by[j.needs].stage == 'general'
+            assert j.params['seed'] == by[j.needs].params['seed']                  # the seed of its general model
+        if j.stage.startswith('eval-') or j.stage == 'data': assert j.params['seed'] == 0  # same data and test documents
         if j.stage.startswith('eval-'):
             up = by[j.needs]
             assert j.params['model_run'] == str(up.run_dir) and up.stage == j.stage[5:]
         if j.stage != 'data': assert j.params['data_dir'] == data_run
-    assert sorted(j.params['level'] for j in jobs if j.stage == 'levels') == ['A1', 'A2', 'B1', 'B2', 'C1']
+    assert sorted(j.params['level'] for j in jobs if j.stage == 'levels') == sorted(['A1', 'A2', 'B1', 'B2', 'C1'] * 3)
+    assert sorted({j.params['seed'] for j in jobs if j.stage in ('general', 'levels', 'transfer')}) == [0, 1, 2]
 
 
 @pytest.mark.parametrize('name', ['ilm_data', 'ilm_train', 'ilm_eval', 'ilm_analysis'])

@@ -25,7 +25,8 @@ from .mask import SPAN_TYPES, mask_dir, read_masks
 # %% auto #0
 __all__ = ['ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperimentError', 'prepare_ilm_data', 'split_items',
            'IlmSection', 'IlmExperimentConfig', 'run_kind', 'model_label', 'ilm_config', 'eval_settings', 'model_dir',
-           'train_ilm', 'IlmEval', 'score_masks', 'evaluate_ilm', 'eval_summary', 'save_eval']
+           'train_ilm', 'IlmEval', 'answer_masks', 'score_masks', 'evaluate_ilm', 'length_profile', 'fitting_seq_len',
+           'infill_items', 'sample_infills', 'eval_summary', 'save_eval']
 
 # %% ../../nbs/23_ilm_experiment.ipynb #fb37f8f0
 class IlmExperimentError(LMRError):
@@ -43,8 +44,15 @@ def _data_paths(data_dir: str | Path) -> tuple[Path, Path]:
     return pre, msk
 
 # %% ../../nbs/23_ilm_experiment.ipynb #c9563456
-def prepare_ilm_data(out: str | Path, csv: str | Path | None = None, sample_size: int | None = None, seed: int = 0,
-                     per_doc: int = 16, p: float = 0.03, columns: str | dict | None = None, jobs: int = 1) -> dict:
+def prepare_ilm_data(out: str | Path, # the data folder to write (prepared/, masked/, ilm_data.json)
+                     csv: str | Path | None = None, # an EFCAMDAT-style CSV (None: the embedded demo)
+                     sample_size: int | None = None, # a stratified sample of this many texts (level x L1)
+                     seed: int = 0, # the split, sample and masks
+                     per_doc: int = 16, # masks per document
+                     p: float = 0.03, # the masking probability of the paper's hierarchical masks
+                     columns: str | dict | None = None, # CSV column names, e.g. text=essay,level=cefr
+                     jobs: int = 1 # processes for masking
+                    ) -> dict:
     """CSV (default: the embedded demo) -> `out/prepared` (documents, levels) and `out/masked` (spans); returns a
     summary."""
     out = Path(out)
@@ -86,8 +94,14 @@ def _read_meta(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text(encoding='utf-8').splitlines() if l.strip()]
 
 # %% ../../nbs/23_ilm_experiment.ipynb #6483981f
-def split_items(data_dir: str | Path, split: str = 'train', level: str = 'all', max_docs_per_level: int | None = None,
-                examples_per_doc: int | None = None, max_examples: int | None = None, seed: int = 0) -> list[dict]:
+def split_items(data_dir: str | Path, # prepare_ilm_data's folder
+                split: str = 'train', # train, valid or test
+                level: str = 'all', # a CEFR level, or all
+                max_docs_per_level: int | None = None, # cap: documents per level (stable-hash choice)
+                examples_per_doc: int | None = None, # cap: the first k masks of each document
+                max_examples: int | None = None, # cap: a stable random subset of the examples
+                seed: int = 0 # the stable choices above
+               ) -> list[dict]:
     "ILM items (doc, spans, doc_id, example, level) of one split, optionally one level, with stable caps."
     pre, msk = _data_paths(data_dir)
     lv = _level(level)
@@ -142,10 +156,20 @@ class IlmExperimentConfig(ExperimentConfig):
 # %% ../../nbs/23_ilm_experiment.ipynb #8f1946af
 ILM_DEFAULTS = {'train.early_stopping_metric': 'valid_infill_loss', 'train.eval_batches': None}   # every preset
 ILM_PRESETS: dict[str, dict] = {
-    'tiny': {'train.max_steps': 40, 'train.seq_len': 256, 'train.eval_every': 10, 'train.log_every': 5,
-             'train.warmup': 0.1, 'train.lr': 3e-3, 'tracking.tensorboard': False,
+    # tiny: 320 tokens, the shortest length at which no level of the demo data loses more examples than A1
+    # (length_profile, below; at 256 a few C1 examples were dropped and no A1 one)
+    'tiny': {'train.max_steps': 40, 'train.seq_len': 320, 'model.positions': 320, 'train.eval_every': 10,
+             'train.log_every': 5, 'train.warmup': 0.1, 'train.lr': 3e-3, 'tracking.tensorboard': False,
              'ilm.max_train_examples': 2000, 'ilm.max_valid_examples': 100},
-    'gpu': {'ilm.train_on': 'infill+context'},   # the reference implementation's objective at the paper's scale
+    # cpu and gpu: 512 tokens, so that the longer essays of the higher levels are not cut more than A1's (at 256 they
+    # are: check a corpus with length_profile / fitting_seq_len before a run; the evaluation reports the share)
+    'cpu': {'train.seq_len': 512},
+    # gpu budget: ONE PASS over each model's own training examples (train.epochs: 1 replaces the preset's 20,000
+    # steps). Every level's examples are then seen equally often (once each; 16 masks of each document) by its
+    # specialised model, by the general model and by its transfer model; with a fixed number of steps the C1 model
+    # would pass over its ~8k documents dozens of times while the general model saw ~5% of its 9.26M examples.
+    # Within the pass, early stopping on valid_infill_loss and restore_best choose the checkpoint.
+    'gpu': {'ilm.train_on': 'infill+context', 'train.epochs': 1, 'train.seq_len': 512},
 }
 
 def run_kind(level: str, init_from: str | None) -> str:
@@ -161,12 +185,12 @@ def model_label(level: str, init_from: str | None) -> str:
 
 # %% ../../nbs/23_ilm_experiment.ipynb #e7a21ccd
 def ilm_config(
-    preset: str | None = 'tiny',
-    level: str = 'all',
-    init_from: str | None = None,
-    data_dir: str | None = None,
-    seed: int = 0,
-    overrides: dict | list | None = None,
+    preset: str | None = 'tiny',  # configs/presets/<preset>.yaml, then ILM_PRESETS[preset]
+    level: str = 'all',  # a CEFR level, or all (the general model)
+    init_from: str | None = None,  # None: the preset's model; a run directory or model folder (transfer)
+    data_dir: str | None = None,  # prepare_ilm_data's folder
+    seed: int = 0,  # the training seed
+    overrides: dict | list | None = None,  # last: config overrides, e.g. {'train.max_steps': 10}
 ) -> IlmExperimentConfig:
     "The config of one ILM run: preset < ILM_DEFAULTS < ILM_PRESETS[preset] < level, init, data, seed < overrides."
     from lmresearch.config import parse_overrides, merge
@@ -185,20 +209,29 @@ def ilm_config(
     return load_config(cls=IlmExperimentConfig, preset=preset, overrides=layers)
 
 # %% ../../nbs/23_ilm_experiment.ipynb #bee1127c
-ILM_EVAL_PRESETS: dict[str, dict] = {'tiny': {'max_docs_per_level': 100, 'examples_per_doc': 1}}
+ILM_EVAL_PRESETS: dict[str, dict] = {
+    'test': {'tiny': {'max_docs_per_level': 100, 'examples_per_doc': 1}},  # other presets: every test example
+    'valid': {'tiny': {'max_docs_per_level': 50, 'examples_per_doc': 1},  # model selection: a capped subset
+              None: {'max_docs_per_level': 500, 'examples_per_doc': 2}},
+}
 
 def eval_settings(
-    preset: str | None = 'tiny', max_docs_per_level: int | None = None, examples_per_doc: int | None = None
+    preset: str | None = 'tiny',  # the preset the models were trained with
+    max_docs_per_level: int | None = None,  # cap on documents per level (None: the preset's; 0: no cap)
+    examples_per_doc: int | None = None,  # cap on masks per document (None: the preset's; 0: no cap)
+    split: str = 'test',  # test (the evaluation) or valid (H2's model selection: infill_textonly only)
 ) -> dict:
-    "Keyword arguments of `evaluate_ilm` for a preset: its test-set caps unless given (0 = no cap), and bf16 autocast."
-    kw = {'max_docs_per_level': None, 'examples_per_doc': None, **ILM_EVAL_PRESETS.get(preset, {})}
+    "Keyword arguments of `evaluate_ilm` for a preset and split: its caps unless given (0 = no cap), bf16 autocast."
+    if split not in ILM_EVAL_PRESETS: raise IlmExperimentError(f"split: expected 'test' or 'valid', got {split!r}")
+    table = ILM_EVAL_PRESETS[split]
+    kw = {'max_docs_per_level': None, 'examples_per_doc': None, **table.get(preset, table.get(None, {}))}
     for k, v in (('max_docs_per_level', max_docs_per_level), ('examples_per_doc', examples_per_doc)):
         if v is not None:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise IlmExperimentError(f'{k}: expected an int >= 0 (0 = no cap), got {v!r}')
             kw[k] = v or None
     kw['autocast'] = preset is not None and load_config(preset=preset).train.precision == 'bf16'
-    return kw
+    return kw | ({'split': 'valid', 'masks': ('infill_textonly',)} if split == 'valid' else {})
 
 # %% ../../nbs/23_ilm_experiment.ipynb #5dcd90b1
 def model_dir(path: str | Path) -> Path:
@@ -280,9 +313,10 @@ def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = Fa
 
 # %% ../../nbs/23_ilm_experiment.ipynb #53fad4df
 class IlmEval(NamedTuple):
-    "Result of `evaluate_ilm`: per-document sums (one row per test level, mask, document) and the summary."
+    "Result of `evaluate_ilm`: per-document sums, the summary, and per-document sums of the answers by span type."
     per_doc: pd.DataFrame
     summary: pd.DataFrame
+    per_type: pd.DataFrame
 
 # %% ../../nbs/23_ilm_experiment.ipynb #dd4dd9c4
 def _train_seq_len(d: Path) -> int | None:
@@ -294,59 +328,117 @@ def _train_seq_len(d: Path) -> int | None:
 
 # %% ../../nbs/23_ilm_experiment.ipynb #1f5d65f7
 def _run_info(d: Path) -> dict:
-    "kind / model / level of the run that made model folder `d` (from its config), else a plain label."
+    "kind / model / level / training seed of the run that made model folder `d` (from its config), else a plain label."
     import yaml
     cfg = d.parent / 'config.yaml'
-    ilm = ((yaml.safe_load(cfg.read_text()) or {}).get('ilm') if d.name == 'model' and cfg.is_file() else None) or {}
-    if 'level' not in ilm: return {'model': d.name, 'kind': 'other', 'train_level': None}
+    raw = (yaml.safe_load(cfg.read_text()) or {}) if d.name == 'model' and cfg.is_file() else {}
+    ilm = raw.get('ilm') or {}
+    if 'level' not in ilm: return {'model': d.name, 'kind': 'other', 'train_level': None, 'seed': None}
     return {
         'model': model_label(ilm['level'], ilm.get('init_from')),
         'kind': run_kind(ilm['level'], ilm.get('init_from')),
         'train_level': ilm['level'],
+        'seed': raw.get('seed'),
     }
 
 # %% ../../nbs/23_ilm_experiment.ipynb #7562ea74
+def answer_masks(ex: dict) -> list[list[int]]:
+    "One 0/1 mask per answer of a formatted ILM example: the tokens of that answer's text (not its end token)."
+    from lmresearch.ilm.model import INFILL, INFILL_SPECIAL
+    out, k = [[0] * len(ex['target_types']) for _ in ex['types']], 0
+    for i, t in enumerate(ex['target_types']):
+        if t == INFILL: out[k][i] = 1
+        elif t == INFILL_SPECIAL: k += 1
+    return out
+
+# %% ../../nbs/23_ilm_experiment.ipynb #231eed68
+def _score_batch(model, exs: Sequence[dict], masks: Sequence[str], pad_id: int, autocast: bool, answers: bool) -> dict:
+    "NLL sums and counts of one batch under each mask (and of each answer): arrays, and lists per example."
+    from lmresearch.evaluate import pad_batch, masked_nll
+    dev = next(model.parameters()).device
+    seqs = [e['input_ids'] for e in exs]
+    b = pad_batch(seqs, pad_id)
+    ids, att = b['input_ids'].to(dev), b['attention_mask'].to(dev)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = model(input_ids=ids, attention_mask=att).logits
+    def nll(lms):
+        s, c = masked_nll(logits, ids, pad_batch(seqs, pad_id, lms)['loss_mask'].to(dev), att)
+        return s.cpu().numpy(), c.cpu().numpy()
+    out = {m: nll([e['masks'][m] for e in exs]) for m in masks}
+    if answers:
+        am = [answer_masks(e) for e in exs]
+        per_k = [nll([a[k] if k < len(a) else [0] * len(s) for a, s in zip(am, seqs)])
+                 for k in range(max(map(len, am)))]  # answer k of every example (an all-zero mask where there is none)
+        out['answers'] = [([float(per_k[k][0][i]) for k in range(len(a))], [int(per_k[k][1][i]) for k in range(len(a))])
+                          for i, a in enumerate(am)]
+    return out
+
+# %% ../../nbs/23_ilm_experiment.ipynb #e01aeb01
 @torch.no_grad()
 def score_masks(
-    model,
-    examples: Sequence[dict],
-    masks: Sequence[str] = tuple(MASKS),
-    pad_id: int = 0,
-    batch_size: int = 16,
-    autocast: bool = False,
-    progress: bool = False,
+    model,  # a causal LM with the ILM tokens
+    examples: Sequence[dict],  # formatted ILM examples (`ilm.model.format_example`)
+    masks: Sequence[str] = tuple(MASKS),  # the target sets to sum: infill_textonly, infill, context
+    pad_id: int = 0,  # the padding token id
+    batch_size: int = 16,  # examples per forward pass
+    autocast: bool = False,  # score under bf16 autocast
+    progress: bool = False,  # show a progress bar
+    answers: bool = False,  # also each answer's NLL and tokens (columns answer_nll, answer_tokens: lists)
 ) -> pd.DataFrame:
-    """NLL sums and token counts of formatted ILM examples under each mask, one forward pass per batch: columns
-    nll_<mask>, tokens_<mask>."""
+    "NLL sums and token counts of ILM examples under each mask, one forward pass per batch: columns nll_<mask>, ..."
     from tqdm.auto import tqdm
-    from lmresearch.evaluate import pad_batch, masked_nll
-
-    dev = next(model.parameters()).device
-    out = {
-        f'{k}_{m}': np.zeros(len(examples), np.int64 if k == 'tokens' else float)
-        for m in masks
-        for k in ('nll', 'tokens')
-    }
+    out = {f'{k}_{m}': np.zeros(len(examples), np.int64 if k == 'tokens' else float) for m in masks
+           for k in ('nll', 'tokens')}
+    per_answer = [None] * len(examples)
     order = sorted(range(len(examples)), key=lambda i: -len(examples[i]['input_ids']))
     was = model.training
     model.eval()
     try:
         for s in tqdm(range(0, len(order), batch_size), disable=not progress, leave=False, desc='scoring'):
             idx = order[s : s + batch_size]
-            seqs = [examples[i]['input_ids'] for i in idx]
-            b = pad_batch(seqs, pad_id)
-            ids, att = b['input_ids'].to(dev), b['attention_mask'].to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = model(input_ids=ids, attention_mask=att).logits
-            for m in masks:
-                lm = pad_batch(seqs, pad_id, [examples[i]['masks'][m] for i in idx])['loss_mask'].to(dev)
-                sums, counts = masked_nll(logits, ids, lm, att)
-                out[f'nll_{m}'][idx], out[f'tokens_{m}'][idx] = sums.cpu().numpy(), counts.cpu().numpy()
+            r = _score_batch(model, [examples[i] for i in idx], masks, pad_id, autocast, answers)
+            for m in masks: out[f'nll_{m}'][idx], out[f'tokens_{m}'][idx] = r[m]
+            for i, a in zip(idx, r.get('answers', ())): per_answer[i] = a
     finally:
         model.train(was)
-    return pd.DataFrame(out)
+    df = pd.DataFrame(out)
+    if answers: df['answer_nll'], df['answer_tokens'] = [a[0] for a in per_answer], [a[1] for a in per_answer]
+    return df
 
-# %% ../../nbs/23_ilm_experiment.ipynb #87c1de3b
+# %% ../../nbs/23_ilm_experiment.ipynb #aba51c44
+def _eval_model(model, tokenizer, max_tokens: int | None) -> tuple:
+    "(model, tokenizer, labels of its run, longest example to score): loads folders, checks the ILM tokens."
+    from lmresearch.evaluate import max_positions
+    from lmresearch.ilm.model import ilm_tokens
+    from lmresearch.models import load_model, load_tokenizer
+    info = {'model': 'model', 'kind': 'other', 'train_level': None, 'seed': None}
+    if isinstance(model, (str, Path)):
+        d = model_dir(model)
+        info, max_tokens = _run_info(d), max_tokens or _train_seq_len(d)
+        model, tokenizer = load_model(d), tokenizer or load_tokenizer(d)
+    if tokenizer is None:
+        raise IlmExperimentError('tokenizer: needed when the model is given as an object')
+    ilm_tokens(tokenizer)  # IlmError if the ILM tokens are missing
+    return model, tokenizer, info, max_tokens or max_positions(model)
+
+# %% ../../nbs/23_ilm_experiment.ipynb #1fa8c98a
+def _level_examples(data_dir, split: str, level: str, tokenizer, max_tokens: int | None,
+                    caps: tuple = (None, None), seed: int = 0) -> tuple[list, list, dict]:
+    "Items of one level, their formatted examples that fit `max_tokens`, and counts of the items and of those left out."
+    from lmresearch.ilm.model import format_example
+    items = split_items(data_dir, split, level, *caps, seed=seed)
+    keep, exs, n = [], [], {'items': len(items), 'unformattable': 0, 'too_long': 0}
+    for it in items:
+        try:
+            ex = format_example(it['doc'], it['spans'], tokenizer)
+        except LMRError:
+            n['unformattable'] += 1; continue  # a mask that cannot be tokenised: skipped alike for all models
+        if max_tokens and len(ex['input_ids']) > max_tokens:
+            n['too_long'] += 1; continue
+        keep.append(it); exs.append(ex)
+    return keep, exs, n
+
+# %% ../../nbs/23_ilm_experiment.ipynb #6afdba98
 def _scored_chars(ex: dict, mask: str, tok) -> str:
     "The text a mask scores: the answers (infill masks) or the context without blanks."
     from lmresearch.ilm.model import CONTEXT
@@ -355,143 +447,199 @@ def _scored_chars(ex: dict, mask: str, tok) -> str:
         [i for i, t in zip(ex['input_ids'], ex['target_types']) if t == CONTEXT], clean_up_tokenization_spaces=False
     )
 
-# %% ../../nbs/23_ilm_experiment.ipynb #231eed68
-def evaluate_ilm(
-    model: str | Path | Any,
-    data_dir: str | Path,
-    levels: Sequence[str] = THESIS_LEVELS,
-    split: str = 'test',
-    max_docs_per_level: int | None = None,
-    examples_per_doc: int | None = None,
-    masks: Sequence[str] = tuple(MASKS),
-    tokenizer=None,
-    batch_size: int = 16,
-    max_tokens: int | None = None,
-    autocast: bool = False,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    progress: bool = False,
-) -> IlmEval:
-    """Per-document ILM perplexity sums of one model on each level's `split`, and a summary with bootstrap CIs over
-    documents."""
-    from lmresearch.evaluate import bootstrap_ci, summarise_nll
-    from lmresearch.ilm.model import format_example, ilm_tokens, MASKS
-    from lmresearch.models import load_model, load_tokenizer
+# %% ../../nbs/23_ilm_experiment.ipynb #884cd3f1
+def _doc_sums(keep: list, exs: list, sc: pd.DataFrame, mask: str, tokenizer) -> pd.DataFrame:
+    "Per-document sums (nll, tokens, chars, bytes, examples) of one mask; documents with no scored token dropped."
+    chars = [_scored_chars(e, mask, tokenizer) for e in exs]
+    ex_df = pd.DataFrame({'doc': [it['doc_id'] for it in keep], 'nll': sc[f'nll_{mask}'],
+                          'tokens': sc[f'tokens_{mask}'], 'chars': [len(t) for t in chars],
+                          'bytes': [len(t.encode('utf-8')) for t in chars]})
+    docs = ex_df.groupby('doc', sort=True).agg(nll=('nll', 'sum'), tokens=('tokens', 'sum'), chars=('chars', 'sum'),
+                                               bytes=('bytes', 'sum'), examples=('nll', 'size')).reset_index()
+    return docs[docs['tokens'] > 0].reset_index(drop=True)
 
+# %% ../../nbs/23_ilm_experiment.ipynb #70653dcd
+def _type_sums(keep: list, exs: list, sc: pd.DataFrame) -> pd.DataFrame:
+    "Per-document sums of the answers' text by span type: nll, tokens, chars, bytes and the number of spans."
+    rows = [(it['doc_id'], t, nll, n, len(a), len(a.encode('utf-8')))
+            for it, e, ns, ts in zip(keep, exs, sc['answer_nll'], sc['answer_tokens'])
+            for t, a, nll, n in zip(e['types'], e['answers'], ns, ts)]
+    df = pd.DataFrame(rows, columns=['doc', 'type', 'nll', 'tokens', 'chars', 'bytes'])
+    return df.groupby(['doc', 'type'], sort=True).agg(nll=('nll', 'sum'), tokens=('tokens', 'sum'),
+                                                      chars=('chars', 'sum'), bytes=('bytes', 'sum'),
+                                                      spans=('nll', 'size')).reset_index()
+
+# %% ../../nbs/23_ilm_experiment.ipynb #fd30d431
+def _summary_row(docs: pd.DataFrame, level: str, mask: str, n: dict, n_resamples: int, seed: int) -> dict:
+    "One summary row: pooled metrics, bootstrap CI over documents, examples scored and left out (for length)."
+    from lmresearch.evaluate import bootstrap_ci, summarise_nll
+    ci = bootstrap_ci(docs, 'ppl', n_resamples=n_resamples, seed=seed)
+    return {'test_level': level, 'mask': mask, **summarise_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
+            'examples': int(docs['examples'].sum()), 'skipped_examples': n['unformattable'] + n['too_long'],
+            'level_examples': n['items'], 'too_long_examples': n['too_long'],
+            'dropped_share': n['too_long'] / max(n['items'], 1)}
+
+# %% ../../nbs/23_ilm_experiment.ipynb #6b43a1de
+def _labelled(df: pd.DataFrame, info: dict, l1: list[str] | None = None) -> pd.DataFrame:
+    "`df` with the model's labels in front (and each document's L1 after `doc`)."
+    df = df.copy()
+    if l1 is not None and 'doc' in df: df.insert(df.columns.get_loc('doc') + 1, 'l1', df['doc'].map(lambda d: l1[d]))
+    for k, v in reversed(list(info.items())): df.insert(0, k, v)
+    return df
+
+# %% ../../nbs/23_ilm_experiment.ipynb #9259a54e
+def evaluate_ilm(
+    model: str | Path | Any,  # a run directory, a model folder, or a model object (then give `tokenizer`)
+    data_dir: str | Path,  # prepare_ilm_data's folder
+    levels: Sequence[str] = THESIS_LEVELS,  # the test levels
+    split: str = 'test',  # the split to score (`valid` for model selection)
+    max_docs_per_level: int | None = None,  # cap: documents per level (stable-hash choice; None: all)
+    examples_per_doc: int | None = None,  # cap: the first k masks of each document (None: all)
+    masks: Sequence[str] = tuple(MASKS),  # infill_textonly (the paper's metric), infill, context
+    tokenizer=None,  # the model's tokenizer when `model` is an object
+    batch_size: int = 16,  # examples per forward pass
+    max_tokens: int | None = None,  # longest example scored (default: the run's seq_len, else the model's positions)
+    autocast: bool = False,  # score under bf16 autocast
+    n_resamples: int = 2000,  # bootstrap resamples for the CIs
+    seed: int = 0,  # chooses the capped documents and seeds the bootstrap
+    progress: bool = False,  # show a progress bar
+) -> IlmEval:
+    "Per-document (and per span type) ILM perplexity sums of one model on each level's `split`, and a summary with CIs."
     bad = [m for m in masks if m not in MASKS]
-    if bad:
-        raise IlmExperimentError(f'mask {bad[0]!r}: expected one of {list(MASKS)}')
-    info = {'model': 'model', 'kind': 'other', 'train_level': None}
-    if isinstance(model, (str, Path)):
-        d = model_dir(model)
-        info, max_tokens = _run_info(d), max_tokens or _train_seq_len(d)
-        model, tokenizer = load_model(d), tokenizer or load_tokenizer(d)
-    if tokenizer is None:
-        raise IlmExperimentError('tokenizer: needed when the model is given as an object')
-    ilm_tokens(tokenizer)  # IlmError if the ILM tokens are missing
-    c = getattr(model, 'config', None)
-    max_tokens = max_tokens or getattr(c, 'n_positions', None) or getattr(c, 'max_position_embeddings', None)
-    pad = pad_token_id(tokenizer)
-    frames, rows = [], []
+    if bad: raise IlmExperimentError(f'mask {bad[0]!r}: expected one of {list(MASKS)}')
+    model, tokenizer, info, max_tokens = _eval_model(model, tokenizer, max_tokens)
+    l1 = [m.get('l1', 'unknown') for m in _read_meta(_data_paths(data_dir)[0] / f'{split}.meta.jsonl')]
+    frames, types, rows = [], [], []
     for lv in levels:
         try:
-            items = split_items(data_dir, split, lv, max_docs_per_level, examples_per_doc, seed=seed)
-        except IlmExperimentError as e:  # a level with no test documents
-            rows += [{'test_level': lv, 'mask': m, 'missing': str(e)} for m in masks]
-            continue
-        exs, keep = [], []
-        for it in items:
-            try:
-                ex = format_example(it['doc'], it['spans'], tokenizer)
-            except LMRError:
-                continue  # a mask that cannot be tokenised: skipped alike for all
-            if max_tokens and len(ex['input_ids']) > max_tokens:
-                continue
-            exs.append(ex)
-            keep.append(it)
+            keep, exs, n = _level_examples(data_dir, split, lv, tokenizer, max_tokens, (max_docs_per_level,
+                                                                                       examples_per_doc), seed)
+        except IlmExperimentError as e:  # a level with no documents in this split: a missing cell
+            rows += [{'test_level': lv, 'mask': m, 'missing': str(e)} for m in masks]; continue
         if not exs:
-            rows += [
-                {
-                    'test_level': lv,
-                    'mask': m,
-                    'missing': f'no {split} example of level {lv} fits in {max_tokens} tokens',
-                }
-                for m in masks
-            ]
-            continue
-        sc = score_masks(model, exs, masks, pad, batch_size, autocast, progress)
+            why = f'no {split} example of level {lv} fits in {max_tokens} tokens'
+            rows += [{'test_level': lv, 'mask': m, 'missing': why} for m in masks]; continue
+        sc = score_masks(model, exs, masks, pad_token_id(tokenizer), batch_size, autocast, progress, answers=True)
+        types.append(_type_sums(keep, exs, sc).assign(test_level=lv))
         for m in masks:
-            chars = [_scored_chars(e, m, tokenizer) for e in exs]
-            ex_df = pd.DataFrame(
-                {
-                    'doc': [it['doc_id'] for it in keep],
-                    'nll': sc[f'nll_{m}'],
-                    'tokens': sc[f'tokens_{m}'],
-                    'chars': [len(t) for t in chars],
-                    'bytes': [len(t.encode('utf-8')) for t in chars],
-                }
-            )
-            docs = (
-                ex_df.groupby('doc', sort=True)
-                .agg(
-                    nll=('nll', 'sum'),
-                    tokens=('tokens', 'sum'),
-                    chars=('chars', 'sum'),
-                    bytes=('bytes', 'sum'),
-                    examples=('nll', 'size'),
-                )
-                .reset_index()
-            )
-            docs = docs[docs['tokens'] > 0]
-            docs.insert(0, 'mask', m)
-            docs.insert(0, 'test_level', lv)
-            frames.append(docs)
-            ci = bootstrap_ci(docs, 'ppl', n_resamples=n_resamples, seed=seed)
-            rows.append(
-                {
-                    'test_level': lv,
-                    'mask': m,
-                    **summarise_nll(docs),
-                    'ci_low': ci['ci_low'],
-                    'ci_high': ci['ci_high'],
-                    'examples': int(docs['examples'].sum()),
-                    'skipped_examples': len(items) - len(exs),
-                }
-            )
-    if not frames:
-        raise IlmExperimentError(f'{data_dir}: no level could be evaluated ({rows[0]["missing"]})')
-    per_doc = pd.concat(frames, ignore_index=True)
+            docs = _doc_sums(keep, exs, sc, m, tokenizer)
+            frames.append(docs.assign(test_level=lv, mask=m))
+            rows.append(_summary_row(docs, lv, m, n, n_resamples, seed))
+    if not frames: raise IlmExperimentError(f'{data_dir}: no level could be evaluated ({rows[0]["missing"]})')
+    lead = lambda df, cols: df[cols + [c for c in df if c not in cols]]
+    per_doc = lead(pd.concat(frames, ignore_index=True), ['test_level', 'mask'])
+    per_type = lead(pd.concat(types, ignore_index=True), ['test_level'])
     summary = pd.DataFrame(rows)
-    if 'missing' not in summary:
-        summary['missing'] = None
-    for df in (per_doc, summary):
-        for k, v in reversed(list(info.items())):
-            df.insert(0, k, v)
-    return IlmEval(per_doc, summary)
+    if 'missing' not in summary: summary['missing'] = None
+    return IlmEval(_labelled(per_doc, info, l1), _labelled(summary, info), _labelled(per_type, info, l1))
 
 # %% ../../nbs/23_ilm_experiment.ipynb #04b6b2a1
+def length_profile(
+    data_dir: str | Path,  # prepare_ilm_data's folder
+    tokenizer,  # the model's tokenizer (the ILM tokens are added to a copy if missing)
+    seq_lens: Sequence[int] = (128, 192, 256, 320, 384, 512, 1024),  # candidate lengths
+    split: str = 'test',  # the split to measure
+    levels: Sequence[str] = THESIS_LEVELS,  # the levels
+    examples_per_doc: int | None = 4,  # the first k masks of each document (None: all)
+) -> pd.DataFrame:
+    "Share of each level's ILM examples longer than each candidate `seq_len` (rows: levels; columns: lengths)."
+    import copy
+    from lmresearch.ilm.model import add_ilm_tokens, format_example
+    tok = copy.deepcopy(tokenizer); add_ilm_tokens(tok)
+    rows = {}
+    for lv in levels:
+        n = []
+        for it in split_items(data_dir, split, lv, examples_per_doc=examples_per_doc):
+            try: n.append(len(format_example(it['doc'], it['spans'], tok)['input_ids']))
+            except LMRError: continue
+        rows[lv] = {L: float(np.mean(np.array(n) > L)) for L in seq_lens} | {'examples': len(n), 'max': max(n)}
+    return pd.DataFrame(rows).T.astype({**{L: float for L in seq_lens}, 'examples': int, 'max': int})
+
+# %% ../../nbs/23_ilm_experiment.ipynb #e851edf4
+def fitting_seq_len(profile: pd.DataFrame, tol: float = 0.001) -> int:
+    "Shortest candidate length at which no level loses a larger share than the first (lowest) level, within `tol`."
+    lens = [c for c in profile.columns if isinstance(c, (int, np.integer))]
+    for L in sorted(lens):
+        if (profile[L] <= profile[L].iloc[0] + tol).all(): return int(L)
+    return int(max(lens))
+
+# %% ../../nbs/23_ilm_experiment.ipynb #4163560a
+def infill_items(data_dir: str | Path, # prepare_ilm_data's folder
+                 level: str, # the test level
+                 n: int = 3, # how many examples
+                 max_chars: int = 400, # prefer documents up to this long
+                 seed: int = 0 # the stable choice
+                ) -> list[dict]:
+    "`n` test items of `level` for qualitative infills: short documents, at most half of each blanked, stable choice."
+    items = split_items(data_dir, 'test', level, examples_per_doc=1, seed=seed)
+    key = lambda x: (len(x['doc']) > max_chars, 2 * sum(n for _, _, n in x['spans']) > len(x['doc']),
+                     stable_hash('ilm.infills', seed, x['doc_id']))
+    return sorted(items, key=key)[:n]
+
+# %% ../../nbs/23_ilm_experiment.ipynb #a59b0aaa
+def sample_infills(
+    model: str | Path | Any,  # a run directory, a model folder, or a model object (then give `tokenizer`)
+    data_dir: str | Path,  # prepare_ilm_data's folder
+    levels: Sequence[str] = THESIS_LEVELS,  # the test levels
+    n: int = 3,  # examples per level
+    max_chars: int = 400,  # prefer documents up to this long
+    max_new_tokens: int = 48,  # generation budget of each example
+    tokenizer=None,  # the model's tokenizer when `model` is an object
+    seed: int = 0,  # chooses the examples
+) -> pd.DataFrame:
+    "Greedy infills of `n` test examples per level: context (blanks marked), the true answers and the model's."
+    from lmresearch.ilm.mask import render
+    from lmresearch.ilm.model import infill
+    model, tokenizer, info, _ = _eval_model(model, tokenizer, None)
+    rows = []
+    for lv in levels:
+        try: items = infill_items(data_dir, lv, n, max_chars, seed)
+        except IlmExperimentError: continue  # no test documents of this level
+        for it in items:
+            with warnings.catch_warnings():  # transformers' notice about its cache argument, once per token
+                warnings.filterwarnings('ignore', message='.*past_key_values', category=FutureWarning)
+                try: r = infill(model, tokenizer, (it['doc'], it['spans']), max_new_tokens=max_new_tokens)
+                except LMRError: continue  # a context too long for the model's positions
+            rows.append({'test_level': lv, 'doc': it['doc_id'], 'example': it['example'],
+                         'context': render(it['doc'], it['spans'], '[{type}]'), 'types': r.types,
+                         'reference': r.references, 'infill': r.answers, 'complete': r.complete})
+    return _labelled(pd.DataFrame(rows), info)
+
+# %% ../../nbs/23_ilm_experiment.ipynb #2548ffa7
 def eval_summary(summary: pd.DataFrame) -> dict:
-    "Nested numbers for `Run.finish`: ppl (every mask x level) and CI bounds of infill_textonly, plus model/kind."
+    """Nested numbers for `Run.finish`: ppl (every mask x level), CI bounds and documents of infill_textonly, the share
+    of examples dropped for length per level, plus model/kind/seed."""
     out = {'ilm_role': 'eval', 'model': str(summary['model'].iloc[0]), 'kind': str(summary['kind'].iloc[0]),
-           'train_level': summary['train_level'].iloc[0], 'ppl': {}, 'ci_low': {}, 'ci_high': {}, 'docs': {}}
+           'train_level': summary['train_level'].iloc[0], 'ppl': {}, 'ci_low': {}, 'ci_high': {}, 'docs': {},
+           'dropped': {}}
+    if 'seed' in summary and pd.notna(summary['seed'].iloc[0]): out['train_seed'] = int(summary['seed'].iloc[0])
     missing = summary[summary['missing'].notna()] if 'missing' in summary else summary.iloc[:0]
     out['missing'] = {r.test_level: r.missing for r in missing.drop_duplicates('test_level').itertuples()}
     for r in summary.drop(missing.index).itertuples():
         out['ppl'].setdefault(r.mask, {})[r.test_level] = float(r.ppl)
         if r.mask == 'infill_textonly':
-            out['ci_low'][r.test_level], out['ci_high'][r.test_level], out['docs'][r.test_level] = (
-                float(r.ci_low),
-                float(r.ci_high),
-                int(r.docs),
-            )
+            out['ci_low'][r.test_level], out['ci_high'][r.test_level] = float(r.ci_low), float(r.ci_high)
+            out['docs'][r.test_level] = int(r.docs)
+            out['dropped'][r.test_level] = float(getattr(r, 'dropped_share', 0.0))
     return out
 
-# %% ../../nbs/23_ilm_experiment.ipynb #e851edf4
-def save_eval(res: IlmEval, run) -> dict:
-    "Write `per_doc.parquet`, `eval_summary.parquet` and `eval_summary.csv` into `run`; returns `eval_summary(...)`."
+# %% ../../nbs/23_ilm_experiment.ipynb #cae06bfa
+def _write_frame(run, name: str, df: pd.DataFrame):
+    "Write `df` as `name.parquet` into `run`, atomically."
     import io
-    for name, df in (('per_doc', res.per_doc), ('eval_summary', res.summary)):
-        buf = io.BytesIO(); df.to_parquet(buf, index=False)
-        atomic_write_bytes(run.path(f'{name}.parquet'), buf.getvalue())
+    buf = io.BytesIO(); df.to_parquet(buf, index=False)
+    atomic_write_bytes(run.path(f'{name}.parquet'), buf.getvalue())
+
+# %% ../../nbs/23_ilm_experiment.ipynb #04e08140
+def save_eval(res: IlmEval, # the test evaluation
+              run, # the evaluation job's `tracking.Run`
+              valid: IlmEval | None = None, # the same model on the validation split (for model selection)
+              infills: pd.DataFrame | None = None # `sample_infills` of the model
+             ) -> dict:
+    "Write the evaluation's frames (and the validation summary and infills) into `run`; returns `eval_summary(...)`."
+    frames = {'per_doc': res.per_doc, 'per_type': res.per_type, 'eval_summary': res.summary}
+    if valid is not None: frames['valid_summary'] = valid.summary
+    if infills is not None: frames['infills'] = infills
+    for name, df in frames.items(): _write_frame(run, name, df)
     atomic_write_bytes(run.path('eval_summary.csv'), res.summary.to_csv(index=False).encode())
     return eval_summary(res.summary)
