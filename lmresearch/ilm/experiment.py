@@ -4,7 +4,7 @@
 
 # %% ../../nbs/23_ilm_experiment.ipynb #7bf86833
 from __future__ import annotations
-import json, time
+import json, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Optional, Sequence
