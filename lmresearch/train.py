@@ -489,7 +489,8 @@ def evaluate_loss(model, # the model to evaluate (switched to eval mode and back
                   accelerator=None, # shares each batch among its processes and sums the results
                   max_batches: int | None = None, # evaluate only the first (global, length-sorted) batches
                   prefix: str = 'valid', # metric names: `{prefix}_loss`, `{prefix}_ppl`, `{prefix}_tokens`
-                  objective: Objective | None = None) -> dict: # how a batch becomes a loss (default: causal LM)
+                  objective: Objective | None = None, # how a batch becomes a loss (default: causal LM)
+                 ) -> dict:
     "Target-weighted mean loss and perplexity of `model` on `examples` under `objective`."
     obj = objective or Objective()
     lengths = example_lengths(examples)

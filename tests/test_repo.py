@@ -81,3 +81,48 @@ def test_notebook_code_lines_fit_in_120_characters():
             bad += [f'{nb.relative_to(ROOT)} cell {k}: {len(l)} chars' for l in ''.join(c['source']).splitlines()
                     if len(l) > 120]
     assert not bad, '\n'.join(bad)
+
+def test_notebooks_import_only_lower_numbered_notebooks():
+    "The library of a notebook never imports a higher-numbered notebook's module (DESIGN.md: layers, then lines)."
+    import json
+    nbs = sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
+    num = {}
+    for nb in nbs:
+        m = re.search(r'#\|\s*default_exp\s+([\w.]+)', nb.read_text(encoding='utf-8'))
+        if m: num['lmresearch.' + m.group(1)] = int(nb.name[:2])
+    bad = []
+    for nb in nbs:
+        src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text(encoding='utf-8'))['cells']
+                        if c['cell_type'] == 'code' and re.match(r'#\|\s*exports?\b', ''.join(c['source'])))
+        for mod in set(re.findall(r'^\s*(?:from|import)\s+(lmresearch(?:\.\w+)+)', src, re.M)):
+            if num.get(mod, 0) > int(nb.name[:2]): bad.append(f'{nb.name} imports {mod} ({num[mod]:02d})')
+    assert not bad, '\n'.join(sorted(bad))
+
+def _public_callables(mod):
+    "`(qualified name, function)` of each public function of `mod` and each public method of its public classes."
+    import inspect
+    for name in getattr(mod, '__all__', []):
+        obj = getattr(mod, name, None)
+        if inspect.isfunction(obj) and obj.__module__ == mod.__name__: yield f'{mod.__name__}.{name}', obj
+        elif inspect.isclass(obj) and obj.__module__ == mod.__name__:
+            for k, v in vars(obj).items():           # @patch methods are in the class's namespace too
+                f = v.__func__ if isinstance(v, (classmethod, staticmethod)) else v
+                written = inspect.isfunction(f) and Path(f.__code__.co_filename).is_file()  # not made by @dataclass
+                if written and (not k.startswith('_') or k == '__init__'):
+                    yield f'{mod.__name__}.{name}.{k}', f
+
+def test_public_functions_document_every_parameter():
+    "A public function or method with four or more parameters has a docments comment on each (fastcore's `docments`)."
+    import importlib, inspect
+    from fastcore.docments import docments
+    bad = []
+    for p in LIB:
+        if p.name in ('_modidx.py', '__init__.py'): continue
+        mod = importlib.import_module('.'.join(p.relative_to(ROOT).with_suffix('').parts))
+        for qual, f in _public_callables(mod):
+            params = [n for n in inspect.signature(f).parameters if n not in ('self', 'cls')]
+            if len(params) < 4: continue
+            doc = docments(f, args_kwargs=True)
+            miss = [n for n in params if not doc.get(n)]
+            if miss: bad.append(f'{qual} ({len(params)} parameters): no comment on {", ".join(miss)}')
+    assert not bad, f'{len(bad)} functions:\n' + '\n'.join(bad)
