@@ -22,7 +22,8 @@ from .tracking import read_jsonl
 
 # %% auto #0
 __all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves', 'LineReport',
-           'line_demo', 'run_smoke', 'summary_table', 'run_demo', 'keep_outputs', 'experiment_outputs']
+           'line_demo', 'run_smoke', 'summary_table', 'run_demo', 'keep_outputs', 'executed_copies',
+           'experiment_outputs']
 
 # %% ../nbs/11_demo.ipynb #3e91f00a
 def corpus_table() -> pd.DataFrame:
@@ -230,19 +231,30 @@ def keep_outputs(executed: str | Path, # a notebook papermill executed (a job's 
     return sum(bool(c.get('outputs')) for c in src.cells)
 
 # %% ../nbs/11_demo.ipynb #72296c71
+def executed_copies(runs_root: str | Path # a folder of batches (`runs/`)
+                   ) -> dict[Path, list[Path]]:
+    "Source notebook -> the copies papermill executed from it without an error under `runs_root`, in path order."
+    out = {}
+    for f in sorted(Path(runs_root).glob('*/*/notebook.ipynb')):
+        pm = json.loads(f.read_text(encoding='utf-8')).get('metadata', {}).get('papermill', {})
+        if pm.get('input_path') and not pm.get('exception'):
+            out.setdefault(Path(pm['input_path']).resolve(), []).append(f)
+    return out
+
+# %% ../nbs/11_demo.ipynb #4684ecd9
 def experiment_outputs(runs_root: str | Path | None = None, # where the demo's batches ran (default: `runs/`)
                        nbs: str | Path | None = None, # the notebooks to refresh (default: `nbs/experiments`)
                       ) -> pd.DataFrame:
-    "Keep one completed job's outputs in each experiment notebook; a table of what was kept (or why not)."
+    "Keep one executed copy's outputs in each experiment notebook; a table of what was kept (or why not)."
     runs_root = Path(runs_root) if runs_root else runs_dir()
     nbs = Path(nbs) if nbs else project_root() / 'nbs' / 'experiments'
-    recs = [(f.parent, json.loads(f.read_text())) for f in sorted(runs_root.glob('*/*/job.json'))]
-    rows = []
+    copies, rows = executed_copies(runs_root), []
     for nb in sorted(nbs.glob('*.ipynb')):
-        h = notebook_hash(nb)
-        done = [d for d, r in recs if r.get('status') == 'completed' and Path(r['notebook']).resolve() == nb.resolve()]
-        fresh = [d for d, r in recs if d in done and r.get('notebook_hash') == h]
-        if fresh: kept = f'{keep_outputs(fresh[0] / "notebook.ipynb", nb)} cells with outputs'
-        else: kept = 'stale: its jobs ran an older version' if done else 'no completed job'
-        rows.append({'notebook': nb.name, 'job': fresh[0].name if fresh else None, 'kept': kept})
+        found, kept, used = copies.get(nb.resolve(), []), None, '-'
+        for f in found:
+            try: kept, used = f'{keep_outputs(f, nb)} cells with outputs', str(f.parent.relative_to(runs_root))
+            except LMRError: continue   # this copy ran another version of the notebook
+            break
+        if kept is None: kept = 'stale: its copies ran an older version' if found else 'no executed copy'
+        rows.append({'notebook': nb.name, 'copy': used, 'kept': kept})
     return pd.DataFrame(rows)
