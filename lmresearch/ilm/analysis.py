@@ -20,13 +20,13 @@ from .data import THESIS_LEVELS
 from .mask import SPAN_TYPES
 
 # %% auto #0
-__all__ = ['SYSTEMS', 'BATCH', 'DEMO_ONLY', 'IlmResults', 'load_results', 'batch_times', 'seed_means', 'seed_table', 'compare',
-           'pooled', 'model_order', 'specialised_beats_general', 'valid_choice', 'general_matches_specialised',
-           'transfer_beats_both', 'h3_by_level', 'own_level', 'by_group', 'mixed_level', 'dropped_table',
-           'infill_table', 'infills_markdown', 'statements', 'mixed_statement', 'Analysis', 'analyse', 'plot_heatmap',
-           'plot_gain', 'plot_curves', 'plot_span_types', 'plot_seeds', 'fig_ppl_heatmap', 'fig_specialisation_gain',
-           'fig_learning_curves', 'fig_span_types', 'fig_seed_spread', 'write_analysis', 'run_analysis_notebook',
-           'demo']
+__all__ = ['SYSTEMS', 'BATCH', 'DEMO_ONLY', 'IlmResults', 'load_results', 'data_summary', 'batch_times', 'seed_means',
+           'seed_table', 'compare', 'pooled', 'model_order', 'specialised_beats_general', 'valid_choice',
+           'general_matches_specialised', 'transfer_beats_both', 'h3_by_level', 'own_level', 'by_group', 'mixed_level',
+           'dropped_table', 'infill_table', 'infills_markdown', 'statements', 'mixed_statement', 'Analysis', 'analyse',
+           'plot_heatmap', 'plot_gain', 'plot_curves', 'plot_span_types', 'plot_seeds', 'fig_ppl_heatmap',
+           'fig_specialisation_gain', 'fig_learning_curves', 'fig_span_types', 'fig_seed_spread', 'write_analysis',
+           'run_analysis_notebook', 'demo']
 
 # %% ../../nbs/26_ilm_analysis.ipynb #b4b25f6a
 class IlmResults(NamedTuple):
@@ -83,6 +83,16 @@ def load_results(batch_dir: str | Path) -> IlmResults:
     return IlmResults(table, frames['per_doc'], frames['eval_summary'], _curves(train_runs),
                       [str(r) for r in runs + train_runs], frames['per_type'], frames['valid_summary'],
                       frames['infills'])
+
+# %% ../../nbs/26_ilm_analysis.ipynb #b61c353d
+def data_summary(batch_dir: str | Path, # an ILM batch folder
+                 table: pd.DataFrame | None = None, # its jobs table (default: `results.parquet` there)
+                ) -> dict:
+    "The `ilm_data.json` of the batch's completed data job: levels, how they were set, documents per split."
+    table = pd.read_parquet(Path(batch_dir) / 'results.parquet') if table is None else table
+    jobs = _completed(table, 'data')
+    if jobs.empty: raise MissingResults(f'{batch_dir}: no completed ILM data job')
+    return json.loads((Path(batch_dir) / jobs['job_id'].iloc[0] / 'run' / 'ilm_data.json').read_text())
 
 # %% ../../nbs/26_ilm_analysis.ipynb #1d4770e9
 def batch_times(batch_dir: str | Path) -> pd.DataFrame:
