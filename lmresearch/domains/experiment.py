@@ -177,20 +177,16 @@ def run_domain_adapter(cfg, # a `DomainExperimentConfig` (see `domain_config`)
         ex = {s: domain_examples(cap(s), tok, cfg.train.seq_len, d.kind) for s in SPLITS}
         model = load_base(name, d.method, cfg.model.dtype)
         prompt = (rows['test'] or rows['valid'] or rows['train'])[0].get('prompt') or rows['test'][0]['text'][:200]
-        base = {}
-        if d.method == 'full':
-            base = evaluate_examples(model, cfg, ex, pad, 'base_')
-            base['generation'] = generate_reply(model, tok, prompt, d.generate_tokens)
+        scored = lambda m, prefix='': {**evaluate_examples(m, cfg, ex, pad, prefix),
+                                       'generation': generate_reply(m, tok, prompt, d.generate_tokens)}
+        base = scored(model, 'base_') if d.method == 'full' else {}   # full fine-tuning: the base before training
         model = adapter_model(model, d.method, d.r, d.alpha, d.dropout, d.target_modules)
         trainer = Trainer(model, cfg.train, run, ex['train'], ex['valid'], pad_id=pad, seed=cfg.seed, progress=progress)
         t1 = time.time(); summ = trainer.fit(); train_s = time.time() - t1
         m = trainer.unwrapped(); m.eval()
         if d.method != 'full':
-            with m.disable_adapter():
-                base = evaluate_examples(m, cfg, ex, pad, 'base_')
-                base['generation'] = generate_reply(m, tok, prompt, d.generate_tokens)
-        ev = evaluate_examples(m, cfg, ex, pad)
-        reply = generate_reply(m, tok, prompt, d.generate_tokens)
+            with m.disable_adapter(): base = scored(m, 'base_')             # an adapter: the base is the same model
+        ev = scored(m); reply = ev.pop('generation')
         if d.method == 'full': out = run.path('model'); m.save_pretrained(out); tok.save_pretrained(out)
         else: out = save_adapter(m, run.path('adapter'), name)
         dm = man.get('domains', {}).get(d.domain, {})
