@@ -13,9 +13,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: help venv demo test sync nbtest pytest export nbs outputs lab bench
+.PHONY: help venv demo study test sync nbtest pytest export nbs outputs lab bench
 help:
 	@echo "make demo    run every research line on the embedded default data (lmr demo), then the site"
+	@echo "make study   the CPU study of every research line (lmr study; up to ~45 min a line on 2 cores)"
 	@echo "make test    every test: notebooks/library sync check, nbdev_test, pytest"
 	@echo "make venv    create or update .venv (both commands above do it first)"
 	@echo "make export  notebooks -> library (nbdev_export), then nbdev_clean: run after editing a notebook"
@@ -35,6 +36,9 @@ $(STAMP): settings.ini setup.py constraints.txt requirements-assets.txt
 
 demo: venv
 	$(BIN)/lmr demo
+
+study: venv
+	$(BIN)/lmr study
 
 test: venv sync nbtest pytest
 

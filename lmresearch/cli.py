@@ -60,6 +60,11 @@ def _cmd_demo(a):
         print(experiment_outputs(res['runs']).to_string(index=False))
     return 0 if res['ok'] else 1
 
+def _cmd_study(a):
+    from lmresearch.demo import run_study
+    res = run_study(a.lines or None, out=a.out, site=not a.no_site, jobs=a.jobs)
+    return 0 if res['ok'] else 1
+
 # %% ../nbs/90_cli.ipynb #00272032
 def _cmd_train(a):
     from lmresearch.train import train_from_config
@@ -100,6 +105,13 @@ def _add_core(sub):
     s.add_argument('--out', default=None, help='write runs, figures and site under this folder instead of the project')
     s.add_argument('--keep-outputs', action='store_true',
                    help='then keep one completed job\'s outputs in each experiment notebook (nbs/experiments)')
+    s = sub.add_parser('study', help='run the CPU study of each research line (evidence at small scale, ~45 min each)')
+    s.set_defaults(fn=_cmd_study)
+    s.add_argument('lines', nargs='*', metavar='LINE',
+                   help=f'research lines to study (default: all of {", ".join(LINES)})')
+    s.add_argument('--jobs', type=int, default=1, help='jobs run in parallel (default 1)')
+    s.add_argument('--out', default=None, help='write runs, figures and site under this folder instead of the project')
+    s.add_argument('--no-site', action='store_true', help='do not rebuild the website at the end')
     s = sub.add_parser('train', help='train a causal LM from a config'); s.set_defaults(fn=_cmd_train)
     s.add_argument('config', help='experiment config YAML')
     s.add_argument('--run-dir', required=True, help='run directory to create (or to resume with --resume)')

@@ -21,9 +21,9 @@ from .figures import MissingResults, batch_results, figsize, make_figures, save_
 from .tracking import read_jsonl
 
 # %% auto #0
-__all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves', 'LineReport',
-           'line_demo', 'run_smoke', 'summary_table', 'run_demo', 'keep_outputs', 'executed_copies',
-           'experiment_outputs']
+__all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'KINDS', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves',
+           'LineReport', 'line_function', 'run_smoke', 'summary_table', 'run_demo', 'run_study', 'keep_outputs',
+           'executed_copies', 'experiment_outputs']
 
 # %% ../nbs/11_demo.ipynb #3e91f00a
 def corpus_table() -> pd.DataFrame:
@@ -105,15 +105,20 @@ class LineReport:
     wall_s: float = 0.0                         # seconds the line took
 
 # %% ../nbs/11_demo.ipynb #a051d743
-LINES: dict[str, str] = {   # research line -> the module holding its `demo()`, in the order `lmr demo` runs them
+LINES: dict[str, str] = {   # research line -> the module holding its `demo()` and `study()`, in the order they run
     'ilm': 'lmresearch.ilm.analysis', 'domains': 'lmresearch.domains.analysis',
     'hindi': 'lmresearch.hindi.analysis', 'elm': 'lmresearch.elm.experiment'}
+KINDS = {'demo': 'pipeline check', 'study': 'CPU study'}   # what `lmr demo` and `lmr study` run of each line
 
-def line_demo(name: str # a research line in `LINES`
-             ) -> Callable[..., LineReport]:
-    "The `demo` function of research line `name`."
+def line_function(name: str, # a research line in `LINES`
+                  kind: str = 'demo' # a key of `KINDS`: the line's `demo` or its `study`
+                 ) -> Callable[..., LineReport]:
+    "The `demo` or `study` function of research line `name`."
     if name not in LINES: raise LMRError(f'unknown research line {name!r}; known: {", ".join(LINES)}')
-    return importlib.import_module(LINES[name]).demo
+    if kind not in KINDS: raise LMRError(f'unknown kind {kind!r}; known: {", ".join(KINDS)}')
+    fn = getattr(importlib.import_module(LINES[name]), kind, None)
+    if fn is None: raise LMRError(f'research line {name!r} has no {kind} yet (no {LINES[name]}.{kind})')
+    return fn
 
 # %% ../nbs/11_demo.ipynb #d5e945b8
 QUICK = {'max_steps': 8, 'eval_every': 4}   # parameter overrides of the smoke batch under quick=True
@@ -168,15 +173,38 @@ def _print_system():
           f"({info.get('cpu')}), {info.get('memory_gb')} GB memory, GPUs: {len(info.get('gpus') or [])}")
 
 # %% ../nbs/11_demo.ipynb #09601b52
-def _run_line(name: str, runs_root: Path, figures_dir: Path, jobs: int, progress: bool) -> LineReport:
-    print(f'\n== {name}')
+def _run_line(name: str, kind: str, runs_root: Path, figures_dir: Path, jobs: int, progress: bool) -> LineReport:
+    print(f'\n== {name} ({KINDS[kind]})')
     t0 = time.time()
-    try: rep = line_demo(name)(runs_root, figures_dir, jobs=jobs, progress=progress)
+    try: rep = line_function(name, kind)(runs_root, figures_dir, jobs=jobs, progress=progress)
     except Exception as e:
         traceback.print_exc()
         return LineReport(name, False, [f'{type(e).__name__}: {e}'], wall_s=time.time() - t0)
     rep.wall_s = rep.wall_s or time.time() - t0
     return rep
+
+def _roots(out: str | Path | None) -> tuple[Path | None, Path, Path]:
+    out = Path(out) if out is not None else None
+    return (out, out / 'runs', out / 'figures') if out else (None, runs_dir(), figures_dir())
+
+def _finish(kind: str, reports: list[LineReport], out: Path | None, site: bool, t0: float) -> dict:
+    "Build the site (if `site`), print the summary of `reports`; the result dict of `run_demo` and `run_study`."
+    _, runs_root, fig_dir = _roots(out)
+    site_dir = None
+    if site:
+        from lmresearch.site import build_site
+        print('\n== site')
+        site_dir = build_site(out_dir=out / '_site' if out else None)
+        print(f'site: {site_dir}')
+    wall = time.time() - t0
+    table = summary_table(reports)
+    print(f'\n== summary: {kind} done in {wall / 60:.1f} min; runs {runs_root}, figures {fig_dir}' +
+          (f', site {site_dir}' if site_dir else ''))
+    print(table.to_string(index=False))
+    for r in reports:
+        for line in r.summary[1:]: print(f'  {r.line}: {line}')
+    return {'reports': reports, 'summary': table, 'site': site_dir, 'runs': runs_root,
+            'ok': all(r.ok for r in reports), 'wall_s': wall}
 
 # %% ../nbs/11_demo.ipynb #ba83df64
 def run_demo(lines: Sequence[str] | None = None, # research lines to run (default: all of `LINES`)
@@ -187,34 +215,35 @@ def run_demo(lines: Sequence[str] | None = None, # research lines to run (defaul
              progress: bool = True, # show progress bars
              jobs: int = 1 # jobs run in parallel within each batch
             ) -> dict:
-    "Profile the corpora, run every research line (or the smoke batch), build the site, print one summary."
+    "Profile the corpora, run every research line's demo (or the smoke batch), build the site, print one summary."
     t0 = time.time()
     if quick and not smoke: raise LMRError('quick=True applies to the smoke batch only (smoke=True)')
     names = list(lines or LINES)
-    for n in names: line_demo(n)                                  # unknown names fail before anything runs
-    out = Path(out) if out is not None else None
-    runs_root, fig_dir = (out / 'runs', out / 'figures') if out else (runs_dir(), figures_dir())
+    for n in names: line_function(n)                              # unknown names fail before anything runs
+    out, runs_root, fig_dir = _roots(out)
     print('== system'); _print_system()
     print('\n== corpora')
     corpora = corpus_table()
     print(corpora.to_string(index=False))
     if smoke: print(); reports = [run_smoke(runs_root, fig_dir, quick=quick, jobs=jobs, progress=progress)]
-    else: reports = [_run_line(n, runs_root, fig_dir, jobs, progress) for n in names]
-    site_dir = None
-    if site:
-        from lmresearch.site import build_site
-        print('\n== site')
-        site_dir = build_site(out_dir=out / '_site' if out else None)
-        print(f'site: {site_dir}')
-    wall = time.time() - t0
-    table = summary_table(reports)
-    print(f'\n== summary: demo done in {wall / 60:.1f} min; runs {runs_root}, figures {fig_dir}' +
-          (f', site {site_dir}' if site_dir else ''))
-    print(table.to_string(index=False))
-    for r in reports:
-        for line in r.summary[1:]: print(f'  {r.line}: {line}')
-    return {'reports': reports, 'summary': table, 'corpora': corpora, 'site': site_dir, 'runs': runs_root,
-            'ok': all(r.ok for r in reports), 'wall_s': wall}
+    else: reports = [_run_line(n, 'demo', runs_root, fig_dir, jobs, progress) for n in names]
+    return {**_finish('demo', reports, out, site, t0), 'corpora': corpora}
+
+# %% ../nbs/11_demo.ipynb #204809ce
+def run_study(lines: Sequence[str] | None = None, # research lines to study (default: all of `LINES`)
+              out: str | Path | None = None, # write runs, figures and site under this folder instead of the project
+              site: bool = True, # build the website at the end
+              progress: bool = True, # show progress bars
+              jobs: int = 1 # jobs run in parallel within each batch
+             ) -> dict:
+    "Run the CPU study of every research line named, build the site, print one summary."
+    t0 = time.time()
+    names = list(lines or LINES)
+    for n in names: line_function(n, 'study')                     # unknown or missing studies fail first
+    out, runs_root, fig_dir = _roots(out)
+    print('== system'); _print_system()
+    reports = [_run_line(n, 'study', runs_root, fig_dir, jobs, progress) for n in names]
+    return _finish('study', reports, out, site, t0)
 
 # %% ../nbs/11_demo.ipynb #5758a2b6
 def keep_outputs(executed: str | Path, # a notebook papermill executed (a job's `notebook.ipynb`)
