@@ -27,7 +27,7 @@ from .tracking import Run, git_info
 # %% auto #0
 __all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'read_yaml', 'Param', 'notebook_parameters',
            'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
-           'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'prepare_job', 'finalize_job',
+           'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'reset_job', 'finalize_job',
            'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
            'slurm_launcher', 'collect_results', 'write_results', 'BatchResult', 'run_batch', 'add_batch_args',
            'parse_sets', 'batch_main']
@@ -613,7 +613,7 @@ _CHILD = (
     'import sys; from lmresearch.batch import execute_job; sys.exit(execute_job(sys.argv[1], log="--log" in sys.argv))'
 )
 
-def prepare_job(job: Job, # the job whose folder is prepared
+def reset_job(job: Job, # the job whose folder is prepared
                 spec: BatchSpec, # its batch (kernel, name)
                 nb_hash: str, # the notebook's hash, recorded so a changed notebook reruns
                 commit: str | None, # the project's git commit, if any
@@ -921,7 +921,7 @@ def run_batch(path: str | Path, # the batch file (YAML)
 
     def prep(j: Job):
         up_rec = read_record(by_id[j.needs]) if j.needs else None
-        prepare_job(j, spec, acts[j.id]['notebook_hash'], commit, (up_rec or {}).get('ended'))
+        reset_job(j, spec, acts[j.id]['notebook_hash'], commit, (up_rec or {}).get('ended'))
 
     with _lock(out):
         at_once = jobs if executor == 'local' or slurm_cluster(spec) == 'local' else max(jobs, len(todo))

@@ -15,9 +15,9 @@ import pandas as pd
 from .core import LMRError, stable_fraction
 
 # %% auto #0
-__all__ = ['FORMATS', 'FMT_NAMES', 'DataError', 'Record', 'detect_format', 'data_files', 'read_records', 'records_to_frame',
-           'frame_to_records', 'source_key', 'split_assignment', 'split_records', 'split_within', 'allocate',
-           'stratified_sample']
+__all__ = ['FORMATS', 'FMT_NAMES', 'DataError', 'Record', 'read_text', 'detect_format', 'text_value', 'data_files',
+           'read_records', 'records_to_frame', 'frame_to_records', 'source_key', 'split_assignment', 'split_records',
+           'split_within', 'allocate', 'stratified_sample']
 
 # %% ../nbs/03_data.ipynb #813ea982
 class DataError(LMRError):
@@ -53,7 +53,7 @@ def _decode(data: bytes, path: Path) -> str:
                         f're-encode the file as UTF-8') from None
 
 # %% ../nbs/03_data.ipynb #f707102b
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     "Decoded text of `path`; DataError for missing, empty or non-UTF-8 files."
     return _decode(_read_bytes(path), path)
 
@@ -78,7 +78,7 @@ def _pick_columns(available: Sequence[str], text_column: str, columns: Sequence[
     return [c for c in (columns if columns is not None else available) if c != text_column]
 
 # %% ../nbs/03_data.ipynb #74052443
-def _text_value(v: Any, text_column: str, where: str) -> str:
+def text_value(v: Any, text_column: str, where: str) -> str:
     "A text field as a string; a list of strings (paragraphs, as in PubMedQA's CONTEXTS) joined by blank lines."
     if isinstance(v, str): return v
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v): return '\n\n'.join(v)
@@ -91,7 +91,7 @@ def _read_csv(
     path: Path, text_column: str = 'text', columns: Sequence[str] | None = None, delimiter: str = ','
 ) -> list[Record]:
     "Records of a CSV/TSV file: one per data row, source `path#row=N`."
-    text = _read_text(path)
+    text = read_text(path)
     csv.field_size_limit(2**31 - 1)  # essays can be longer than the 128 KiB default
     reader = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter)
     try:
@@ -146,7 +146,7 @@ def _record_from_obj(obj: Any, text_column: str, columns: Sequence[str] | None, 
         if miss: raise DataError(f'{where}: no key {miss[0]!r} (keys: {", ".join(map(repr, obj))})')
     keep = columns if columns is not None else list(obj)
     return Record(
-        _text_value(obj[text_column], text_column, where), {c: obj[c] for c in keep if c != text_column}, where
+        text_value(obj[text_column], text_column, where), {c: obj[c] for c in keep if c != text_column}, where
     )
 
 # %% ../nbs/03_data.ipynb #0a364998
@@ -154,7 +154,7 @@ def _read_json(path: Path, text_column: str = 'text', columns: Sequence[str] | N
     """Records of a JSON file (a list of objects, `{'data': [...]}`, or objects keyed by id), source `path#row=N` /
     `#id=K`."""
     try:
-        obj = json.loads(_read_text(path))
+        obj = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise DataError(f'{path}:{e.lineno}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})') from None
     items = _json_items(obj, path)
@@ -165,7 +165,7 @@ def _read_json(path: Path, text_column: str = 'text', columns: Sequence[str] | N
 def _read_jsonl(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
     "Records of a JSONL file, one per non-blank line, source `path:LINE`."
     out = []
-    for i, line in enumerate(_read_text(path).split('\n'), 1):
+    for i, line in enumerate(read_text(path).split('\n'), 1):
         if not line.strip(): continue
         try:
             obj = json.loads(line)
@@ -179,7 +179,7 @@ def _read_jsonl(path: Path, text_column: str = 'text', columns: Sequence[str] | 
 def _read_txt(path: Path) -> list[Record]:
     "Records of a text file, one per non-blank line, source `path:LINE`."
     out = [Record(line.removesuffix('\r'), {}, f'{path}:{i}')
-           for i, line in enumerate(_read_text(path).split('\n'), 1) if line.strip()]
+           for i, line in enumerate(read_text(path).split('\n'), 1) if line.strip()]
     if not out: raise DataError(f'{path}: empty file (only blank lines)')
     return out
 
@@ -193,7 +193,7 @@ def _read_parquet(path: Path, text_column: str = 'text', columns: Sequence[str] 
     if not len(df): raise DataError(f'{path}: empty file (no rows)')
     rows = df[[text_column] + keep].to_dict('records')
     return [
-        Record(_text_value(r[text_column], text_column, f'{path}#row={i}'), {c: r[c] for c in keep}, f'{path}#row={i}')
+        Record(text_value(r[text_column], text_column, f'{path}#row={i}'), {c: r[c] for c in keep}, f'{path}#row={i}')
         for i, r in enumerate(rows, 1)
     ]
 
@@ -279,7 +279,7 @@ def frame_to_records(df: pd.DataFrame, text_column: str = 'text', source_column:
         src = row[source_column] if has_src else f'frame#row={i}'
         out.append(
             Record(
-                _text_value(row[text_column], text_column, src),
+                text_value(row[text_column], text_column, src),
                 {c: row[c] for c in meta_cols if not _missing(row[c])},
                 src,
             )

@@ -18,7 +18,7 @@ from .core import LMRError
 from .models import pad_token_id
 
 # %% auto #0
-__all__ = ['LN2', 'METRICS', 'EvalError', 'token_ids', 'pad_batch', 'masked_nll', 'batch_nll', 'prepare_docs', 'max_positions',
+__all__ = ['LN2', 'METRICS', 'EvalError', 'token_ids', 'pad_batch', 'masked_nll', 'batch_nll', 'tokenize_docs', 'max_positions',
            'score_sequences', 'summarise_nll', 'Perplexity', 'perplexity', 'sentence_logprobs', 'minimal_pair_scores',
            'minimal_pair_accuracy', 'bootstrap_sums', 'bootstrap_ci', 'permutation_sums', 'compare_models', 'holm',
            'compare_all', 'plot_comparison', 'pll_copies', 'pseudo_log_likelihoods', 'is_masked_lm', 'sentence_scores']
@@ -115,7 +115,7 @@ def _counted_size(tok, text: str, ids: list[int], add_bos: bool) -> tuple[int, i
     return len(text) - end, len(text[end:].encode('utf-8'))
 
 # %% ../nbs/07_evaluate.ipynb #eca7781e
-def prepare_docs(
+def tokenize_docs(
     tok, # the tokenizer that encodes the texts (dicts are taken as they are)
     docs: Sequence[str | dict], # texts, or dicts with `input_ids` (maybe `loss_mask`, `doc`, `text`, `chars`, `bytes`)
     add_bos: bool = True, # texts only: prepend BOS (else EOS) so the first token is scored
@@ -202,7 +202,7 @@ class Perplexity(NamedTuple):
 def perplexity(
     model, # a causal LM
     tok, # its tokenizer (it also gives the padding id)
-    docs: Sequence[str | dict], # texts, or pre-tokenised dicts as `prepare_docs` takes them
+    docs: Sequence[str | dict], # texts, or pre-tokenised dicts as `tokenize_docs` takes them
     batch_size: int = 8, # documents per forward pass
     add_bos: bool = True, # prepend BOS (else EOS) to texts so that their first token is scored
     add_eos: bool = False, # append EOS to texts so that their end is scored
@@ -211,7 +211,7 @@ def perplexity(
     progress: bool = True, # show a tqdm bar over the batches
 ) -> Perplexity:
     "Masked perplexity of `model` over documents (texts or pre-tokenised dicts): per-document sums + pooled summary."
-    items = prepare_docs(tok, docs, add_bos, add_eos)
+    items = tokenize_docs(tok, docs, add_bos, add_eos)
     if not items: raise EvalError('no documents to evaluate')
     max_length = max_length or max_positions(model)
     for it in items:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from .core import LMRError, MissingAssetError, atomic_write_json, cache_dir, package_dir, package_version
 
 # %% auto #0
-__all__ = ['ASSETS', 'TINY', 'Asset', 'asset_path', 'asset_status', 'cached_build', 'prepare_asset', 'load_tokenizer', 'to_dtype',
+__all__ = ['ASSETS', 'TINY', 'Asset', 'asset_path', 'asset_status', 'cached_build', 'build_asset', 'load_tokenizer', 'to_dtype',
            'load_model', 'build_tiny', 'pad_token_id', 'count_parameters', 'model_from_config', 'qlora_compute_dtype',
            'bnb_4bit_config', 'disable_cpu_bf16_repack', 'load_model_4bit']
 
@@ -190,7 +190,7 @@ def _build_gpt2_tokenizer(dest: Path):
 # %% ../nbs/04_models.ipynb #b5d8fd1d
 _BUILDERS = {'smollm2-135m': _build_smollm2, 'gpt2-tokenizer': _build_gpt2_tokenizer}
 
-def prepare_asset(name: str, force: bool = False) -> Path:
+def build_asset(name: str, force: bool = False) -> Path:
     "The loadable Hugging Face folder of zoo asset `name`, converting it into the cache the first time."
     if name not in _BUILDERS: return asset_path(name)
     return cached_build(name, _asset_key(name), _BUILDERS[name], force=force)
@@ -245,12 +245,12 @@ def load_tokenizer(name_or_path: str | Path, **kw):
         return _ensure_mask(tok) if TINY[name] == 'bert' else tok
     if name == 'gpt2-tokenizer':
         from transformers import GPT2TokenizerFast
-        tok = GPT2TokenizerFast.from_pretrained(prepare_asset(name), model_max_length=1024, **kw)
+        tok = GPT2TokenizerFast.from_pretrained(build_asset(name), model_max_length=1024, **kw)
         if len(tok) != 50257:
-            raise LMRError(f'gpt2-tokenizer: expected 50257 tokens, got {len(tok)} (files in {prepare_asset(name)})')
+            raise LMRError(f'gpt2-tokenizer: expected 50257 tokens, got {len(tok)} (files in {build_asset(name)})')
         return _ensure_pad(tok)
     from transformers import AutoTokenizer
-    if name in ASSETS: path, local = str(prepare_asset(name)), True
+    if name in ASSETS: path, local = str(build_asset(name)), True
     else: path, local = _model_location(name)
     try: tok = AutoTokenizer.from_pretrained(path, local_files_only=local, **kw)
     except (OSError, ValueError) as e: raise _not_found(name, e) from e
@@ -292,7 +292,7 @@ def load_model(name_or_path: str | Path, dtype=None, **kw):
     if name in TINY: return build_tiny(TINY[name], dtype=dtype, **kw)
     if ASSETS.get(name) and ASSETS[name].kind == 'tokenizer':
         raise LMRError(f'{name!r} is a tokenizer, not a model: use load_tokenizer({name!r})')
-    if name in ASSETS: return _from_pretrained(str(prepare_asset(name)), True, to_dtype(dtype), name=name, **kw)
+    if name in ASSETS: return _from_pretrained(str(build_asset(name)), True, to_dtype(dtype), name=name, **kw)
     path, local = _model_location(name)
     return _from_pretrained(path, local, to_dtype(dtype), name=name, **kw)
 
@@ -435,7 +435,7 @@ def load_model_4bit(name_or_path: str | Path, # zoo name (`smollm2-135m`) or a s
     if name in TINY:
         raise LMRError(f'{name!r}: 4-bit loading reads saved weights; save_pretrained the model and pass its folder')
     q = bnb_4bit_config(compute_dtype)
-    path, local = (str(prepare_asset(name)), True) if name in ASSETS else _model_location(name)
+    path, local = (str(build_asset(name)), True) if name in ASSETS else _model_location(name)
     model = _from_pretrained(path, local, q.bnb_4bit_compute_dtype, name=name, quantization_config=q, **kw)
     if not disable_cpu_bf16_repack(model): raise LMRError(f'{name}: no linear layer was quantised to 4 bits')
     return model

@@ -461,7 +461,7 @@ def model_logits(model, b: dict, accelerator=None) -> torch.Tensor:
 # %% ../nbs/06_train.ipynb #d2f8d8ce
 class Objective:
     "What the `Trainer` optimises: the causal-LM loss by default; subclass it for other models or losses."
-    def prepare(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
+    def fit_length(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
         "Examples cut to at most `seq_len` tokens (`fit_length`)."
         return fit_length(examples, seq_len)
     def collate(self, examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
@@ -537,9 +537,9 @@ class Trainer:
         if not train: raise TrainError('no training examples (is the training file empty?)')
         self.acc = _make_accelerator(cfg.precision, cpu=cpu)
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
-        ex = self.objective.prepare(train, cfg.seq_len)
+        ex = self.objective.fit_length(train, cfg.seq_len)
         self.train = pack_examples(ex, cfg.seq_len) if cfg.batching == 'pack' else ex
-        self.valid = self.objective.prepare(valid, cfg.seq_len) if valid else []
+        self.valid = self.objective.fit_length(valid, cfg.seq_len) if valid else []
         self.lengths = example_lengths(self.train)
         self.order = order or (
             lambda ex, bs, seed, epoch: batch_order(self.lengths, bs, seed, epoch, group=cfg.batching == 'group')

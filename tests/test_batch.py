@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as hst
 
 from lmresearch.batch import (BatchError, add_batch_args, batch_main, expand_jobs, finalize_job, job_id, load_batch,
-                              notebook_hash, notebook_parameters, parse_sets, plan_jobs, prepare_job, read_yaml, run_batch)
+                              notebook_hash, notebook_parameters, parse_sets, plan_jobs, reset_job, read_yaml, run_batch)
 from lmresearch.tracking import Run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_changed_notebook_reruns(tmp_path):
     jobs = expand_jobs(spec, tmp_path / 'out')
     plan = plan_jobs(jobs)
     for j, p in zip(jobs, plan):
-        prepare_job(j, spec, p['notebook_hash'], None)
+        reset_job(j, spec, p['notebook_hash'], None)
         rec = json.loads((j.dir / 'job.json').read_text()); rec['status'] = 'completed'
         (j.dir / 'job.json').write_text(json.dumps(rec))
     assert [p['action'] for p in plan_jobs(jobs)] == ['skip', 'skip']
@@ -98,7 +98,7 @@ def _records(jobs, spec, statuses):
     "Write a job.json with each status (None: no record, the job is new) for the jobs, as a batch would have."
     for j, st in zip(jobs, statuses):
         if st is None: shutil.rmtree(j.dir, ignore_errors=True); continue
-        prepare_job(j, spec, notebook_hash(j.notebook), None)
+        reset_job(j, spec, notebook_hash(j.notebook), None)
         rec = json.loads((j.dir / 'job.json').read_text()); rec['status'] = st
         (j.dir / 'job.json').write_text(json.dumps(rec))
 
@@ -130,7 +130,7 @@ def test_rerun_failed_reruns_the_stages_a_failure_skipped(tmp_path):
 def test_dead_job_process_is_a_failure(tmp_path):
     spec = load_batch(write(tmp_path / 'b.yaml', f'notebook: {TOY}\n'))
     (j,) = expand_jobs(spec, tmp_path / 'out')
-    prepare_job(j, spec, plan_jobs([j])[0]['notebook_hash'], None)
+    reset_job(j, spec, plan_jobs([j])[0]['notebook_hash'], None)
     (j.dir / 'job.log').write_text('Killed\n')
     rec = finalize_job(j, -9)
     assert rec['status'] == 'failed' and 'exited with status -9' in rec['error']

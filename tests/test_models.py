@@ -10,7 +10,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from lmresearch import models
 from lmresearch.core import LMRError, MissingAssetError, cache_dir
 from lmresearch.models import (ASSETS, asset_status, build_tiny, cached_build, count_parameters, load_model, load_tokenizer,
-                               model_from_config, prepare_asset)
+                               model_from_config, build_asset)
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_cached_build_is_atomic_and_sweeps_dead_temp_folders(tmp_cache):
 
 
 def test_gpt2_tokenizer_rebuilt_when_cache_damaged(tmp_cache):
-    d = prepare_asset('gpt2-tokenizer')
+    d = build_asset('gpt2-tokenizer')
     (d / 'lmr_asset.json').unlink()                   # damaged: no stamp
     assert load_tokenizer('gpt2-tokenizer')('Hello world').input_ids == [15496, 995]
     assert (d / 'lmr_asset.json').is_file()

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..core import configs_dir, package_dir, project_root
 from ..config import ConfigError, from_dict, load_yaml
-from ..data import DataError, Record, _text_value, detect_format, read_records, source_key
+from ..data import DataError, Record, text_value, detect_format, read_records, source_key
 
 # %% auto #0
 __all__ = ['DOMAINS', 'SOURCE_FORMATS', 'Source', 'load_sources', 'resolve_path', 'source_format', 'split_paragraphs',
@@ -152,7 +152,7 @@ def fill_template(template: str, # a `str.format` template over field names, e.g
     present."""
     try:
         return template.format_map(
-            {k: _text_value(v, k, where) if isinstance(v, (str, list)) else v for k, v in fields.items()}
+            {k: text_value(v, k, where) if isinstance(v, (str, list)) else v for k, v in fields.items()}
         )
     except KeyError as e:
         raise DataError(
@@ -178,7 +178,7 @@ def source_rows(s: Source, # a registry entry
     for r in _selected(s, source_records(s, root)):
         f = {s.text[0]: r.text, **r.meta}
         rid = f"{s.name}:{f[s.id] if s.id else source_key(r.source).removeprefix('corpus:')}"
-        text = '\n\n'.join(t for t in (_text_value(f[k], k, r.source) for k in s.text) if t.strip())
+        text = '\n\n'.join(t for t in (text_value(f[k], k, r.source) for k in s.text) if t.strip())
         parts = (
             split_paragraphs(text, s.min_words)
             if s.paragraphs
@@ -189,7 +189,7 @@ def source_rows(s: Source, # a registry entry
             if s.prompt:
                 row |= {
                     'prompt': fill_template(s.prompt, {**f, 'text': t}, r.source),
-                    'response': t if s.response == 'text' else _text_value(f[s.response], s.response, r.source),
+                    'response': t if s.response == 'text' else text_value(f[s.response], s.response, r.source),
                 }
             out.append(row)
     return out

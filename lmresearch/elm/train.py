@@ -95,7 +95,7 @@ def elm_config(
 # %% ../../nbs/53_elm_train.ipynb #1b40ebfc
 class ElmObjective(Objective):
     "Soft prompts + frozen LM for the `Trainer`: CE on the summary plus the contrastive and drift terms."
-    def prepare(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
+    def fit_length(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
         "The examples as they are (tasks are never cut); an error for one longer than `seq_len`."
         long = [i for i, e in enumerate(examples) if len(e['input_ids']) > seq_len]
         if long:

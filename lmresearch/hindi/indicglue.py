@@ -15,7 +15,7 @@ import torch
 
 from ..core import LMRError, atomic_write_json, atomic_write_text, stable_hash
 from ..tracking import model_dir
-from ..data import DataError, _read_text
+from ..data import DataError, read_text
 from ..evaluate import is_masked_lm, max_positions, pad_batch, score_sequences
 from ..models import pad_token_id
 from .corpus import normalize_hindi
@@ -223,7 +223,7 @@ def _object_items(path: Path, items, what: str) -> Iterator[tuple[str, dict]]:
 # %% ../../nbs/46_hindi_indicglue.ipynb #db30e843
 def _raw_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
     "`(where, fields)` for each row of a released file."
-    text = _read_text(path)
+    text = read_text(path)
     if fmt in ('csv', 'csv_header'): yield from _csv_rows(path, text, fmt == 'csv_header')
     elif fmt == 'json': yield from _object_items(path, _json(path, text), 'a JSON array of objects')
     elif fmt == 'cloze_json':

@@ -73,13 +73,13 @@ def mlm_mask(
 
 # %% ../../nbs/42_hindi_model.ipynb #0dd749c5
 class MaskedLMObjective(Objective):
-    "BERT's masked-LM loss for the `Trainer`: masks drawn once per example in `prepare` (`mlm_mask`)."
+    "BERT's masked-LM loss for the `Trainer`: masks drawn once per example in `fit_length` (`mlm_mask`)."
     def __init__(self, tok, # the tokenizer (mask id, special ids, vocabulary size)
                  seed: int = 0, p: float = 0.15): # seed of the masks; share of tokens chosen
         if tok.mask_token_id is None: raise LMRError('masked-LM objective: the tokenizer has no mask token')
         self.special, self.mask_id, self.vocab = set(tok.all_special_ids), tok.mask_token_id, len(tok)
         self.seed, self.p = seed, p
-    def prepare(self, examples, seq_len):
+    def fit_length(self, examples, seq_len):
         "Examples cut to `seq_len`, each with its `mlm_input` and `mlm_labels`."
         out = []
         for e in fit_length(examples, seq_len):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..core import atomic_write_bytes
-from ..data import DataError, _read_text
+from ..data import DataError, read_text
 
 # %% auto #0
 __all__ = ['DOC_SEP', 'document_problem', 'normalize_document', 'write_documents', 'read_documents']
@@ -50,7 +50,7 @@ def read_documents(path: str | Path) -> list[str]:
     "Documents of an ILM-format file (separated by three or more newlines)."
     path = Path(path)
     if path.is_dir(): raise DataError(f'{path}: is a folder; read_documents reads one document file')
-    docs = [d.strip('\n') for d in re.split(r'\n{3,}', _read_text(path))]
+    docs = [d.strip('\n') for d in re.split(r'\n{3,}', read_text(path))]
     docs = [d for d in docs if d]
     if not docs: raise DataError(f'{path}: empty file (no documents)')
     return docs

@@ -261,7 +261,7 @@ class IlmObjective(Objective):
     "ILM training for the `Trainer`: examples kept whole, `infill_mask` batched, and the reference's two-mean loss."
     def __init__(self, two_means: bool = False # the reference's `loss_context + loss_infill` instead of one mean
                 ): self.two_means = two_means
-    def prepare(self, examples, seq_len):
+    def fit_length(self, examples, seq_len):
         "Examples as they are (a store's view stays one): an ILM example cut in two separates answers and context."
         lengths = np.asarray(example_lengths(examples))
         long = np.flatnonzero(lengths > seq_len)
