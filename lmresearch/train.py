@@ -473,6 +473,13 @@ class Objective:
     def loss_sum(self, model, batch: dict, accelerator=None) -> torch.Tensor | tuple[torch.Tensor, dict]:
         "Summed loss of `batch` (or `(loss, extras)`); the default is next-token cross-entropy."
         return causal_lm_loss_sum(model_logits(model, batch, accelerator), batch['labels'])
+    def scale_step(self, batches: list[dict], targets: int, reduce) -> list[dict]:
+        "One step's micro-batches, given the step's `targets` and `reduce` (sums over processes): unchanged here."
+        return batches
+    def evaluate(self, model, examples: Sequence[dict], batch_size: int, pad_id: int, accelerator=None,
+                 max_batches: int | None = None) -> dict:
+        "Validation loss, perplexity and targets of `model` on `examples` (`evaluate_loss` under this objective)."
+        return evaluate_loss(model, examples, batch_size, pad_id, accelerator, max_batches, objective=self)
 
 # %% ../nbs/06_train.ipynb #7fac59e6
 def example_lengths(examples: Sequence[dict]) -> Sequence[int]:
@@ -612,6 +619,7 @@ def _train_step(self: Trainer) -> dict:
     batches = [self._next_batch() for _ in range(cfg.grad_accum)]
     counts = [obj.targets(b) for b in batches]
     targets = self._sum(sum(counts))
+    batches = obj.scale_step(batches, targets, self._sum)
     loss_sum = 0.0
     for i, b in enumerate(batches):
         b = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in b.items()}
@@ -713,9 +721,7 @@ def _improved(new: float, best: float | None, mode: str) -> bool:
 def evaluate(self: Trainer) -> dict:
     "Validation metrics now: the objective's loss and perplexity, plus the evaluator's metrics."
     cfg = self.cfg
-    ev = evaluate_loss(
-        self.pmodel, self.valid, cfg.batch_size, self.pad_id, self.acc, cfg.eval_batches, objective=self.objective
-    )
+    ev = self.objective.evaluate(self.pmodel, self.valid, cfg.batch_size, self.pad_id, self.acc, cfg.eval_batches)
     if self.evaluator is not None:
         was = self.pmodel.training; self.pmodel.eval()
         with torch.no_grad(): ev.update(self.evaluator(self))

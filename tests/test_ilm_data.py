@@ -5,7 +5,7 @@ import pytest
 
 from lmresearch.data import DataError
 from lmresearch.ilm.docs import read_documents
-from lmresearch.ilm.data import build_demo_csv, prepare, normalize_level, SPLITS
+from lmresearch.ilm.data import build_cefr_sp_csv, build_demo_csv, detokenize, prepare, normalize_level, SPLITS
 
 
 def _csv(path, rows, header=('text', 'cefr', 'l1')):
@@ -93,3 +93,16 @@ def test_cefr_sp_real_levels(tmp_path, shared_data):
     assert 0.77 < st['documents']['train'] / len(rows) < 0.83
     b2 = prepare(f, tmp_path / 'b2', level='B2', columns='text=sentence,level=label', sample_size=500, seed=1)
     assert sum(b2['documents'].values()) == 500 and set(b2['levels']['test']) == {'B2'}
+
+
+def test_cefr_sp_documents(tmp_path, shared_data):
+    "The study's CEFR-SP documents: 5 detokenized sentences of one level (the lower label, C2 -> C1), levels given."
+    import pandas as pd
+    prov = build_cefr_sp_csv(tmp_path / 'sp.csv', shared_data / 'cefr_sp')
+    df = pd.read_csv(tmp_path / 'sp.csv')
+    assert prov['sentences'] == 7453 and prov['levels_estimated'] is False and len(df) == prov['rows'] == 1488
+    assert set(df['cefr']) == {'A1', 'A2', 'B1', 'B2', 'C1'} and not df['text'].str.contains(r' [.,;:]( |$)').any()
+    assert (df['text'].str.count(r'[.!?](?= |$)') >= 5).mean() > 0.9               # five sentences each, nearly all
+    st = prepare(tmp_path / 'sp.csv', tmp_path / 'o')
+    assert st['levels_estimated'] is False and 'lower of the two labels' in st['level_method']
+    assert detokenize("It 's red , ( and ) \" big \" .") == 'It\'s red, (and) "big".'

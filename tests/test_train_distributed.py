@@ -104,3 +104,69 @@ def test_resume_on_two_processes_is_exact(runs):
     w, w2 = (load_safetensors(p / 'model' / 'model.safetensors') for p in (cut, d / 'two'))
     assert all(torch.equal(w[k], w2[k]) for k in w2)
     assert [r['from_status'] for r in Run.open(cut).metadata['resumes']] == ['running']
+
+
+# The ILM objective (the reference's two means) on 2 processes: each micro-batch's context and answer targets are counted
+# over both processes, so a step is the mean over micro-batches of the two means of the global micro-batch. 1 process
+# with micro-batches of 2 and 2 processes with 1 each (2 accumulated micro-batches a step) must agree.
+ILM_SCRIPT = '''
+import json, sys
+from pathlib import Path
+from lmresearch.config import TrainConfig, to_dict
+from lmresearch.ilm.model import IlmObjective
+from lmresearch.models import load_model, load_tokenizer
+from lmresearch.train import Trainer, shared_run
+d, out, bs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+tok, model = load_tokenizer(d / 'ilm'), load_model(d / 'ilm')
+ex = json.loads((d / 'examples.json').read_text())
+cfg = TrainConfig(max_steps=4, batch_size=bs, grad_accum=2, seq_len=96, batching='group', log_every=1, eval_every=2,
+                  eval_batches=None, save_every=0, lr=3e-3, warmup=1, early_stopping_metric='valid_infill_loss')
+run = shared_run(out, config={'train': to_dict(cfg)}, seed=0, tensorboard=False)
+Trainer(model, cfg, run, ex[8:], ex[:8], pad_id=tok.eos_token_id, seed=0, progress=False, objective=IlmObjective()).fit()
+'''
+
+
+@pytest.fixture(scope='module')
+def ilm_runs(tmp_path_factory):
+    import json, sys
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from lmresearch.ilm.mask import mask_documents
+    from lmresearch.ilm.model import add_ilm_tokens, ilm_training_examples
+    from lmresearch.models import load_tokenizer
+    d = tmp_path_factory.mktemp('dist-ilm')
+    tok = load_tokenizer('gpt2-tokenizer')
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+                                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+    add_ilm_tokens(tok, model); model.save_pretrained(d / 'ilm'); tok.save_pretrained(d / 'ilm')
+    lee = (package_dir('gensim') / 'test' / 'test_data' / 'lee_background.cor').read_text().splitlines()
+    docs = [' '.join(t.split()[:40]) for t in lee if t.strip()][:30]
+    m = mask_documents(docs, per_doc=2, p=0.08, seed=0)
+    items = {}
+    for doc, e, t, o, n in zip(*(m[k].tolist() for k in ('doc', 'example', 'type', 'offset', 'length'))):
+        items.setdefault((doc, e), (docs[doc], []))[1].append((t, o, n))
+    ex = ilm_training_examples(list(items.values()), tok, 96, too_long='drop', on_error='skip')
+    (d / 'examples.json').write_text(json.dumps([{k: list(map(int, v)) for k, v in e.items()} for e in ex]))
+    (d / 'train_ilm.py').write_text(ILM_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0')
+    one = subprocess.run([sys.executable, d / 'train_ilm.py', d, d / 'one', '2'], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    cmd = torchrun_command([], processes=2)[:-1] + [str(d / 'train_ilm.py'), str(d), str(d / 'two'), '1']
+    two = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-4000:]
+    return d
+
+
+def test_ilm_objective_on_two_processes_gives_the_numbers_of_one(ilm_runs):
+    d = ilm_runs
+    m1, m2 = metrics(d / 'one'), metrics(d / 'two')
+    assert [sorted(r) for r in m1] == [sorted(r) for r in m2]
+    keys = ('loss', 'loss_context', 'loss_infill', 'grad_norm', 'valid_loss', 'valid_context_loss', 'valid_infill_loss')
+    n = 0
+    for a, b in zip(m1, m2):
+        for k in keys:
+            if k in a: assert b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-6), (a['step'], k); n += 1
+    assert n == 4 * 4 + 2 * 3                                     # 4 steps x 4 numbers, 2 evaluations x 3
+    first = next(r for r in m1 if 'loss' in r)
+    assert first['loss'] == pytest.approx(first['loss_context'] + first['loss_infill'], rel=1e-6)   # the two means

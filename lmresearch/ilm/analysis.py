@@ -4,7 +4,7 @@
 
 # %% ../../nbs/26_ilm_analysis.ipynb #ecaef7c8
 from __future__ import annotations
-import json, time
+import contextlib, json, time
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -14,36 +14,46 @@ import pandas as pd
 from ..batch import run_batch
 from ..core import LMRError, configs_dir, runs_dir
 from ..demo import LineReport
-from ..evaluate import bootstrap_ci, compare_models, holm
+from ..evaluate import compare_models, holm
 from ..figures import MissingResults, PALETTE, figsize, save_figure, set_style, thesis_figure
 from .data import THESIS_LEVELS
-from .mask import SPAN_TYPES
+from .mask import SPAN_TYPES, TEST_SETS
+from .experiment import ppl_ci
 
 # %% auto #0
-__all__ = ['SYSTEMS', 'BATCH', 'DEMO_ONLY', 'IlmResults', 'load_results', 'data_summary', 'batch_times', 'seed_means',
-           'seed_table', 'compare', 'pooled', 'model_order', 'specialised_beats_general', 'valid_choice',
-           'general_matches_specialised', 'transfer_beats_both', 'h3_by_level', 'own_level', 'by_group', 'mixed_level',
-           'dropped_table', 'infill_table', 'infills_markdown', 'statements', 'mixed_statement', 'Analysis', 'analyse',
-           'plot_heatmap', 'plot_gain', 'plot_curves', 'plot_span_types', 'plot_seeds', 'fig_ppl_heatmap',
-           'fig_specialisation_gain', 'fig_learning_curves', 'fig_span_types', 'fig_seed_spread', 'write_analysis',
-           'run_analysis_notebook', 'demo']
+__all__ = ['SYSTEMS', 'MIN_DOCS', 'BATCH', 'DEMO_ONLY', 'STUDY_BATCH', 'ILM', 'LM_FT', 'LM_BASE', 'IlmResults', 'failed_jobs',
+           'load_results', 'data_summary', 'batch_times', 'seed_means', 'seed_table', 'compare', 'pooled',
+           'model_order', 'specialised_beats_general', 'valid_choice', 'general_matches_specialised',
+           'transfer_beats_both', 'h3_by_level', 'own_level', 'by_group', 'mixed_level', 'dropped_table',
+           'infill_table', 'infills_markdown', 'statements', 'mixed_statement', 'missing_statement', 'Analysis',
+           'check_hypotheses', 'plot_heatmap', 'plot_gain', 'plot_curves', 'plot_span_types', 'plot_seeds',
+           'fig_ppl_heatmap', 'fig_specialisation_gain', 'fig_learning_curves', 'fig_span_types', 'fig_seed_spread',
+           'write_analysis', 'execute_analysis_notebook', 'demo', 'study_table', 'study_statement', 'plot_study_sets',
+           'plot_study_curves', 'study_infills', 'study_infills_markdown', 'write_study', 'study',
+           'fig_study_test_sets', 'fig_study_learning_curves']
 
 # %% ../../nbs/26_ilm_analysis.ipynb #b4b25f6a
 class IlmResults(NamedTuple):
     "An ILM batch's results: jobs table, per-document sums, summaries, learning curves, source runs, and more."
     table: pd.DataFrame
-    per_doc: pd.DataFrame
+    per_doc: pd.DataFrame  # per-document sums on the mixture test set (the hypotheses' frame)
     summary: pd.DataFrame
     curves: pd.DataFrame
     sources: list
-    per_type: pd.DataFrame  # per-document sums of the answers by span type
+    per_type: pd.DataFrame  # per-document sums of the answers by span type (mixture test set)
     valid: pd.DataFrame  # the validation summaries (H2's choice of the best specialised model)
     infills: pd.DataFrame  # qualitative infills
+    sets: pd.DataFrame  # per-document sums of every test set (the mixture and the single types)
+    failed: pd.DataFrame  # the training and evaluation jobs that did not complete (`failed_jobs`)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #19f7cda6
 def _completed(table: pd.DataFrame, role: str) -> pd.DataFrame:
     if 'ilm_role' not in table: return table.iloc[:0]
     return table[(table['ilm_role'] == role) & (table['status'] == 'completed')]
+
+def _mixture(df: pd.DataFrame) -> pd.DataFrame:
+    "The rows of the mixture test set (all rows of an evaluation made before the single-type sets)."
+    return df[df['test_set'] == 'mixture'].reset_index(drop=True) if 'test_set' in df else df
 
 # %% ../../nbs/26_ilm_analysis.ipynb #f261d9a3
 def _read_frames(runs: Sequence[Path], name: str) -> pd.DataFrame:
@@ -52,22 +62,46 @@ def _read_frames(runs: Sequence[Path], name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../../nbs/26_ilm_analysis.ipynb #240c56b3
+_CURVES = ('loss', 'valid_loss', 'loss_infill', 'valid_infill_loss')   # the objective's, and the answers' part
+
 def _curves(runs: Sequence[Path]) -> pd.DataFrame:
-    "Training and validation loss by step of each training run, with its model, kind, level and seed."
+    "Training and validation losses by step of each training run, with its model, role, level and seed."
     from lmresearch.tracking import Run
     curves = []
     for d in runs:
         run = Run.open(d, tensorboard=False)
         m, s = pd.DataFrame(run.read_metrics()), run.summary
-        for c in ('loss', 'valid_loss'):
+        for c in _CURVES:
             if c not in m: m[c] = np.nan
-        m = m[['step', 'loss', 'valid_loss']].dropna(how='all', subset=['loss', 'valid_loss'])
-        curves.append(m.assign(model=s.get('model'), kind=s.get('kind'), level=s.get('level'),
+        m = m[['step', *_CURVES]].dropna(how='all', subset=['loss', 'valid_loss'])
+        curves.append(m.assign(model=s.get('model'), role=s.get('role'), level=s.get('level'),
                                seed=run.config.get('seed')))
-    cols = ['step', 'loss', 'valid_loss', 'model', 'kind', 'level', 'seed']
+    cols = ['step', *_CURVES, 'model', 'role', 'level', 'seed']
     return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=cols)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #1b7c53b6
+def _job_model(row: dict) -> str:
+    "The model a job trained or evaluated: its summary's label, else its training run's (from its config), or the job."
+    from lmresearch.ilm.experiment import model_label, run_labels
+    if isinstance(row.get('model'), str): return row['model']
+    run = row.get('model_run')
+    if isinstance(run, str) and not Path(run).exists() and '/' not in run: return 'LM (base)'     # a zoo name
+    if isinstance(run, str) and run_labels(Path(run) / 'model')[0]['role'] != 'other':
+        return run_labels(Path(run) / 'model')[0]['model']
+    with contextlib.suppress(LMRError, TypeError):
+        return model_label(row['level'], row.get('init_from') if isinstance(row.get('init_from'), str) else None)
+    return str(row.get('job_id'))
+
+def failed_jobs(table: pd.DataFrame) -> pd.DataFrame:
+    "The training and evaluation jobs that did not complete: stage, job, status, the model they were for, and why."
+    rows = [{'stage': r['stage'], 'job_id': r['job_id'], 'status': r['status'], 'model': _job_model(r),
+             'error': str(r.get('error') or '').strip().splitlines()[-1:] or ['']}
+            for r in table.to_dict('records') if r.get('stage') != 'data' and r.get('status') != 'completed']
+    out = pd.DataFrame(rows, columns=['stage', 'job_id', 'status', 'model', 'error'])
+    out['error'] = out['error'].map(lambda e: e[0][:160] if isinstance(e, list) else e)
+    return out
+
+# %% ../../nbs/26_ilm_analysis.ipynb #b3f617a1
 def load_results(batch_dir: str | Path) -> IlmResults:
     "Read an ILM batch folder (results.parquet and the job runs); `MissingResults` if it has no completed evaluation."
     d = Path(batch_dir)
@@ -79,10 +113,11 @@ def load_results(batch_dir: str | Path) -> IlmResults:
     runs, train_runs = [d / j / 'run' for j in ev['job_id']], [d / j / 'run' for j in tr['job_id']]
     missing = [r for r in runs if not (r / 'per_doc.parquet').is_file()]
     if missing: raise MissingResults(f'{missing[0]}: no per_doc.parquet (evaluation job incomplete?)')
-    frames = {n: _read_frames(runs, n) for n in ('per_doc', 'eval_summary', 'per_type', 'valid_summary', 'infills')}
-    return IlmResults(table, frames['per_doc'], frames['eval_summary'], _curves(train_runs),
-                      [str(r) for r in runs + train_runs], frames['per_type'], frames['valid_summary'],
-                      frames['infills'])
+    fr = {n: _read_frames(runs, n) for n in ('per_doc', 'eval_summary', 'per_type', 'valid_summary', 'infills')}
+    sets = fr['per_doc'][fr['per_doc']['mask'] == 'infill_textonly'] if len(fr['per_doc']) else fr['per_doc']
+    return IlmResults(table, _mixture(fr['per_doc']), fr['eval_summary'], _curves(train_runs),
+                      [str(r) for r in runs + train_runs], _mixture(fr['per_type']), fr['valid_summary'],
+                      fr['infills'], sets.reset_index(drop=True), failed_jobs(table))
 
 # %% ../../nbs/26_ilm_analysis.ipynb #b61c353d
 def data_summary(batch_dir: str | Path, # an ILM batch folder
@@ -107,8 +142,7 @@ def batch_times(batch_dir: str | Path) -> pd.DataFrame:
     for c in ('started', 'ended'): df[c] = pd.to_datetime(df[c])
     df = df.sort_values('started', na_position='last').reset_index(drop=True)
     df.attrs['wall_s'] = (
-        float((df['ended'].max() - df['started'].min()).total_seconds()) if df['ended'].notna().any() else float('nan')
-    )
+        float((df['ended'].max() - df['started'].min()).total_seconds()) if df['ended'].notna().any() else float('nan'))
     return df
 
 # %% ../../nbs/26_ilm_analysis.ipynb #3319aa60
@@ -129,7 +163,7 @@ def seed_means(frame: pd.DataFrame) -> pd.DataFrame:
 def seed_table(per_doc: pd.DataFrame, mask: str = 'infill_textonly') -> pd.DataFrame:
     "Pooled perplexity of each model and test level in each training seed, with the seeds' mean, sd and count."
     d = per_doc[per_doc['mask'] == mask].assign(seed=lambda x: x['seed'] if 'seed' in x else 0)
-    keys = ['model', 'kind', 'train_level', 'test_level']
+    keys = ['model', 'role', 'train_level', 'test_level']
     s = d.groupby(keys + ['seed'], dropna=False)[['nll', 'tokens']].sum()
     ppl = np.exp(s['nll'] / s['tokens']).unstack('seed')
     out = ppl.rename(columns=lambda x: f'seed {x}')
@@ -195,9 +229,8 @@ def specialised_beats_general(
     **kw,  # passed to `compare_models`
 ) -> pd.DataFrame:
     "H1 per level: specialised vs general on that level; gain = general - specialised with CI; Holm over levels."
-    rows = [
-        compare(per_doc, 'general', lv, lv, mask, **kw) for lv in _levels(per_doc, levels, lambda lv: ('general', lv))
-    ]
+    rows = [compare(per_doc, 'general', lv, lv, mask, **kw) for lv in _levels(per_doc, levels, lambda lv: ('general',
+            lv))]
     if not rows:
         raise MissingResults('H1 needs the general model and a specialised model evaluated on its level')
     df = _finish(pd.concat(rows, ignore_index=True), alpha)
@@ -211,7 +244,7 @@ def specialised_beats_general(
 # %% ../../nbs/26_ilm_analysis.ipynb #e8c0b982
 def valid_choice(valid: pd.DataFrame, mask: str = 'infill_textonly') -> pd.Series:
     "Per test level, the specialised model with the lowest validation perplexity (log perplexity averaged over seeds)."
-    v = valid[(valid['kind'] == 'specialised') & (valid['mask'] == mask)] if len(valid) else valid
+    v = valid[(valid['role'] == 'specialised') & (valid['mask'] == mask)] if len(valid) else valid
     if len(v) and 'missing' in v: v = v[v['missing'].isna()]
     if not len(v): return pd.Series(dtype=object)
     return v.groupby(['test_level', 'model'])['nll'].mean().unstack('model').idxmin(axis=1)
@@ -285,34 +318,36 @@ def h3_by_level(h3: pd.DataFrame) -> pd.DataFrame:
 # %% ../../nbs/26_ilm_analysis.ipynb #7a198786
 def own_level(frame: pd.DataFrame) -> pd.DataFrame:
     "Rows of the general model, and of specialised and transfer models on their own level; a `system` column in front."
-    own = (frame['kind'] == 'general') | (frame['kind'].isin(['specialised', 'transfer'])
+    own = (frame['role'] == 'general') | (frame['role'].isin(['specialised', 'transfer'])
                                           & (frame['train_level'] == frame['test_level']))
     out = frame[own].copy()
-    out.insert(0, 'system', out['kind'])
+    out.insert(0, 'system', out['role'])
     return out
 
 # %% ../../nbs/26_ilm_analysis.ipynb #3f180ece
 SYSTEMS = ('general', 'specialised', 'transfer')
+MIN_DOCS = 10      # a group of fewer documents gets its perplexity but no CI: too few to resample
 
-def by_group(
-    frame: pd.DataFrame,  # per-document sums of one mask (per_doc) or by span type (per_type), seed means
-    by: str | Sequence[str],  # the column(s) to break down by: l1, type, test_level
-    n_resamples: int = 2000,  # bootstrap resamples over documents
-    seed: int = 0,  # the bootstrap's seed
-) -> pd.DataFrame:
+def by_group(frame: pd.DataFrame, # per-document sums of one mask (per_doc), by span type (per_type), or test set
+             by: str | Sequence[str], # the column(s) to break down by: l1, type, test_set, test_level
+             n_resamples: int = 2000, # bootstrap resamples over documents
+             seed: int = 0, # the bootstrap's seed
+             min_docs: int = MIN_DOCS): # smaller groups are marked, without a CI
     "Pooled perplexity with a bootstrap CI over documents, per system (`own_level`) and value of `by`."
     by = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, d in own_level(frame).groupby(['system', *by], sort=False):
         docs = d.groupby('doc')[['nll', 'tokens']].sum()
         docs = docs[docs['tokens'] > 0]
-        ci = bootstrap_ci(docs, 'ppl', n_resamples=n_resamples, seed=seed)
+        ci = ppl_ci(docs, n_resamples, seed)
+        few = len(docs) < min_docs
         rows.append(dict(zip(['system', *by], key), docs=len(docs), tokens=int(docs['tokens'].sum()),
-                         ppl=ci['estimate'], ci_low=ci['ci_low'], ci_high=ci['ci_high']))
-    out = pd.DataFrame(rows)
-    order = {s: i for i, s in enumerate(SYSTEMS + THESIS_LEVELS + SPAN_TYPES[::-1])}
+                         ppl=ci['estimate'], ci_low=np.nan if few else ci['ci_low'],
+                         ci_high=np.nan if few else ci['ci_high'],
+                         note=f'< {min_docs} documents: no CI' if few else ''))
+    order = {s: i for i, s in enumerate(SYSTEMS + THESIS_LEVELS + TEST_SETS[:1] + SPAN_TYPES[::-1])}
     rank = lambda c: c.map(lambda v: f'{order.get(v, 99):03d}{v}')  # systems, levels, types in order; others by name
-    return out.sort_values(['system', *by], key=rank).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(['system', *by], key=rank).reset_index(drop=True)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #124f8b60
 def mixed_level(
@@ -328,7 +363,7 @@ def mixed_level(
     for s in SYSTEMS:
         x = d[d['system'] == s][cols]
         if x.empty: continue
-        ci = bootstrap_ci(x, 'ppl', n_resamples=kw.get('n_resamples', 2000), seed=kw.get('seed', 0))
+        ci = ppl_ci(x, kw.get('n_resamples', 2000), kw.get('seed', 0))
         row = {'system': s, 'docs': len(x), 'ppl': ci['estimate'], 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high']}
         if s != 'general':
             common = base[base['doc'].isin(x['doc'])]
@@ -348,15 +383,16 @@ def dropped_table(summary: pd.DataFrame) -> pd.DataFrame:
     need = ['level_examples', 'too_long_examples', 'dropped_share']
     if summary.empty or any(c not in summary for c in need):
         return pd.DataFrame(columns=['examples', 'too_long', 'share'])
-    s = summary[(summary['mask'] == 'infill_textonly') & summary['missing'].isna()]
+    s = _mixture(summary)
+    s = s[(s['mask'] == 'infill_textonly') & s['missing'].isna()]
     g = s.groupby('test_level')
     return pd.DataFrame({'examples': g['level_examples'].max().astype(int),
                          'too_long': g['too_long_examples'].max().astype(int), 'share': g['dropped_share'].max()})
 
 # %% ../../nbs/26_ilm_analysis.ipynb #34d3cfbd
 def _answers(xs, complete: bool = True, width: int = 40) -> str:
-    """Answers of one example for a table cell: stripped, cut to `width`, `∅` for an empty one, ` / ` between; an infill
-    stopped by the length limit loses its blanks never reached and ends in `…`."""
+    """Answers of one example for a table cell: stripped, cut to `width`, `∅` for an empty one, ` / ` between; an
+    infill stopped by the length limit loses its blanks never reached and ends in `…`."""
     xs = [str(a).strip() for a in xs]
     while not complete and xs and not xs[-1]: xs.pop()
     cells = [(a if len(a) <= width else a[:width - 1] + '…') or '∅' for a in xs]
@@ -409,20 +445,17 @@ def statements(
     s1 = (
         "H1 (specialised beats general on its level): the specialised model's infill perplexity is lower on"
         f" {len(lower)} of {n} levels (gain {h1['gain_pct'].min():+.1f}% to {h1['gain_pct'].max():+.1f}% of the general"
-        f" model's); significant after Holm (p < {alpha}) on {int(h1['supported'].sum())} ({_lv(h1, 'supported')})."
-    )
+        f" model's); significant after Holm (p < {alpha}) on {int(h1['supported'].sum())} ({_lv(h1, 'supported')}).")
     on = 'validation' if (h2['chosen_on'] == 'validation').all() else 'validation where available, else own level'
     s2 = (
         f"H2 (general within {margin:.0%} of the best specialised model, chosen on {on}): ratio general/best"
         f" {h2['ratio'].min():.3f} to {h2['ratio'].max():.3f}; non-inferior (one-sided p < {alpha / 2:g} after Holm"
-        f" over {len(h2)} levels) on {int(h2['within'].sum())} of {len(h2)} levels ({_lv(h2, 'within')})."
-    )
+        f" over {len(h2)} levels) on {int(h2['within'].sum())} of {len(h2)} levels ({_lv(h2, 'within')}).")
     by = h3_by_level(h3)
     s3 = (
         "H3 (transfer beats both): the transfer model has the lowest perplexity of the three on"
         f" {int(by['lowest'].sum())} of {len(by)} levels, and is significantly better than both (Holm over {len(h3)}"
-        f" tests, p < {alpha}) on {int(by['supported'].sum())} ({', '.join(by.index[by['supported']]) or 'none'})."
-    )
+        f" tests, p < {alpha}) on {int(by['supported'].sum())} ({', '.join(by.index[by['supported']]) or 'none'}).")
     return [s1, s2, s3]
 
 # %% ../../nbs/26_ilm_analysis.ipynb #6058b627
@@ -434,7 +467,20 @@ def mixed_statement(mixed: pd.DataFrame, seeds: int = 1) -> str:
     return (f"Mixed-level test set ({int(g['docs'].max())} documents, every level pooled; mean of {seeds} training"
             f" seed{'s' if seeds != 1 else ''}): infill perplexity " + ', '.join(parts) + '; ' + ', '.join(diffs) + '.')
 
-# %% ../../nbs/26_ilm_analysis.ipynb #312398f2
+# %% ../../nbs/26_ilm_analysis.ipynb #1562da6b
+def missing_statement(tables: dict[str, pd.DataFrame], # per hypothesis ('H1' ...), its table (a `level` column)
+                      levels: Sequence[str], # the test levels of the batch
+                      failed: pd.DataFrame | None = None): # `failed_jobs` of the batch
+    "One sentence naming what the tests leave out (levels without a model's results) and the jobs that failed; or None."
+    gaps = [f"{h} leaves out {', '.join(ls)}" for h, t in tables.items()
+            if (ls := [l for l in levels if l not in set(t['level'])])]
+    jobs = [] if failed is None else [f'{r.job_id} ({r.model}, {r.status}{": " + r.error if r.error else ""})'
+                                     for r in failed.itertuples()]
+    if not gaps and not jobs: return None
+    return (f"Not tested: {'; '.join(gaps) or 'none'} (a model's results are missing there)"
+            + (f"; jobs that did not complete, skipped: {'; '.join(jobs)}." if jobs else '.'))
+
+# %% ../../nbs/26_ilm_analysis.ipynb #7a7f7237
 class Analysis(NamedTuple):
     "Hypothesis tables and statements, the perplexity matrix, and the chapter's breakdowns."
     h1: pd.DataFrame
@@ -446,30 +492,35 @@ class Analysis(NamedTuple):
     l1: pd.DataFrame  # `by_group(..., 'l1')`
     span_types: pd.DataFrame  # `by_group(per_type, 'type')`
     seeds: pd.DataFrame  # `seed_table`
+    test_sets: pd.DataFrame  # `by_group(sets, 'test_set')`: the mixture and the single-type test sets
+    failed: pd.DataFrame  # `failed_jobs`: what the tables and tests could not include
 
-# %% ../../nbs/26_ilm_analysis.ipynb #7a7f7237
-def analyse(
-    per_doc: pd.DataFrame,  # per-document sums of every model, test level, mask (and seed)
-    valid: pd.DataFrame | None = None,  # validation summaries: H2's choice (None: each level's own model)
-    per_type: pd.DataFrame | None = None,  # per-document sums by span type (None: no span-type table)
-    mask: str = 'infill_textonly',  # the scored tokens
-    alpha: float = 0.05,  # family-wise error rate of each hypothesis
-    margin: float = 0.10,  # H2's margin
-    **kw,  # passed to `compare_models` (n_resamples, n_permutations, seed)
-) -> Analysis:
-    "H1-H3 on seed means (each Holm-corrected), statements, the perplexity matrix, mixed-level, L1, span types, seeds."
-    m = seed_means(per_doc)
+# %% ../../nbs/26_ilm_analysis.ipynb #78c68a65
+def check_hypotheses(per_doc: pd.DataFrame, # per-document sums of every model, test level, mask (and seed)
+                     valid: pd.DataFrame | None = None, # validation summaries: H2's choice (None: each level's own)
+                     per_type: pd.DataFrame | None = None, # per-document sums by span type (None: no span-type table)
+                     sets: pd.DataFrame | None = None, # per-document sums of every test set (None: no test-set table)
+                     failed: pd.DataFrame | None = None, # `failed_jobs`: named, and their models' rows left missing
+                     mask: str = 'infill_textonly', # the scored tokens
+                     alpha: float = 0.05, # family-wise error rate of each hypothesis
+                     margin: float = 0.10, # H2's margin
+                     **kw): # passed to `compare_models` (n_resamples, n_permutations, seed)
+    "H1-H3 on seed means (each Holm-corrected), statements, the perplexity matrix and the chapter's breakdowns."
+    m, boot = seed_means(per_doc), {'n_resamples': kw.get('n_resamples', 2000), 'seed': kw.get('seed', 0)}
+    failed = failed if failed is not None else pd.DataFrame(columns=['stage', 'job_id', 'status', 'model', 'error'])
     h1 = specialised_beats_general(m, mask, alpha=alpha, **kw)
     h2 = general_matches_specialised(m, valid, margin, mask, alpha=alpha, **kw)
     h3 = transfer_beats_both(m, mask, alpha=alpha, **kw)
-    P = pooled(m, mask, mixed=True)
-    mixed = mixed_level(m, mask, alpha, **kw)
-    boot = {'n_resamples': kw.get('n_resamples', 2000), 'seed': kw.get('seed', 0)}
+    P, mixed = pooled(m, mask, mixed=True), mixed_level(m, mask, alpha, **kw)
+    P = P.reindex(model_order(set(P.index) | set(failed.loc[failed['stage'].str.startswith('eval'), 'model'])))
     l1 = by_group(m[m['mask'] == mask], 'l1', **boot) if 'l1' in m else pd.DataFrame()
     types = by_group(seed_means(per_type), 'type', **boot) if per_type is not None and len(per_type) else pd.DataFrame()
-    seeds = int(m['seeds'].max())
-    return Analysis(h1, h2, h3, statements(h1, h2, h3, alpha, margin) + [mixed_statement(mixed, seeds)],
-                    P.loc[model_order(P.index)], mixed, l1, types, seed_table(per_doc, mask))
+    ts = by_group(seed_means(sets), 'test_set', **boot) if sets is not None and len(sets) else pd.DataFrame()
+    levels = [l for l in THESIS_LEVELS if l in set(m['test_level'])]
+    said = statements(h1, h2, h3, alpha, margin) + [mixed_statement(mixed, int(m['seeds'].max()))]
+    gap = missing_statement({'H1': h1, 'H2': h2, 'H3': h3.drop_duplicates('level')}, levels, failed)
+    return Analysis(h1, h2, h3, said + ([gap] if gap else []), P, mixed, l1, types, seed_table(per_doc, mask), ts,
+                    failed)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #dc05c62f
 def plot_heatmap(matrix: pd.DataFrame, title: str = 'ILM infill perplexity (answer text)'):
@@ -520,9 +571,9 @@ def plot_curves(curves: pd.DataFrame, metric: str = 'valid_loss'):
     fig, axes = plt.subplots(1, 2, figsize=figsize('single', 0.45), sharey=True)
     colors = {lv: PALETTE[i % len(PALETTE)] for i, lv in enumerate(THESIS_LEVELS)}
     curves = curves.assign(seed=curves['seed'] if 'seed' in curves else 0)
-    for ax, kinds, title in ((axes[0], ('general', 'specialised'), 'from the base model'),
+    for ax, roles, title in ((axes[0], ('general', 'specialised'), 'from the base model'),
                              (axes[1], ('transfer',), 'transfer (from general)')):
-        d = curves[curves['kind'].isin(kinds)].dropna(subset=[metric])
+        d = curves[curves['role'].isin(roles)].dropna(subset=[metric])
         first = d.groupby('model')['seed'].transform('min')
         for (model, seed), g in d.groupby(['model', 'seed'], sort=False):
             lv = g['level'].iloc[0]
@@ -628,7 +679,8 @@ _TABLES = {  # name: (caption, Analysis field or None for a table of the results
     'ilm-l1': "Infill perplexity by the writer's first language (L1), every test level pooled",
     'ilm-seeds': 'Infill perplexity per training seed, with the mean and sd: each level\'s own models',
     'ilm-dropped': "Test examples per level, and those longer than the models' seq_len (left out of the evaluation)",
-}
+    'ilm-test-sets': 'Infill perplexity (answer text, every test level pooled) on the mixture test set and on the test'
+                     ' sets with one span type each (the paper\'s Tables 3-5, 7, 8), with 95% bootstrap CIs'}
 
 def _write_tables(a: Analysis, r: IlmResults, out: Path, figures_out) -> dict[str, pd.DataFrame]:
     """CSV tables into `out`; Markdown/LaTeX tables (the seed table: own-level rows) and the qualitative infills
@@ -637,10 +689,11 @@ def _write_tables(a: Analysis, r: IlmResults, out: Path, figures_out) -> dict[st
     from lmresearch.figures import figures_dir, save_table
     inf = infill_table(r.infills)
     tables = {'ilm-ppl-matrix': a.matrix.reset_index(), 'ilm-mixed': a.mixed, 'ilm-span-types': a.span_types,
-              'ilm-l1': a.l1, 'ilm-seeds': a.seeds, 'ilm-dropped': dropped_table(r.summary).reset_index()}
-    for name, df in {'h1': a.h1, 'h2': a.h2, 'h3': a.h3, 'infills': inf, **tables}.items():
+              'ilm-l1': a.l1, 'ilm-seeds': a.seeds, 'ilm-dropped': dropped_table(r.summary).reset_index(),
+              'ilm-test-sets': a.test_sets}
+    for name, df in {'h1': a.h1, 'h2': a.h2, 'h3': a.h3, 'infills': inf, 'failed': a.failed, **tables}.items():
         atomic_write_text(out / f'{name.removeprefix("ilm-").replace("-", "_")}.csv', df.to_csv(index=False))
-    shown = tables | {'ilm-seeds': own_level(a.seeds).drop(columns=['kind', 'train_level'])}  # the chapter: own level
+    shown = tables | {'ilm-seeds': own_level(a.seeds).drop(columns=['role', 'train_level'])}  # the chapter: own level
     for name, df in shown.items():
         if len(df): save_table(df, name, _TABLES[name], out_dir=figures_out, digits=4 if 'dropped' in name else 2)
     atomic_write_text(Path(figures_out or figures_dir()) / 'ilm-infills.md', infills_markdown(inf))
@@ -670,22 +723,22 @@ def write_analysis(
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     kw = {**_STAT, **kw}
     r = load_results(batch_dir)
-    a = analyse(r.per_doc, r.valid if len(r.valid) else None, r.per_type, alpha=alpha, margin=margin, **kw)
+    a = check_hypotheses(r.per_doc, r.valid if len(r.valid) else None, r.per_type, r.sets, r.failed, alpha=alpha,
+                         margin=margin, **kw)
     _write_tables(a, r, out, figures_out)
     mx = a.mixed.set_index('system')['ppl'].to_dict()
     atomic_write_json(out / 'hypotheses.json', {
         'statements': a.statements, 'alpha': alpha, 'margin': margin, **kw,
         'h1_supported': int(a.h1['supported'].sum()), 'h2_within': int(a.h2['within'].sum()),
         'h3_supported': int(h3_by_level(a.h3)['supported'].sum()), 'levels': len(a.h1),
-        'seeds': int(a.seeds['seeds'].max()), 'mixed_ppl': mx})
+        'seeds': int(a.seeds['seeds'].max()), 'mixed_ppl': mx, 'failed': a.failed['job_id'].tolist()})
     _save_figures(a, r, {'batch': str(batch_dir), 'alpha': alpha, 'margin': margin, **kw}, figures_out)
     return a
 
 # %% ../../nbs/26_ilm_analysis.ipynb #a2afa84d
-def run_analysis_notebook(batch_dir: str | Path | None = None, # the ILM batch folder (None: runs/ilm)
-                          figures_out: str | Path | None = None, # the chapter's figures and tables (None: figures/)
-                          **params # other parameters of the notebook (alpha, margin, n_resamples)
-                         ) -> Path:
+def execute_analysis_notebook(batch_dir: str | Path | None = None, # the ILM batch folder (None: runs/ilm)
+                              figures_out: str | Path | None = None, # the chapter's figures and tables (None: figures/)
+                              **params): # other parameters of the notebook (alpha, margin, n_resamples)
     "Run nbs/experiments/ilm_analysis.ipynb with papermill into `batch_dir/analysis/`; returns the executed notebook."
     import papermill as pm
     from lmresearch.batch import ensure_kernel
@@ -715,8 +768,7 @@ def _print_tables(figures_dir: Path):
 def demo(runs_root: str | Path, # the batch goes to `runs_root/ilm`
          figures_dir: str | Path, # where the thesis figures and the perplexity table go
          jobs: int = 1, # jobs run in parallel
-         progress: bool = True # show the batch's progress bar
-        ) -> LineReport:
+         progress: bool = True): # show the batch's progress bar
     "The ILM study on the embedded data: its batch (one seed), then its analysis notebook; returns the line's report."
     t0 = time.time()
     batch_dir = Path(runs_root) / BATCH
@@ -725,7 +777,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/ilm`
                     only=DEMO_ONLY)
     print(res)
     if not res.ok: return LineReport('ilm', False, [repr(res)], res, wall_s=time.time() - t0)
-    nb = run_analysis_notebook(batch_dir, figures_out=figures_dir)
+    nb = execute_analysis_notebook(batch_dir, figures_out=figures_dir)
     hyp = json.loads((nb.parent / 'run' / 'hypotheses.json').read_text())
     print('levels of the embedded data are ESTIMATED, its L1 unknown; tiny models, one seed: a pipeline check')
     _print_tables(Path(figures_dir))
@@ -735,3 +787,185 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/ilm`
     matrix = Path(figures_dir) / 'ilm-ppl-matrix.md'
     return LineReport('ilm', True, [head, *hyp['statements']], res, {'analysis': str(nb), 'matrix': str(matrix)},
                       time.time() - t0)
+
+# %% ../../nbs/26_ilm_analysis.ipynb #c6bba190
+STUDY_BATCH = 'ilm-study'      # configs/batches/ilm-study.yaml's name: the study's folder under the runs root
+ILM, LM_FT, LM_BASE = 'general', 'LM', 'LM (base)'   # the ILM, the fine-tuned LM baseline, the base model as an LM
+
+def _model_docs(d: pd.DataFrame, model: str) -> pd.DataFrame:
+    return d[d['model'] == model].groupby('doc')[['nll', 'tokens', 'chars', 'bytes']].sum().reset_index()
+
+def study_table(sets: pd.DataFrame, # per-document sums of every test set and model (`IlmResults.sets`)
+                n_resamples: int = 10_000, # bootstrap resamples over documents
+                n_permutations: int = 10_000, # permutations of the paired test
+                seed: int = 0): # the resampling's seed
+    "Per test set and baseline: both infill perplexities with CIs and the ILM's paired difference (CI, p)."
+    rows = []
+    for ts in [t for t in TEST_SETS if t in set(sets['test_set'])]:
+        d = sets[sets['test_set'] == ts]
+        ilm = _model_docs(d, ILM)
+        for base in [m for m in (LM_BASE, LM_FT) if m in set(d['model'])]:
+            b = _model_docs(d, base)
+            r = compare_models(b, ilm, 'ppl', names=(base, ILM), n_resamples=n_resamples,
+                               n_permutations=n_permutations, seed=seed).iloc[0]
+            ci_i, ci_b = ppl_ci(ilm, n_resamples, seed), ppl_ci(b, n_resamples, seed)
+            rows.append({'test_set': ts, 'baseline': base, 'docs': int(r['n']), 'tokens': int(ilm['tokens'].sum()),
+                         'ppl_ilm': ci_i['estimate'], 'ilm_low': ci_i['ci_low'], 'ilm_high': ci_i['ci_high'],
+                         'ppl_baseline': ci_b['estimate'], 'baseline_low': ci_b['ci_low'],
+                         'baseline_high': ci_b['ci_high'], 'diff': r['diff'], 'diff_low': r['ci_low'],
+                         'diff_high': r['ci_high'], 'p_permutation': r['p_permutation']})
+    if not rows: raise MissingResults(f'no test set has both the ILM ({ILM!r}) and an LM baseline evaluated')
+    return pd.DataFrame(rows)
+
+# %% ../../nbs/26_ilm_analysis.ipynb #27c9e4bf
+def study_statement(table: pd.DataFrame, # `study_table`
+                    data: dict | None = None): # the data job's summary (`data_summary`): where the text came from
+    "The CPU study's headline: ILM against the base LM on the same blanks, overall and for sentence infilling."
+    t = table[table['baseline'] == LM_BASE].set_index('test_set')
+    if 'mixture' not in t.index: raise MissingResults('the study has no evaluation of the base LM on the mixture')
+    part = lambda ts, what: (
+        f"{what} {t.loc[ts, 'ppl_ilm']:.1f} [{t.loc[ts, 'ilm_low']:.1f}, {t.loc[ts, 'ilm_high']:.1f}] against "
+        f"{t.loc[ts, 'ppl_baseline']:.1f} [{t.loc[ts, 'baseline_low']:.1f}, {t.loc[ts, 'baseline_high']:.1f}], "
+        f"difference {t.loc[ts, 'diff']:+.1f} [{t.loc[ts, 'diff_low']:+.1f}, {t.loc[ts, 'diff_high']:+.1f}] "
+        f"({t.loc[ts, 'docs']} documents, {t.loc[ts, 'tokens']} answer tokens)")
+    src = (data or {}).get('source', 'cefr-sp')
+    text = 'CEFR-SP documents' if src == 'cefr-sp' else f'documents of the demo corpus ({src})'
+    head = (f"CPU study: the ILM's infill perplexity against the LM baseline's (the base model, left context only), "
+            f"on the same test blanks of {text}, 95% CIs: " + part('mixture', 'overall'))
+    return head + ('; ' + part('sentence', 'sentence infilling') if 'sentence' in t.index else '') + '.'
+
+# %% ../../nbs/26_ilm_analysis.ipynb #b7408ce3
+def plot_study_sets(table: pd.DataFrame): # `study_table`
+    "Infill perplexity of the ILM and of each LM baseline per test set, with 95% bootstrap CIs; log scale."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=figsize('single', 0.5))
+    sets = list(dict.fromkeys(table['test_set']))
+    x = np.arange(len(sets))
+    ilm = table.drop_duplicates('test_set').set_index('test_set').reindex(sets)
+    series = [(ILM + ' (ILM)', ilm['ppl_ilm'], ilm['ilm_low'], ilm['ilm_high'])]
+    for base in dict.fromkeys(table['baseline']):
+        b = table[table['baseline'] == base].set_index('test_set').reindex(sets)
+        series.append((base, b['ppl_baseline'], b['baseline_low'], b['baseline_high']))
+    for k, (name, y, lo, hi) in enumerate(series):
+        off = (k - (len(series) - 1) / 2) * 0.22
+        ax.errorbar(x + off, y, yerr=[(y - lo).clip(lower=0), (hi - y).clip(lower=0)], fmt='o', capsize=2,
+                    color=PALETTE[k], label=name)
+    ax.set_yscale('log'); ax.set_xticks(x, sets); ax.set_xlabel('test set (blanks of one span type, or the mixture)')
+    ax.set_ylabel('infill perplexity'); ax.legend(frameon=False, fontsize=7)
+    return fig
+
+# %% ../../nbs/26_ilm_analysis.ipynb #90755138
+def plot_study_curves(curves: pd.DataFrame): # `IlmResults.curves` of the study's training runs
+    "Train and validation loss by step: the ILM (its two means and its answers' loss) and the fine-tuned LM."
+    import matplotlib.pyplot as plt
+    runs = list(dict.fromkeys(curves['model']))
+    fig, axes = plt.subplots(1, len(runs), figsize=figsize('double', 0.35), squeeze=False)
+    for ax, model in zip(axes[0], runs):
+        d = curves[curves['model'] == model]
+        for k, (col, name) in enumerate((('loss', 'train'), ('valid_loss', 'valid'), ('loss_infill', 'train, answers'),
+                                         ('valid_infill_loss', 'valid, answers'))):
+            g = d.dropna(subset=[col])
+            if len(g): ax.plot(g['step'], g[col], marker='o' if 'valid' in col else None, ms=3, color=PALETTE[k // 2],
+                               alpha=1 if k % 2 or 'valid' in col else 0.6, ls='--' if 'answers' in name else '-',
+                               label=name)
+        ax.set_title('ILM (two means)' if model == ILM else model); ax.set_xlabel('step')
+        ax.set_ylabel('loss (nats/token)'); ax.legend(frameon=False, fontsize=6)
+    return fig
+
+# %% ../../nbs/26_ilm_analysis.ipynb #1c53605b
+def study_infills(run: str | Path, # the ILM's run directory
+                  data_dir: str | Path, # the study's data folder
+                  levels: Sequence[str] = THESIS_LEVELS, # one document per level
+                  samples: int = 3, # infills per document (top-p, one seed each)
+                  max_chars: int = 400): # prefer documents up to this long
+    "Per level: a test document with one sentence blanked (`_`), its original sentence, and `lmr ilm infill` samples."
+    import shlex, shutil, subprocess, sys
+    from lmresearch.ilm.experiment import infill_items
+    lmr, rows = shutil.which('lmr') or str(Path(sys.executable).with_name('lmr')), []
+    for lv in levels:
+        with contextlib.suppress(LMRError):
+            for it in infill_items(data_dir, lv, 1, max_chars, test_set='sentence'):
+                (_, o, n), doc = it['spans'][0], it['doc']
+                text = doc[:o].rstrip() + ' _ ' + doc[o + n:].lstrip() if o else '_ ' + doc[n:].lstrip()
+                cmd = ['ilm', 'infill', '--run', str(run), '--text', text.strip(), '--blank-type', 'sentence',
+                       '--samples', str(samples), '--max-new-tokens', '64']
+                p = subprocess.run([lmr, *cmd], capture_output=True, text=True)
+                out = [l.split('. ', 1)[1] for l in p.stdout.splitlines() if l[:1].isdigit()]
+                rows.append({'level': lv, 'text': text.strip(), 'original': doc[o:o + n], 'infills': out,
+                             'command': 'lmr ' + shlex.join(cmd[:2] + ['--run', 'RUN'] + cmd[4:]),
+                             'error': '' if p.returncode == 0 else p.stderr.strip().splitlines()[-1:]})
+    return pd.DataFrame(rows)
+
+def study_infills_markdown(infills: pd.DataFrame) -> str: # `study_infills`
+    "The study's infills for the chapter: per level, the text with its blank, the original sentence and the samples."
+    out = []
+    for r in infills.itertuples():
+        out += [f'**{r.level}**: {r.text}', '', f'- *original*: {r.original}']
+        out += [f'- *infill {k + 1}*: {s}' for k, s in enumerate(r.infills)] + ['']
+    return '\n'.join(out)
+
+# %% ../../nbs/26_ilm_analysis.ipynb #fd78c275
+_STUDY_TABLES = {
+    'ilm-study-test-sets': 'CPU study: infill perplexity (answer text) of the ILM and of each LM baseline on the same '
+                           'test blanks, per test set, with 95% bootstrap CIs and the paired difference ILM - baseline',
+    'ilm-study-levels': 'CPU study: infill perplexity (answer text, mixture test set) of each model per test level'}
+
+def _level_table(sets: pd.DataFrame) -> pd.DataFrame:
+    "Pooled perplexity of each model (rows) per test level (columns) on the mixture test set."
+    d = sets[sets['test_set'] == 'mixture'].groupby(['model', 'test_level'])[['nll', 'tokens']].sum()
+    return np.exp(d['nll'] / d['tokens']).unstack('test_level').reindex(columns=list(THESIS_LEVELS)).reset_index()
+
+def write_study(batch_dir: str | Path, # the study's batch folder (runs/ilm-study)
+                figures_dir: str | Path | None = None, # where its tables and figures go (None: figures/)
+                infills: bool = True): # run `study_infills` (loads the model once per level)
+    "The study's tables, figures and infills (names `ilm-study-*`), and its headline; returns them as a dict."
+    from lmresearch.core import atomic_write_text
+    from lmresearch.figures import figures_dir as default_dir, save_table
+    r, out = load_results(batch_dir), Path(figures_dir or default_dir())
+    data = data_summary(batch_dir, r.table)
+    table = study_table(r.sets, **_STAT)
+    tables = {'ilm-study-test-sets': table, 'ilm-study-levels': _level_table(r.sets)}
+    for name, df in tables.items(): save_table(df, name, _STUDY_TABLES[name], out_dir=out, digits=2)
+    set_style()
+    params = {'batch': str(batch_dir), **_STAT}
+    save_figure(plot_study_sets(table), 'ilm-study-test-sets', r.sources, params, out_dir=out)
+    save_figure(plot_study_curves(r.curves), 'ilm-study-learning-curves', r.sources, params, out_dir=out)
+    inf, tr = pd.DataFrame(), _completed(r.table, 'train')
+    ilm_job, data_job = tr.loc[tr['model'] == ILM, 'job_id'], _completed(r.table, 'data')['job_id'].iloc[0]
+    if infills and len(ilm_job):
+        inf = study_infills(Path(batch_dir) / ilm_job.iloc[0] / 'run', Path(batch_dir) / data_job / 'run')
+        atomic_write_text(out / 'ilm-study-infills.md', study_infills_markdown(inf))
+    return {'headline': study_statement(table, data), 'table': table, 'levels': tables['ilm-study-levels'],
+            'infills': inf, 'failed': r.failed, 'data': data, 'times': batch_times(batch_dir)}
+
+# %% ../../nbs/26_ilm_analysis.ipynb #f3f99fd4
+def study(runs_root: str | Path, # the study's batch goes to `runs_root/ilm-study`
+          figures_dir: str | Path, # where its figures and tables go (names `ilm-study-*`)
+          jobs: int = 1, # jobs run in parallel
+          progress: bool = True): # show the batch's progress bar
+    "The ILM CPU study: its batch (SmolLM2-135M as ILM and LM on CEFR-SP), then `write_study`; the line's report."
+    t0, batch_dir = time.time(), Path(runs_root) / STUDY_BATCH
+    print(f'batch configs/batches/{STUDY_BATCH}.yaml -> {batch_dir}')
+    res = run_batch(configs_dir() / 'batches' / f'{STUDY_BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress)
+    print(res)
+    if not res.ok: return LineReport('ilm', False, [repr(res)], res, wall_s=time.time() - t0)
+    s = write_study(batch_dir, figures_dir)
+    if s['data'].get('source') != 'cefr-sp': print(f"NOTE: {s['data'].get('source')}")
+    print(s['table'].round(2).to_string(index=False)); print(s['headline'])
+    stages = s['times'].groupby('stage', sort=False)['duration_s'].sum().round(0).to_dict()
+    return LineReport('ilm', True, [s['headline'], f'stage seconds: {stages}'], res,
+                      {'table': str(Path(figures_dir) / 'ilm-study-test-sets.md')}, time.time() - t0)
+
+# %% ../../nbs/26_ilm_analysis.ipynb #b72d1116
+@thesis_figure('ilm-study-test-sets')
+def fig_study_test_sets(runs_root):
+    "CPU study: infill perplexity of the ILM and of the LM baselines per test set, with 95% CIs."
+    r = load_results(Path(runs_root) / STUDY_BATCH)
+    return plot_study_sets(study_table(r.sets, **_STAT)), r.sources, dict(_STAT)
+
+@thesis_figure('ilm-study-learning-curves')
+def fig_study_learning_curves(runs_root):
+    "CPU study: train and validation loss of the ILM and of the fine-tuned LM."
+    r = load_results(Path(runs_root) / STUDY_BATCH)
+    if r.curves.empty: raise MissingResults(f'{Path(runs_root) / STUDY_BATCH}: no completed training job')
+    return plot_study_curves(r.curves), r.sources, {}

@@ -38,29 +38,43 @@ def _cmd_ilm(a):
         print(f"wrote {a.out}: {t['examples']} examples of {t['documents']} documents, "
               f"character mask rate {t['mask_rate']:.3f}, {st['seconds']:.1f}s")
     elif a.ilm_command == 'infill': return _cmd_infill(a)
+    elif a.ilm_command == 'analyse': return _cmd_analyse(a)
     else:
-        raise LMRError('choose one of: lmr ilm demo-csv | prepare | mask | infill (see lmr ilm --help)')
+        raise LMRError('choose one of: lmr ilm demo-csv | prepare | mask | infill | analyse (see lmr ilm --help)')
     print(f'statistics: {Path(a.out) / "stats.json"}')
 
 # %% ../../nbs/27_ilm_cli.ipynb #9d686d85
 def _cmd_infill(a):
-    from lmresearch.ilm.experiment import model_dir
     from lmresearch.ilm.model import infill
     from lmresearch.models import load_model, load_tokenizer
+    from lmresearch.tracking import model_dir
     d = model_dir(a.run)
     model, tok = load_model(d), load_tokenizer(d)
     strategy = 'greedy' if a.samples == 1 and a.top_p is None else 'top_p'
     for i in range(a.samples):
-        r = infill(model, tok, a.text, strategy=strategy, top_p=a.top_p or 0.9, seed=a.seed + i, blank=a.blank,
-                   max_new_tokens=a.max_new_tokens)
+        r = infill(model, tok, a.text, strategy=strategy, top_p=a.top_p or 0.95, seed=a.seed + i, blank=a.blank,
+                   blank_type=a.blank_type, max_new_tokens=a.max_new_tokens)
         print(f'{i + 1}. {r.text}' + ('' if r.complete else '   (stopped at the length limit)'))
     return 0
 
 # %% ../../nbs/27_ilm_cli.ipynb #8c596496
-def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersAction`)
-                ) -> argparse.ArgumentParser:
-    "Register `lmr ilm demo-csv | prepare | mask | infill`; returns the `ilm` parser."
-    s = sub.add_parser('ilm', help='ILM research line: data preparation and masking'); s.set_defaults(fn=_cmd_ilm)
+def _cmd_analyse(a):
+    from lmresearch.ilm.analysis import write_analysis
+    batch = Path(a.runs_dir)
+    out, figs = batch / 'analysis' / 'tables', Path(a.figures) if a.figures else batch / 'analysis' / 'figures'
+    an = write_analysis(batch, out, figures_out=figs, n_resamples=a.n_resamples, n_permutations=a.n_resamples)
+    print('\n'.join(an.statements))
+    print('\ninfill perplexity (answer text), model x test level, all = mixed-level:')
+    print(an.matrix.round(1).fillna('missing').to_string())
+    if len(an.failed): print(f'\njobs that did not complete (cells missing): {", ".join(an.failed["job_id"])}')
+    print(f'\ntables: {out}\nfigures and chapter tables: {figs}')
+    return 0
+
+# %% ../../nbs/27_ilm_cli.ipynb #ac43856e
+def add_commands(sub): # the `lmr` parser's subparsers (`argparse._SubParsersAction`)
+    "Register `lmr ilm demo-csv | prepare | mask | infill | analyse`; returns the `ilm` parser."
+    s = sub.add_parser('ilm', help='ILM research line: data preparation, masking, infilling, analysis')
+    s.set_defaults(fn=_cmd_ilm)
     ilm = s.add_subparsers(dest='ilm_command', metavar='STEP')
     d = ilm.add_parser('demo-csv', help='build the embedded default: an EFCAMDAT-shaped CSV with estimated levels')
     d.add_argument('--out', required=True, help='CSV to write'); d.add_argument('--seed', type=int, default=0)
@@ -77,14 +91,18 @@ def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersActio
     d.add_argument('--jobs', type=int, default=1)
     d = ilm.add_parser('infill', help='fill the blanks of a text with a trained ILM model, N samples')
     d.add_argument('--run', required=True, help='an ILM run directory (with model/) or a model folder')
-    d.add_argument(
-        '--text', required=True, help='the text, blanks marked with --blank, e.g. "I went to the _ yesterday."'
-    )
+    d.add_argument('--text', required=True,
+                   help='the text, blanks marked with --blank, e.g. "I went to the _ yesterday."')
     d.add_argument('--blank', default='_', help='the blank marker in --text (default _)')
-    d.add_argument(
-        '--samples', type=int, default=1, help='infills to print (top-p sampling when > 1; default 1, greedy)'
-    )
-    d.add_argument('--top-p', type=float, default=None, help='nucleus sampling threshold (default 0.9 when sampling)')
+    d.add_argument('--samples', type=int, default=1,
+                   help='infills to print (top-p sampling when > 1; default 1, greedy)')
+    d.add_argument('--blank-type', default='ngram',
+                   help='the span type of the blanks: word, ngram (default), sentence, paragraph or document')
+    d.add_argument('--top-p', type=float, default=None, help='nucleus sampling threshold (default 0.95 when sampling)')
     d.add_argument('--seed', type=int, default=0, help='seed of the first sample; sample i uses seed + i')
-    d.add_argument('--max-new-tokens', type=int, default=64)
+    d.add_argument('--max-new-tokens', type=int, default=64, help='most tokens generated for all blanks together')
+    d = ilm.add_parser('analyse', help='the ILM analysis of a batch folder: H1-H3, tables and figures')
+    d.add_argument('runs_dir', metavar='RUNS_DIR', help='an ILM batch folder, e.g. runs/ilm')
+    d.add_argument('--figures', default=None, help='figures and chapter tables (default RUNS_DIR/analysis/figures)')
+    d.add_argument('--n-resamples', type=int, default=10_000, help='bootstrap resamples and permutations per test')
     return s

@@ -17,9 +17,10 @@ from ..data import DataError, Record, split_within, stratified_sample
 from .docs import normalize_document, write_documents
 
 # %% auto #0
-__all__ = ['ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'normalize_level', 'parse_columns',
-           'resolve_columns', 'read_csv_rows', 'char_stats', 'learner_records', 'select_records', 'level_provenance',
-           'write_splits', 'prepare', 'demo_texts', 'build_demo_csv']
+__all__ = ['ROLES', 'DEFAULT_COLUMNS', 'SPLITS', 'MIN_CELL', 'THESIS_LEVELS', 'LEVEL_METHOD', 'CEFR_SP', 'normalize_level',
+           'parse_columns', 'resolve_columns', 'read_csv_rows', 'char_stats', 'learner_records', 'select_records',
+           'level_provenance', 'write_splits', 'prepare', 'demo_texts', 'build_demo_csv', 'cefr_sp_dir', 'detokenize',
+           'build_cefr_sp_csv']
 
 # %% ../../nbs/21_ilm_data.ipynb #8ffc2ed9
 ROLES = ('text', 'level', 'l1')
@@ -44,8 +45,7 @@ def parse_columns(columns: str | dict | None) -> dict:
         if any(len(p) != 2 or not p[1].strip() for p in pairs):
             raise DataError(
                 f'--columns {columns!r}: expected ROLE=NAME pairs separated by commas, e.g.'
-                ' text=essay,level=cefr,l1=nationality'
-            )
+                ' text=essay,level=cefr,l1=nationality')
         columns = {k.strip(): v.strip() for k, v in pairs}
     bad = [k for k in columns if k not in ROLES]
     if bad: raise DataError(f'--columns: unknown role {bad[0]!r} (roles: {", ".join(ROLES)})')
@@ -60,8 +60,7 @@ def resolve_columns(header: Sequence[str], columns: str | dict | None = None, wh
         if role in given:
             if given[role] not in header:
                 raise DataError(
-                    f'{where}: no column {given[role]!r} for {role} (available: {", ".join(map(repr, header))})'
-                )
+                    f'{where}: no column {given[role]!r} for {role} (available: {", ".join(map(repr, header))})')
             out[role] = given[role]; continue
         out[role] = next((lower[c] for c in DEFAULT_COLUMNS[role] if c in lower), None)
         if out[role] is None and role != 'l1':
@@ -92,9 +91,8 @@ def read_csv_rows(path: str | Path) -> tuple[list[str], list[tuple[int, int, dic
                 if not any(v.strip() for v in vals): line = reader.line_num + 1; continue   # blank line
                 raise DataError(f'{path}:{line}: row {n} has {len(vals)} fields, the header has {len(header)}')
             if any(_SURROGATE.search(v) for v in vals):
-                bad_bytes = next(m.group() for v in vals for m in [_SURROGATE.search(v)] if m).encode(
-                    'utf-8', 'surrogateescape'
-                )
+                bad_bytes = next(m.group() for v in vals for m in [_SURROGATE.search(v)] if m).encode('utf-8',
+                                 'surrogateescape')
                 bad.append({'row': n, 'line': line, 'bytes': repr(bad_bytes)})
             else: rows.append((n, line, dict(zip(header, vals))))
             line = reader.line_num + 1
@@ -141,12 +139,10 @@ def learner_records(csv: str | Path, # an EFCAMDAT-style CSV
             f'{path}: column {cols["level"]!r} holds values that are not CEFR levels: '
             f'{", ".join(f"{k!r} ({v} rows)" for k, v in unknown.most_common(10))}; accepted: A1..C2, a1..c2, 1..6. '
             f'Values found: {", ".join(map(repr, sorted(raw_levels)[:30]))}'
-            + ('; EFCAMDAT\'s "level" is the EF level 1-16: use --columns level=cefr' if ef else '')
-        )
+            + ('; EFCAMDAT\'s "level" is the EF level 1-16: use --columns level=cefr' if ef else ''))
     if not records:
         raise DataError(
-            f'{path}: no usable rows ({len(rows)} rows, {empty} with empty text, {len(bad)} with invalid UTF-8)'
-        )
+            f'{path}: no usable rows ({len(rows)} rows, {empty} with empty text, {len(bad)} with invalid UTF-8)')
     return records, {'columns': cols, 'rows': len(rows) + len(bad), 'empty_text': empty, 'invalid_encoding': bad}
 
 # %% ../../nbs/21_ilm_data.ipynb #45c3a463
@@ -260,8 +256,8 @@ def demo_texts(records: Sequence[Record], # documents to cut
     for r in records:
         rng = np.random.default_rng(stable_hash('ilm.demo', seed, r.source) % 2**63)
         paras = [
-            p.strip() for p in r.text.split('\n') if len(p.strip()) >= 40 and p.strip()[-1] in '.!?"”\')'
-        ]  # drop headings
+            p.strip() for p in r.text.split('\n')
+            if len(p.strip()) >= 40 and p.strip()[-1] in '.!?"”\')']  # drop headings
         sents = [(s, i) for i, p in enumerate(paras) for s in _SENT_SPLIT.split(p) if s.strip()]
         cur, last_p, part = '', None, 0
         target = lambda: float(np.clip(rng.lognormal(math.log(mean_chars) - 0.5**2 / 2, 0.5), min_chars, max_chars))
@@ -303,14 +299,8 @@ def build_demo_csv(out_csv: str | Path, # the CSV to write
     for t in texts:
         prof = cefr_profile(t.text)
         if prof['known'] < min_known: continue
-        rows.append(
-            {
-                'text': t.text,
-                'lexical_level': prof['level'],
-                'difficulty': round(prof['mean_level'], 4),
-                'source': t.source,
-            }
-        )
+        rows.append({'text': t.text, 'lexical_level': prof['level'], 'difficulty': round(prof['mean_level'], 4),
+                    'source': t.source})
     if len(rows) < 5 * len(THESIS_LEVELS):
         raise LMRError(f'only {len(rows)} demo texts from {corpora}; need at least {5 * len(THESIS_LEVELS)}')
     order = sorted(range(len(rows)), key=lambda i: (rows[i]['difficulty'], stable_hash(seed, rows[i]['source'])))
@@ -320,16 +310,58 @@ def build_demo_csv(out_csv: str | Path, # the CSV to write
     df.insert(2, 'l1', 'unknown'); df.insert(3, 'level_source', 'estimated')
     out_csv = Path(out_csv)
     atomic_write_text(out_csv, df.to_csv(index=False))
-    prov = {
-        'levels_estimated': True,
-        'level_method': LEVEL_METHOD,
-        'l1': "'unknown' for every row: the packaged corpora are not learner texts and have no first language",
-        'corpora': {n: {'license': CORPORA[n].license, 'source': CORPORA[n].source} for n in corpora},
-        'seed': seed,
-        'rows': len(df),
-        'levels': df['cefr'].value_counts().sort_index().to_dict(),
-        'lexical_levels': df['lexical_level'].value_counts().sort_index().to_dict(),
-        'chars': char_stats(df['text'].tolist()),
-    }
+    prov = {'levels_estimated': True, 'level_method': LEVEL_METHOD,
+            'l1': "'unknown' for every row: the packaged corpora are not learner texts and have no first language",
+            'corpora': {n: {'license': CORPORA[n].license, 'source': CORPORA[n].source} for n in corpora}, 'seed': seed,
+            'rows': len(df), 'levels': df['cefr'].value_counts().sort_index().to_dict(),
+            'lexical_levels': df['lexical_level'].value_counts().sort_index().to_dict(),
+            'chars': char_stats(df['text'].tolist())}
     atomic_write_json(out_csv.with_suffix('.provenance.json'), prov)
+    return prov
+
+# %% ../../nbs/21_ilm_data.ipynb #516c6cfd
+CEFR_SP = Path('shared') / 'data' / 'cefr_sp'       # beside the project: ../shared/data/cefr_sp
+
+def cefr_sp_dir() -> Path | None:
+    "The CEFR-SP folder beside the project (`../shared/data/cefr_sp` of the project root or a parent), or None."
+    from lmresearch.core import project_root
+    root = project_root()
+    return next((d / CEFR_SP for d in root.parents if (d / CEFR_SP / 'CEFR-SP_Wikiauto_train.txt').is_file()), None)
+
+def detokenize(s: str) -> str:
+    "Rejoin the tokenized punctuation and clitics of a CEFR-SP sentence (`Paris .` -> `Paris.`, `team 's` -> `team's`)."
+    s = re.sub(r" ([.,;:!?%)\]}]|n't|'s|'re|'ve|'m|'ll|'d)(?=\s|$)", r'\1', s)
+    s = re.sub(r'([(\[{$]) ', r'\1', s)
+    return re.sub(r'" (.*?) "', r'"\1"', s).strip()
+
+# %% ../../nbs/21_ilm_data.ipynb #80d89dfd
+def build_cefr_sp_csv(out_csv: str | Path, # the CSV to write (text, cefr, l1, level_source, sentences)
+                      folder: str | Path | None = None, # CEFR-SP's folder (None: `cefr_sp_dir()`)
+                      sentences_per_doc: int = 5, # sentences of one level per document
+                      seed: int = 0): # seed of the stable-hash order
+    "Documents of `sentences_per_doc` CEFR-SP sentences of one level each, as an ILM CSV; returns its provenance."
+    folder = Path(folder) if folder else cefr_sp_dir()
+    if folder is None or not folder.is_dir(): raise DataError(f'{folder or CEFR_SP}: no CEFR-SP folder')
+    by = {}
+    for f in sorted(folder.glob('CEFR-SP_Wikiauto_*.txt')):
+        for n, line in enumerate(f.read_text(encoding='utf-8').splitlines(), 1):
+            parts = line.split('\t')
+            if len(parts) != 3 or not all(p.strip().isdigit() for p in parts[1:]):
+                raise DataError(f'{f}:{n}: expected sentence TAB label TAB label (labels 1-6)')
+            by.setdefault(THESIS_LEVELS[min(int(parts[1]), int(parts[2]), 5) - 1], []).append(detokenize(parts[0]))
+    if not by: raise DataError(f'{folder}: no CEFR-SP_Wikiauto_*.txt files')
+    rows = []
+    for lv in THESIS_LEVELS:
+        ss = sorted(by.get(lv, []), key=lambda t: stable_hash('cefr-sp', seed, t))
+        rows += [{'text': ' '.join(ss[i:i + sentences_per_doc]), 'cefr': lv, 'l1': 'unknown', 'level_source': 'CEFR-SP',
+                  'sentences': sentences_per_doc} for i in range(0, len(ss) - sentences_per_doc + 1, sentences_per_doc)]
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    atomic_write_text(Path(out_csv), df.to_csv(index=False))
+    prov = {'levels_estimated': False, 'source': 'CEFR-SP (Arase et al. 2022), Wiki-Auto part, CC BY-SA 3.0',
+            'level_method': 'CEFR-SP: two annotators per sentence; the lower of the two labels, C2 joined to C1',
+            'documents': f'{sentences_per_doc} unrelated sentences of one level each, in a stable-hash order',
+            'sentences': sum(map(len, by.values())), 'rows': len(df), 'seed': seed,
+            'levels': df['cefr'].value_counts().sort_index().to_dict(), 'chars': char_stats(df['text'].tolist())}
+    atomic_write_json(Path(out_csv).with_suffix('.provenance.json'), prov)
     return prov

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/25_ilm_experiment.ipynb #7bf86833
 from __future__ import annotations
-import json, time, warnings
+import copy, json, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Optional, Sequence
@@ -16,17 +16,20 @@ import torch
 from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
 from ..config import ExperimentConfig, from_dict, load_config, to_dict
 from ..models import pad_token_id
+from ..tracking import model_dir, read_jsonl
 from .docs import read_documents
 from ..corpora import LEVELS
-from .data import THESIS_LEVELS, build_demo_csv, normalize_level, prepare
+from .data import THESIS_LEVELS, build_cefr_sp_csv, build_demo_csv, cefr_sp_dir, normalize_level, prepare
 from .model import MASKS           # infill_textonly (the paper's metric), infill, context
-from .mask import SPAN_TYPES, mask_dir, read_masks
+from .mask import SPAN_TYPES, TEST_SETS, mask_dir, mask_test_sets, masked_split, read_masks
+from .store import TASKS
 
 # %% auto #0
-__all__ = ['ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'IlmExperimentError', 'prepare_ilm_data', 'split_items',
-           'IlmSection', 'IlmExperimentConfig', 'run_kind', 'model_label', 'ilm_config', 'eval_settings', 'model_dir',
-           'train_ilm', 'IlmEval', 'answer_masks', 'score_masks', 'evaluate_ilm', 'length_profile', 'fitting_seq_len',
-           'infill_items', 'sample_infills', 'eval_summary', 'save_eval']
+__all__ = ['SOURCES', 'ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'TASK_MASKS', 'IlmExperimentError', 'source_csv',
+           'prepare_ilm_data', 'split_items', 'level_docs', 'IlmSection', 'IlmExperimentConfig', 'model_role',
+           'model_label', 'ilm_config', 'eval_settings', 'training_examples', 'train_ilm', 'IlmEval', 'run_labels',
+           'level_index', 'ExampleScores', 'score_examples', 'ppl_ci', 'evaluate_ilm', 'length_profile',
+           'fitting_seq_len', 'infill_items', 'sample_infills', 'eval_summary', 'save_eval']
 
 # %% ../../nbs/25_ilm_experiment.ipynb #fb37f8f0
 class IlmExperimentError(LMRError):
@@ -39,88 +42,83 @@ def _data_paths(data_dir: str | Path) -> tuple[Path, Path]:
     for p, what in ((pre, 'prepared documents'), (msk, 'masks')):
         if not p.is_dir():
             raise IlmExperimentError(
-                f'{data_dir}: no {p.name}/ folder ({what}); make the folder with prepare_ilm_data (the data notebook)'
-            )
+                f'{data_dir}: no {p.name}/ folder ({what}); make the folder with prepare_ilm_data (the data notebook)')
     return pre, msk
 
 # %% ../../nbs/25_ilm_experiment.ipynb #c9563456
+SOURCES = ('demo', 'cefr-sp')
+
+def source_csv(out: str | Path, # the data folder; the CSV goes to `out/source/`
+               source: str = 'demo', # 'demo' (estimated levels) or 'cefr-sp' (human ratings, where present)
+               seed: int = 0): # seed of the embedded CSV
+    "Write the embedded source's CSV: its path, and a note when CEFR-SP is not beside the project (the demo instead)."
+    if source not in SOURCES: raise IlmExperimentError(f'source: expected one of {SOURCES}, got {source!r}')
+    out, note = Path(out) / 'source', None
+    if source == 'cefr-sp' and cefr_sp_dir() is not None:
+        build_cefr_sp_csv(out / 'cefr_sp.csv', seed=seed)
+        return out / 'cefr_sp.csv', note
+    if source == 'cefr-sp':
+        note = 'CEFR-SP is not beside the project (../shared/data/cefr_sp): the demo corpus stands in, levels estimated'
+        warnings.warn(note)
+    build_demo_csv(out / 'demo.csv', seed=seed)
+    return out / 'demo.csv', note
+
+# %% ../../nbs/25_ilm_experiment.ipynb #f8cc4321
 def prepare_ilm_data(out: str | Path, # the data folder to write (prepared/, masked/, ilm_data.json)
-                     csv: str | Path | None = None, # an EFCAMDAT-style CSV (None: the embedded demo)
+                     csv: str | Path | None = None, # an EFCAMDAT-style CSV (None: the embedded `source`)
                      sample_size: int | None = None, # a stratified sample of this many texts (level x L1)
                      seed: int = 0, # the split, sample and masks
                      per_doc: int = 16, # masks per document
                      p: float = 0.03, # the masking probability of the paper's hierarchical masks
                      columns: str | dict | None = None, # CSV column names, e.g. text=essay,level=cefr
-                     jobs: int = 1 # processes for masking
-                    ) -> dict:
-    """CSV (default: the embedded demo) -> `out/prepared` (documents, levels) and `out/masked` (spans); returns a
-    summary."""
-    out = Path(out)
-    t0 = time.perf_counter()
+                     jobs: int = 1, # processes for masking
+                     source: str = 'demo', # without a CSV: 'demo' or 'cefr-sp' (`source_csv`)
+                     test_sets: Sequence[str] = SPAN_TYPES): # single-type test sets to mask (`mask_test_sets`)
+    "CSV (default: an embedded source) -> `out/prepared` (documents, levels) and `out/masked` (masks); a summary."
+    out, t0, src = Path(out), time.perf_counter(), 'csv'
     if csv is None:
-        csv = out / 'source' / 'demo.csv'
-        build_demo_csv(csv, seed=seed)
+        csv, note = source_csv(out, source, seed)
+        src = note or source
     stats = prepare(csv, out / 'prepared', level='all', sample_size=sample_size, seed=seed, columns=columns)
     mstats = mask_dir(out / 'prepared', out / 'masked', per_doc=per_doc, p=p, seed=seed, jobs=jobs)
-    summary = {
-        'csv': str(csv),
-        'sha256': stats['sha256'],
-        'levels_estimated': stats['levels_estimated'],
-        'level_method': stats['level_method'],
-        'documents': stats['documents'],
-        'levels': stats['levels'],
-        'examples': {s: v['examples'] for s, v in mstats['splits'].items()},
-        'mask_rate': mstats['total']['mask_rate'],
-        'per_doc': per_doc,
-        'p': p,
-        'seed': seed,
-        'sample_size': sample_size,
-        'seconds': time.perf_counter() - t0,
-    }
+    tstats = mask_test_sets(out / 'prepared', out / 'masked', test_sets, per_doc=per_doc, p=p, seed=seed, jobs=jobs)
+    summary = {'csv': str(csv), 'source': src,
+               'sha256': stats['sha256'], 'levels_estimated': stats['levels_estimated'],
+               'level_method': stats['level_method'], 'documents': stats['documents'], 'levels': stats['levels'],
+               'examples': {s: v['examples'] for s, v in mstats['splits'].items()},
+               'test_sets': {t: v['examples'] for t, v in tstats.items()}, 'mask_rate': mstats['total']['mask_rate'],
+               'per_doc': per_doc, 'p': p, 'seed': seed, 'sample_size': sample_size,
+               'seconds': time.perf_counter() - t0}
     atomic_write_json(out / 'ilm_data.json', summary)
     return summary
 
-# %% ../../nbs/25_ilm_experiment.ipynb #a33b36e8
+# %% ../../nbs/25_ilm_experiment.ipynb #bb478eeb
 def _level(level: str) -> str:
     if str(level).strip().lower() == 'all': return 'all'
     lv = normalize_level(level)
     if lv is None: raise IlmExperimentError(f'level {level!r}: expected one of {", ".join(LEVELS)} or all')
     return lv
 
-# %% ../../nbs/25_ilm_experiment.ipynb #bb478eeb
 def _read_meta(path: Path) -> list[dict]:
     if not path.is_file():
         raise IlmExperimentError(f'{path}: no such file (the level of each document; written by ilm.data.prepare)')
-    return [json.loads(l) for l in path.read_text(encoding='utf-8').splitlines() if l.strip()]
+    return read_jsonl(path)
 
 # %% ../../nbs/25_ilm_experiment.ipynb #6483981f
 def split_items(data_dir: str | Path, # prepare_ilm_data's folder
-                split: str = 'train', # train, valid or test
+                split: str = 'train', # train, valid or test (or a test set's split, e.g. test-sentence)
                 level: str = 'all', # a CEFR level, or all
                 max_docs_per_level: int | None = None, # cap: documents per level (stable-hash choice)
                 examples_per_doc: int | None = None, # cap: the first k masks of each document
                 max_examples: int | None = None, # cap: a stable random subset of the examples
-                seed: int = 0 # the stable choices above
-               ) -> list[dict]:
+                seed: int = 0): # the stable choices above
     "ILM items (doc, spans, doc_id, example, level) of one split, optionally one level, with stable caps."
     pre, msk = _data_paths(data_dir)
-    lv = _level(level)
-    meta = _read_meta(pre / f'{split}.meta.jsonl')
-    docs = read_documents(msk / f'{split}.txt')
+    base, lv = split.split('-')[0], _level(level)
+    meta, docs = _read_meta(pre / f'{base}.meta.jsonl'), read_documents(msk / f'{split}.txt')
     if len(docs) != len(meta):
-        raise IlmExperimentError(
-            f'{data_dir}: {split}.txt has {len(docs)} documents but {split}.meta.jsonl {len(meta)} rows'
-        )
-    keep = {i for i, m in enumerate(meta) if lv == 'all' or m['level'] == lv}
-    if not keep:
-        raise IlmExperimentError(
-            f'{data_dir}: no {split} documents of level {lv} (levels: {sorted({m["level"] for m in meta})})'
-        )
-    if max_docs_per_level is not None:
-        by: dict[str, list[int]] = {}
-        for i in sorted(keep, key=lambda i: stable_hash('ilm.docs', seed, split, i)):
-            by.setdefault(meta[i]['level'], []).append(i)
-        keep = {i for ids in by.values() for i in ids[:max_docs_per_level]}
+        raise IlmExperimentError(f'{data_dir}: {split}.txt has {len(docs)} documents but {base}.meta.jsonl {len(meta)}')
+    keep = level_docs(meta, lv, max_docs_per_level, seed, base, f'{data_dir}: no {split} documents')
     df = read_masks(msk, split)
     df = df[df['doc'].isin(keep)]
     if examples_per_doc is not None: df = df[df['example'] < examples_per_doc]
@@ -128,22 +126,35 @@ def split_items(data_dir: str | Path, # prepare_ilm_data's folder
               'example': int(e), 'level': meta[d]['level']}
              for d, e, t, o, l in zip(df['doc'], df['example'], df['type'], df['offset'], df['length'])]
     if max_examples is not None and len(items) > max_examples:
-        items = sorted(items, key=lambda x: stable_hash('ilm.examples', seed, split, x['doc_id'], x['example']))[
-            :max_examples
-        ]
-        items.sort(key=lambda x: (x['doc_id'], x['example']))
+        key = lambda x: stable_hash('ilm.examples', seed, split, x['doc_id'], x['example'])
+        items = sorted(sorted(items, key=key)[:max_examples], key=lambda x: (x['doc_id'], x['example']))
     return items
+
+# %% ../../nbs/25_ilm_experiment.ipynb #3a00256b
+def level_docs(meta: Sequence[dict], # each document's row of `{split}.meta.jsonl`
+               level: str, # a normalised CEFR level, or all
+               max_docs_per_level: int | None = None, # cap: documents per level (stable-hash choice)
+               seed: int = 0, # the stable choice
+               split: str = 'test', # the base split's name, in the hash
+               where: str = 'data'): # the error's opening words
+    "Sorted indices of the documents of `level`, at most `max_docs_per_level` of each level by a stable hash."
+    keep = [i for i, m in enumerate(meta) if level == 'all' or m['level'] == level]
+    if not keep: raise IlmExperimentError(f'{where} of level {level} (levels: {sorted({m["level"] for m in meta})})')
+    if max_docs_per_level is None: return keep
+    by: dict[str, list[int]] = {}
+    for i in sorted(keep, key=lambda i: stable_hash('ilm.docs', seed, split, i)):
+        by.setdefault(meta[i]['level'], []).append(i)
+    return sorted(i for ids in by.values() for i in ids[:max_docs_per_level])
 
 # %% ../../nbs/25_ilm_experiment.ipynb #61a1a163
 @dataclass
 class IlmSection:
-    "The ILM part of a run's config: level, starting point, data folder, loss targets and example caps."
+    "The ILM part of a run's config: level, starting point, task, data folder, loss targets and example caps."
     level: str = 'all'                                   # a CEFR level, or all (the general model)
     init_from: Optional[str] = None                      # None: the preset's model; else a run dir or model folder
     data_dir: Optional[str] = None                       # prepare_ilm_data's folder
-    train_on: Literal['all', 'infill', 'infill+context'] = (
-        'all'  # one mean over all targets, answers only, or two means
-    )
+    task: Literal['ilm', 'lm'] = 'ilm'                   # infilling, or the LM baseline (documents left to right)
+    train_on: Literal['infill+context', 'all', 'infill'] = 'infill+context'   # the reference's two means by default
     max_train_examples: Optional[int] = field(default=None, metadata={'ge': 1})
     max_valid_examples: Optional[int] = field(default=2000, metadata={'ge': 1})  # a fixed stable-hash subset, every run
 
@@ -161,66 +172,58 @@ ILM_PRESETS: dict[str, dict] = {
     'tiny': {'train.max_steps': 40, 'train.seq_len': 320, 'model.positions': 320, 'train.eval_every': 10,
              'train.log_every': 5, 'train.warmup': 0.1, 'train.lr': 3e-3, 'tracking.tensorboard': False,
              'ilm.max_train_examples': 2000, 'ilm.max_valid_examples': 100},
-    # cpu and gpu: 512 tokens, so that the longer essays of the higher levels are not cut more than A1's (at 256 they
-    # are: check a corpus with length_profile / fitting_seq_len before a run; the evaluation reports the share)
     'cpu': {'train.seq_len': 512},
-    # gpu budget: ONE PASS over each model's own training examples (train.epochs: 1 replaces the preset's 20,000
-    # steps). Every level's examples are then seen equally often (once each; 16 masks of each document) by its
-    # specialised model, by the general model and by its transfer model; with a fixed number of steps the C1 model
-    # would pass over its ~8k documents dozens of times while the general model saw ~5% of its 9.26M examples.
-    # Within the pass, early stopping on valid_infill_loss and restore_best choose the checkpoint.
-    'gpu': {'ilm.train_on': 'infill+context', 'train.epochs': 1, 'train.seq_len': 512},
-}
+    # gpu: ONE PASS over each model's own training examples (train.epochs: 1 replaces the preset's 20,000 steps);
+    # within the pass, early stopping on valid_infill_loss and restore_best choose the checkpoint
+    'gpu': {'train.epochs': 1, 'train.seq_len': 512}}
 
-def run_kind(level: str, init_from: str | None) -> str:
-    "`general` (level all), `transfer` (started from an earlier run) or `specialised`."
+def model_role(level: str, # a CEFR level, or all
+               init_from: str | None, # where training started (None: the preset's model)
+               task: str = 'ilm') -> str: # 'ilm', or 'lm' (the LM baseline)
+    "A model's role: `general` (level all), `specialised`, `transfer` (started from a run), or `lm` (the LM baseline)."
+    if task == 'lm': return 'lm'
     if _level(level) == 'all': return 'general'
     return 'specialised' if init_from is None else 'transfer'
 
 # %% ../../nbs/25_ilm_experiment.ipynb #9aabc2c2
-def model_label(level: str, init_from: str | None) -> str:
-    "Short name of a model in tables: `general`, `A1` (specialised) or `general→A1` (transfer)."
-    k, lv = run_kind(level, init_from), _level(level)
+def model_label(level: str, # a CEFR level, or all
+                init_from: str | None, # where training started
+                task: str = 'ilm') -> str: # 'ilm' or 'lm'
+    "Short name of a model in tables: `general`, `A1` (specialised), `general→A1` (transfer), `LM` or `LM A1`."
+    k, lv = model_role(level, init_from, task), _level(level)
+    if k == 'lm': return 'LM' if lv == 'all' else f'LM {lv}'
     return {'general': 'general', 'specialised': lv, 'transfer': f'general→{lv}'}[k]
 
 # %% ../../nbs/25_ilm_experiment.ipynb #e7a21ccd
-def ilm_config(
-    preset: str | None = 'tiny',  # configs/presets/<preset>.yaml, then ILM_PRESETS[preset]
-    level: str = 'all',  # a CEFR level, or all (the general model)
-    init_from: str | None = None,  # None: the preset's model; a run directory or model folder (transfer)
-    data_dir: str | None = None,  # prepare_ilm_data's folder
-    seed: int = 0,  # the training seed
-    overrides: dict | list | None = None,  # last: config overrides, e.g. {'train.max_steps': 10}
-) -> IlmExperimentConfig:
+def ilm_config(preset: str | None = 'tiny', # configs/presets/<preset>.yaml, then ILM_PRESETS[preset]
+               level: str = 'all', # a CEFR level, or all (the general model)
+               init_from: str | None = None, # None: the preset's model; a run directory or model folder (transfer)
+               data_dir: str | None = None, # prepare_ilm_data's folder
+               seed: int = 0, # the training seed
+               overrides: dict | list | None = None): # last: config overrides, e.g. {'train.max_steps': 10}
     "The config of one ILM run: preset < ILM_DEFAULTS < ILM_PRESETS[preset] < level, init, data, seed < overrides."
     from lmresearch.config import parse_overrides, merge
-
     lv = _level(level)
-    mine = {
-        'name': f'ilm-{run_kind(lv, init_from)}-{lv}',
-        'seed': seed,
-        'ilm.level': lv,
-        'ilm.init_from': None if init_from is None else str(init_from),
-        'ilm.data_dir': None if data_dir is None else str(data_dir),
-    }
+    mine = {'seed': seed, 'ilm.level': lv, 'ilm.init_from': None if init_from is None else str(init_from),
+            'ilm.data_dir': None if data_dir is None else str(data_dir)}
     layers = parse_overrides(ILM_DEFAULTS)
-    for upd in (ILM_PRESETS.get(preset, {}), mine, overrides):
-        layers = merge(layers, parse_overrides(upd))
-    return load_config(cls=IlmExperimentConfig, preset=preset, overrides=layers)
+    for upd in (ILM_PRESETS.get(preset, {}), mine, overrides): layers = merge(layers, parse_overrides(upd))
+    cfg = load_config(cls=IlmExperimentConfig, preset=preset, overrides=layers)
+    cfg.name = f'ilm-{model_role(lv, init_from, cfg.ilm.task)}-{lv}'
+    if cfg.ilm.task == 'lm' and cfg.train.early_stopping_metric == 'valid_infill_loss':
+        cfg.train.early_stopping_metric = 'valid_loss'                    # an LM has no answers to select on
+    return cfg
 
 # %% ../../nbs/25_ilm_experiment.ipynb #bee1127c
-ILM_EVAL_PRESETS: dict[str, dict] = {
-    'test': {'tiny': {'max_docs_per_level': 100, 'examples_per_doc': 1}},  # other presets: every test example
+ILM_EVAL_PRESETS = {
+    'test': {'tiny': {'max_docs_per_level': 100, 'examples_per_doc': 1, 'single_docs_per_level': 20}},  # others: all
     'valid': {'tiny': {'max_docs_per_level': 50, 'examples_per_doc': 1},  # model selection: a capped subset
-              None: {'max_docs_per_level': 500, 'examples_per_doc': 2}},
-}
+              None: {'max_docs_per_level': 500, 'examples_per_doc': 2}}}
 
-def eval_settings(
-    preset: str | None = 'tiny',  # the preset the models were trained with
-    max_docs_per_level: int | None = None,  # cap on documents per level (None: the preset's; 0: no cap)
-    examples_per_doc: int | None = None,  # cap on masks per document (None: the preset's; 0: no cap)
-    split: str = 'test',  # test (the evaluation) or valid (H2's model selection: infill_textonly only)
-) -> dict:
+def eval_settings(preset: str | None = 'tiny', # the preset the models were trained with
+                  max_docs_per_level: int | None = None, # cap on documents per level (None: the preset's; 0: no cap)
+                  examples_per_doc: int | None = None, # cap on masks per document (None: the preset's; 0: no cap)
+                  split: str = 'test'): # test (the evaluation) or valid (H2's model selection: infill_textonly)
     "Keyword arguments of `evaluate_ilm` for a preset and split: its caps unless given (0 = no cap), bf16 autocast."
     if split not in ILM_EVAL_PRESETS: raise IlmExperimentError(f"split: expected 'test' or 'valid', got {split!r}")
     table = ILM_EVAL_PRESETS[split]
@@ -231,15 +234,7 @@ def eval_settings(
                 raise IlmExperimentError(f'{k}: expected an int >= 0 (0 = no cap), got {v!r}')
             kw[k] = v or None
     kw['autocast'] = preset is not None and load_config(preset=preset).train.precision == 'bf16'
-    return kw | ({'split': 'valid', 'masks': ('infill_textonly',)} if split == 'valid' else {})
-
-# %% ../../nbs/25_ilm_experiment.ipynb #5dcd90b1
-def model_dir(path: str | Path) -> Path:
-    "The model folder of a run directory (`run/model`), or `path` itself when it is a model folder."
-    p = Path(path)
-    if (p / 'model' / 'config.json').is_file(): return p / 'model'
-    if (p / 'config.json').is_file(): return p
-    raise IlmExperimentError(f'{path}: neither a run directory with model/ nor a model folder (no config.json)')
+    return kw | ({'split': 'valid', 'masks': ('infill_textonly',)} if split == 'valid' else {'test_sets': TEST_SETS})
 
 # %% ../../nbs/25_ilm_experiment.ipynb #4a2daaf4
 def _init_model(cfg: IlmExperimentConfig):
@@ -249,63 +244,61 @@ def _init_model(cfg: IlmExperimentConfig):
     return load_model(d, dtype=cfg.model.dtype), load_tokenizer(d)
 
 # %% ../../nbs/25_ilm_experiment.ipynb #2b82bf97
-def _level_docs(data_dir: str | Path, split: str, level: str) -> list[int]:
-    "Indices (in `<split>.txt`) of the documents of `level` (all for 'all'); the errors of `split_items`."
-    pre, _ = _data_paths(data_dir)
-    lv, meta = _level(level), _read_meta(pre / f'{split}.meta.jsonl')
-    keep = [i for i, m in enumerate(meta) if lv == 'all' or m['level'] == lv]
-    if not keep:
-        raise IlmExperimentError(
-            f'{data_dir}: no {split} documents of level {lv} (levels: {sorted({m["level"] for m in meta})})'
-        )
-    return keep
+def training_examples(cfg: IlmExperimentConfig, # the run's config (its `ilm` section says what to read)
+                      tokenizer, # the model's tokenizer, with the ILM tokens
+                      progress: bool = False): # progress bar while a store is written
+    "The run's training and validation examples from the shared token store: ILM examples, or documents (`lm`)."
+    from lmresearch.ilm.store import LmExamples, store_examples
+    c, out = cfg.ilm, []
+    pre, masked = _data_paths(c.data_dir)
+    for split, cap in (('train', c.max_train_examples), ('valid', c.max_valid_examples)):
+        docs = level_docs(_read_meta(pre / f'{split}.meta.jsonl'), _level(c.level),
+                          where=f'{c.data_dir}: no {split} documents')
+        view = store_examples(masked, split, tokenizer, cfg.train.seq_len, docs, c.train_on, max_examples=cap,
+                              infill_mask=split == 'valid', seed=cfg.seed, progress=progress)
+        out.append(LmExamples(view.store, view.index, cfg.train.seq_len, _bos(tokenizer)) if c.task == 'lm' else view)
+    return tuple(out)
 
-# %% ../../nbs/25_ilm_experiment.ipynb #2cdc83e8
-def train_ilm(cfg: IlmExperimentConfig, run_dir: str | Path, progress: bool = False) -> dict:
-    "Train one ILM model as `cfg` says into the `Run` at `run_dir`; returns the run's summary."
-    from lmresearch.ilm.model import IlmObjective, add_ilm_tokens, infill_loss
-    from lmresearch.ilm.store import compact_batch_order, store_examples
+def _bos(tokenizer) -> int:
+    """The token an LM reads before a document: `<|endoftext|>`, the document separator of GPT-2's and SmolLM2's
+    pretraining, where the vocabulary has it; else the tokenizer's BOS, else its EOS."""
+    sep = tokenizer.get_vocab().get('<|endoftext|>')
+    if sep is not None: return sep
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+# %% ../../nbs/25_ilm_experiment.ipynb #7f4d28e3
+def train_ilm(cfg: IlmExperimentConfig, # the run's config (`ilm_config`)
+              run_dir: str | Path, # the `Run` to create
+              progress: bool = False): # show progress bars
+    "Train one ILM model (or LM baseline) as `cfg` says into the `Run` at `run_dir`; returns the run's summary."
+    from lmresearch.ilm.model import IlmObjective, add_ilm_tokens
+    from lmresearch.ilm.store import compact_batch_order
     from lmresearch.tracking import Run
     from lmresearch.train import Trainer
     if not isinstance(cfg, IlmExperimentConfig):
         cfg = from_dict(IlmExperimentConfig, cfg if isinstance(cfg, dict) else to_dict(cfg))
-    c = cfg.ilm
+    c, t0 = cfg.ilm, time.perf_counter()
     if c.data_dir is None: raise IlmExperimentError('ilm.data_dir: not set (the folder prepare_ilm_data wrote)')
-    t0 = time.perf_counter()
-    docs = {s: _level_docs(c.data_dir, s, c.level) for s in ('train', 'valid')}   # inputs checked first
+    _data_paths(c.data_dir)                                                  # inputs checked before anything is read
     if c.init_from is not None: model_dir(c.init_from)
     seed_everything(cfg.seed)
     model, tok = _init_model(cfg)
     add_ilm_tokens(tok, model)
-    train, valid = (store_examples(Path(c.data_dir) / 'masked', s, tok, cfg.train.seq_len, docs[s], c.train_on,
-                                   infill_mask=s == 'valid', max_examples=n, seed=cfg.seed, progress=progress)
-                    for s, n in (('train', c.max_train_examples), ('valid', c.max_valid_examples)))
+    train, valid = training_examples(cfg, tok, progress)                 # a level without documents stops here
     group = cfg.train.batching == 'group'          # batches as one int32 array, not lists (the same batches)
     order = None if cfg.train.batching == 'pack' else (
         lambda ex, bs, seed, epoch: compact_batch_order(ex.lengths, bs, seed, epoch, group=group))
-    pad = pad_token_id(tok)
     run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
-        trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress,
-                          objective=IlmObjective(two_means=c.train_on == 'infill+context'), evaluator=infill_loss,
+        trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad_token_id(tok), seed=cfg.seed,
+                          progress=progress, objective=IlmObjective('all' if c.task == 'lm' else c.train_on),
                           order=order)
         summary = trainer.fit()
-        out = run.path('model')
-        trainer.unwrapped().save_pretrained(out)
-        tok.save_pretrained(out)
-        summary.update(
-            ilm_role='train',
-            kind=run_kind(c.level, c.init_from),
-            model=model_label(c.level, c.init_from),
-            level=c.level,
-            init_from=c.init_from,
-            model_dir=str(out),
-            train_examples=len(train),
-            valid_examples=len(valid),
-            train_docs=train.documents,
-            token_store=str(train.store.path),
-            wall_s=time.perf_counter() - t0,
-        )
+        trainer.unwrapped().save_pretrained(run.path('model')); tok.save_pretrained(run.path('model'))
+        summary.update(ilm_role='train', role=model_role(c.level, c.init_from, c.task), task=c.task, level=c.level,
+                       model=model_label(c.level, c.init_from, c.task), init_from=c.init_from,
+                       model_dir=str(run.path('model')), train_examples=len(train), valid_examples=len(valid),
+                       train_docs=train.documents, token_store=str(train.store.path), wall_s=time.perf_counter() - t0)
         run.finish(**summary)
         return summary
     except BaseException as e:
@@ -319,167 +312,178 @@ class IlmEval(NamedTuple):
     per_type: pd.DataFrame
 
 # %% ../../nbs/25_ilm_experiment.ipynb #dd4dd9c4
-def _train_seq_len(d: Path) -> int | None:
-    import yaml
-    cfg = d.parent / 'config.yaml'
-    if d.name == 'model' and cfg.is_file():
-        return ((yaml.safe_load(cfg.read_text()) or {}).get('train') or {}).get('seq_len')
-    return None
+TASK_MASKS = {'ilm': tuple(MASKS), 'lm': ('infill_textonly', 'context')}     # what each task scores
 
-# %% ../../nbs/25_ilm_experiment.ipynb #1f5d65f7
-def _run_info(d: Path) -> dict:
-    "kind / model / level / training seed of the run that made model folder `d` (from its config), else a plain label."
+def run_labels(d: Path) -> tuple[dict, int | None]:
+    "Labels of the run that made model folder `d` (model, role, level, seed, task) and its seq_len, from its config."
     import yaml
     cfg = d.parent / 'config.yaml'
     raw = (yaml.safe_load(cfg.read_text()) or {}) if d.name == 'model' and cfg.is_file() else {}
-    ilm = raw.get('ilm') or {}
-    if 'level' not in ilm: return {'model': d.name, 'kind': 'other', 'train_level': None, 'seed': None}
-    return {
-        'model': model_label(ilm['level'], ilm.get('init_from')),
-        'kind': run_kind(ilm['level'], ilm.get('init_from')),
-        'train_level': ilm['level'],
-        'seed': raw.get('seed'),
-    }
+    ilm, seq_len = raw.get('ilm') or {}, (raw.get('train') or {}).get('seq_len')
+    if 'level' not in ilm:
+        return {'model': d.name, 'role': 'other', 'train_level': None, 'seed': None, 'task': 'ilm'}, seq_len
+    task = ilm.get('task', 'ilm')
+    return {'model': model_label(ilm['level'], ilm.get('init_from'), task), 'train_level': ilm['level'],
+            'role': model_role(ilm['level'], ilm.get('init_from'), task), 'seed': raw.get('seed'),
+            'task': task}, seq_len
+
+def _eval_model(model, tokenizer, max_tokens: int | None, task: str | None) -> tuple:
+    "(model, the store's tokenizer, labels, longest example scored, task) of what is evaluated."
+    from lmresearch.evaluate import max_positions
+    from lmresearch.ilm.model import IlmError, add_ilm_tokens, ilm_tokens
+    from lmresearch.models import load_model, load_tokenizer
+    info, seq_len = {'model': 'model', 'role': 'other', 'train_level': None, 'seed': None, 'task': 'ilm'}, None
+    if isinstance(model, (str, Path)) and Path(model).exists():
+        d = model_dir(model)
+        (info, seq_len), model, tokenizer = run_labels(d), load_model(d), tokenizer or load_tokenizer(d)
+    elif isinstance(model, str):                                         # a zoo name: a base model, an LM baseline
+        info = {'model': 'LM (base)', 'role': 'lm-base', 'train_level': None, 'seed': None, 'task': 'lm'}
+        model, tokenizer = load_model(model), tokenizer or load_tokenizer(model)
+    if tokenizer is None: raise IlmExperimentError('tokenizer: needed when the model is given as an object')
+    info['task'] = task = task or info['task']
+    if task not in TASKS: raise IlmExperimentError(f'task: expected one of {TASKS}, got {task!r}')
+    try: ilm_tokens(tokenizer)
+    except IlmError:
+        if task == 'ilm': raise
+        tokenizer = copy.deepcopy(tokenizer); add_ilm_tokens(tokenizer)
+    return model, tokenizer, info, max_tokens or seq_len or max_positions(model)
 
 # %% ../../nbs/25_ilm_experiment.ipynb #7562ea74
-def answer_masks(ex: dict) -> list[list[int]]:
-    "One 0/1 mask per answer of a formatted ILM example: the tokens of that answer's text (not its end token)."
-    from lmresearch.ilm.model import INFILL, INFILL_SPECIAL
-    out, k = [[0] * len(ex['target_types']) for _ in ex['types']], 0
-    for i, t in enumerate(ex['target_types']):
-        if t == INFILL: out[k][i] = 1
-        elif t == INFILL_SPECIAL: k += 1
-    return out
+def level_index(store, # a test set's store (`ilm.store.token_store`)
+                meta: Sequence[dict], # each document's row of `{split}.meta.jsonl`
+                level: str, # a CEFR level, or all
+                max_docs_per_level: int | None = None, # cap: documents per level (stable-hash choice)
+                examples_per_doc: int | None = None, # cap: the first k masks of each document
+                max_tokens: int | None = None, # longest example scored (by its ILM sequence)
+                seed: int = 0, # the stable choice of documents
+                split: str = 'test'): # the split's name, in errors and in the choice's hash
+    "Store positions of a level's examples under the caps; counts of its masks, refused ones, and too long ones."
+    from lmresearch.ilm.store import select_examples
+    base = split.split('-')[0]
+    docs = level_docs(meta, _level(level), max_docs_per_level, seed, base, f'no {base} documents')
+    sel, sk = select_examples(store, docs), store.skipped[np.isin(store.skipped[:, 0], docs)]
+    if examples_per_doc is not None:
+        sel, sk = sel[np.asarray(store.example)[sel] < examples_per_doc], sk[sk[:, 1] < examples_per_doc]
+    long = store.lengths[sel] > max_tokens if max_tokens else np.zeros(len(sel), bool)
+    return sel[~long], {'items': len(sel) + len(sk), 'unformattable': len(sk), 'too_long': int(long.sum())}
 
 # %% ../../nbs/25_ilm_experiment.ipynb #231eed68
-def _score_batch(model, exs: Sequence[dict], masks: Sequence[str], pad_id: int, autocast: bool, answers: bool) -> dict:
-    "NLL sums and counts of one batch under each mask (and of each answer): arrays, and lists per example."
-    from lmresearch.evaluate import pad_batch, masked_nll
+class ExampleScores(NamedTuple):
+    "Scores of a test set's examples: one row per example (sums per mask) and one per answer (with its span type)."
+    examples: pd.DataFrame    # position (in `index`), doc, and nll_<mask>, tokens_<mask>, chars_<mask>, bytes_<mask>
+    answers: pd.DataFrame     # position, doc, type, nll, tokens, chars, bytes
+
+def _token_nll(model, seqs: Sequence[np.ndarray], pad_id: int, autocast: bool) -> list[np.ndarray]:
+    "Each sequence's NLL of every token given the ones before it (0 for the first): one forward pass."
+    import torch.nn.functional as F
+    from lmresearch.evaluate import pad_batch
     dev = next(model.parameters()).device
-    seqs = [e['input_ids'] for e in exs]
     b = pad_batch(seqs, pad_id)
     ids, att = b['input_ids'].to(dev), b['attention_mask'].to(dev)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
         logits = model(input_ids=ids, attention_mask=att).logits
-    def nll(lms):
-        s, c = masked_nll(logits, ids, pad_batch(seqs, pad_id, lms)['loss_mask'].to(dev), att)
-        return s.cpu().numpy(), c.cpu().numpy()
-    out = {m: nll([e['masks'][m] for e in exs]) for m in masks}
-    if answers:
-        am = [answer_masks(e) for e in exs]
-        per_k = [nll([a[k] if k < len(a) else [0] * len(s) for a, s in zip(am, seqs)])
-                 for k in range(max(map(len, am)))]  # answer k of every example (an all-zero mask where there is none)
-        out['answers'] = [([float(per_k[k][0][i]) for k in range(len(a))], [int(per_k[k][1][i]) for k in range(len(a))])
-                          for i, a in enumerate(am)]
+    return [np.concatenate([[0.0], F.cross_entropy(logits[i, :len(s) - 1].float(), ids[i, 1:len(s)], reduction='none')
+                            .double().cpu().numpy()]) for i, s in enumerate(seqs)]
+
+def _texts(lays: Sequence[dict], tokenizer) -> list[tuple[list[str], str]]:
+    "Each example's answers and context as text (what the masks score): one `batch_decode` call for a batch."
+    from lmresearch.ilm.model import CONTEXT
+    seqs, n = [], []
+    for l in lays:
+        ans = [l['input_ids'][l['answer'] == k].tolist() for k in range(len(l['types']))]
+        seqs += ans + [l['input_ids'][l['target_types'] == CONTEXT].tolist()]; n.append(len(ans))
+    dec, out, i = tokenizer.batch_decode(seqs, clean_up_tokenization_spaces=False), [], 0
+    for k in n: out.append((dec[i:i + k], dec[i + k])); i += k + 1
     return out
+
+def _sums(lay: dict, nll: np.ndarray, masks: Sequence[str], answers: list[str], context: str) -> tuple[dict, dict]:
+    "One example's sums under each mask, and its answers' (type, nll, tokens, chars, bytes)."
+    from lmresearch.ilm.model import CONTEXT, INFILL, INFILL_SPECIAL
+    tt, scored, joined = lay['target_types'], np.arange(len(lay['target_types'])) > 0, ''.join(answers)
+    sel = {'infill_textonly': tt == INFILL, 'infill': (tt == INFILL) | (tt == INFILL_SPECIAL), 'context': tt == CONTEXT}
+    out = {}
+    for m in masks:
+        on, t = sel[m] & scored, context if m == 'context' else joined
+        out |= {f'nll_{m}': nll[on].sum(), f'tokens_{m}': on.sum(), f'chars_{m}': len(t),
+                f'bytes_{m}': len(t.encode('utf-8'))}
+    k, a = lay['answer'][lay['answer'] >= 0], lay['answer'] >= 0
+    ans = {'type': np.array([SPAN_TYPES.index(t) for t in lay['types']], np.int8),
+           'nll': np.bincount(k, nll[a], len(answers)), 'tokens': np.bincount(k, minlength=len(answers)),
+           'chars': np.array([len(t) for t in answers], np.int64),
+           'bytes': np.array([len(t.encode('utf-8')) for t in answers], np.int64)}
+    return out, ans
 
 # %% ../../nbs/25_ilm_experiment.ipynb #e01aeb01
 @torch.no_grad()
-def score_masks(
-    model,  # a causal LM with the ILM tokens
-    examples: Sequence[dict],  # formatted ILM examples (`ilm.model.format_example`)
-    masks: Sequence[str] = tuple(MASKS),  # the target sets to sum: infill_textonly, infill, context
-    pad_id: int = 0,  # the padding token id
-    batch_size: int = 16,  # examples per forward pass
-    autocast: bool = False,  # score under bf16 autocast
-    progress: bool = False,  # show a progress bar
-    answers: bool = False,  # also each answer's NLL and tokens (columns answer_nll, answer_tokens: lists)
-) -> pd.DataFrame:
-    "NLL sums and token counts of ILM examples under each mask, one forward pass per batch: columns nll_<mask>, ..."
+def score_examples(model, # a causal LM (with the ILM tokens under 'ilm')
+                   store, # the test set's store (`ilm.store.token_store`)
+                   index: Sequence[int], # store positions to score (`level_index`)
+                   tokenizer, # the store's tokenizer (it decodes the scored text, for its characters)
+                   task: str = 'ilm', # 'ilm', or 'lm' (the documents left to right: the LM baseline)
+                   batch_size: int = 16, # examples per forward pass
+                   autocast: bool = False, # score under bf16 autocast
+                   progress: bool = False): # show a progress bar
+    "Per example, the NLL, tokens, characters and bytes under each mask of `task`; per answer, the same and its type."
     from tqdm.auto import tqdm
-    out = {f'{k}_{m}': np.zeros(len(examples), np.int64 if k == 'tokens' else float) for m in masks
-           for k in ('nll', 'tokens')}
-    per_answer = [None] * len(examples)
-    order = sorted(range(len(examples)), key=lambda i: -len(examples[i]['input_ids']))
-    was = model.training
+    from lmresearch.ilm.store import example_layout
+    index, masks, bos, pad = np.asarray(index, np.int64), TASK_MASKS[task], _bos(tokenizer), pad_token_id(tokenizer)
+    ex = {f'{k}_{m}': np.zeros(len(index), float if k == 'nll' else np.int64) for m in masks
+          for k in ('nll', 'tokens', 'chars', 'bytes')}
+    ans: dict[str, list] = {k: [] for k in ('position', 'type', 'nll', 'tokens', 'chars', 'bytes')}
+    order, was = np.argsort(-store.lengths[index], kind='stable'), model.training
     model.eval()
     try:
         for s in tqdm(range(0, len(order), batch_size), disable=not progress, leave=False, desc='scoring'):
-            idx = order[s : s + batch_size]
-            r = _score_batch(model, [examples[i] for i in idx], masks, pad_id, autocast, answers)
-            for m in masks: out[f'nll_{m}'][idx], out[f'tokens_{m}'][idx] = r[m]
-            for i, a in zip(idx, r.get('answers', ())): per_answer[i] = a
-    finally:
-        model.train(was)
-    df = pd.DataFrame(out)
-    if answers: df['answer_nll'], df['answer_tokens'] = [a[0] for a in per_answer], [a[1] for a in per_answer]
-    return df
+            pos = order[s:s + batch_size]
+            lays = [example_layout(store, int(index[j]), task, bos) for j in pos]
+            nlls = _token_nll(model, [l['input_ids'] for l in lays], pad, autocast)
+            batch = {k: [] for k in ans}
+            for j, lay, nll, (answers_, context) in zip(pos, lays, nlls, _texts(lays, tokenizer)):
+                sums, a = _sums(lay, nll, masks, answers_, context)
+                for k, v in sums.items(): ex[k][j] = v
+                for k, v in (a | {'position': np.full(len(a['nll']), j)}).items(): batch[k].append(v)
+            for k, v in batch.items(): ans[k].append(np.concatenate(v))       # one array per batch, not per answer
+    finally: model.train(was)
+    answers = pd.DataFrame({k: np.concatenate(v) if v else np.zeros(0) for k, v in ans.items()})
+    answers.insert(1, 'doc', np.asarray(store.doc)[index][answers['position'].astype(np.int64)])
+    answers['type'] = pd.Categorical.from_codes(answers['type'].astype(np.int8), SPAN_TYPES)
+    return ExampleScores(pd.DataFrame({'position': np.arange(len(index)), 'doc': np.asarray(store.doc)[index], **ex}),
+                         answers)
 
 # %% ../../nbs/25_ilm_experiment.ipynb #aba51c44
-def _eval_model(model, tokenizer, max_tokens: int | None) -> tuple:
-    "(model, tokenizer, labels of its run, longest example to score): loads folders, checks the ILM tokens."
-    from lmresearch.evaluate import max_positions
-    from lmresearch.ilm.model import ilm_tokens
-    from lmresearch.models import load_model, load_tokenizer
-    info = {'model': 'model', 'kind': 'other', 'train_level': None, 'seed': None}
-    if isinstance(model, (str, Path)):
-        d = model_dir(model)
-        info, max_tokens = _run_info(d), max_tokens or _train_seq_len(d)
-        model, tokenizer = load_model(d), tokenizer or load_tokenizer(d)
-    if tokenizer is None:
-        raise IlmExperimentError('tokenizer: needed when the model is given as an object')
-    ilm_tokens(tokenizer)  # IlmError if the ILM tokens are missing
-    return model, tokenizer, info, max_tokens or max_positions(model)
-
-# %% ../../nbs/25_ilm_experiment.ipynb #1fa8c98a
-def _level_examples(data_dir, split: str, level: str, tokenizer, max_tokens: int | None,
-                    caps: tuple = (None, None), seed: int = 0) -> tuple[list, list, dict]:
-    "Items of one level, their formatted examples that fit `max_tokens`, and counts of the items and of those left out."
-    from lmresearch.ilm.model import format_example
-    items = split_items(data_dir, split, level, *caps, seed=seed)
-    keep, exs, n = [], [], {'items': len(items), 'unformattable': 0, 'too_long': 0}
-    for it in items:
-        try:
-            ex = format_example(it['doc'], it['spans'], tokenizer)
-        except LMRError:
-            n['unformattable'] += 1; continue  # a mask that cannot be tokenised: skipped alike for all models
-        if max_tokens and len(ex['input_ids']) > max_tokens:
-            n['too_long'] += 1; continue
-        keep.append(it); exs.append(ex)
-    return keep, exs, n
-
-# %% ../../nbs/25_ilm_experiment.ipynb #6afdba98
-def _scored_chars(ex: dict, mask: str, tok) -> str:
-    "The text a mask scores: the answers (infill masks) or the context without blanks."
-    from lmresearch.ilm.model import CONTEXT
-    if mask != 'context': return ''.join(ex['answers'])
-    return tok.decode(
-        [i for i, t in zip(ex['input_ids'], ex['target_types']) if t == CONTEXT], clean_up_tokenization_spaces=False
-    )
-
-# %% ../../nbs/25_ilm_experiment.ipynb #884cd3f1
-def _doc_sums(keep: list, exs: list, sc: pd.DataFrame, mask: str, tokenizer) -> pd.DataFrame:
+def _doc_sums(sc: ExampleScores, mask: str) -> pd.DataFrame:
     "Per-document sums (nll, tokens, chars, bytes, examples) of one mask; documents with no scored token dropped."
-    chars = [_scored_chars(e, mask, tokenizer) for e in exs]
-    ex_df = pd.DataFrame({'doc': [it['doc_id'] for it in keep], 'nll': sc[f'nll_{mask}'],
-                          'tokens': sc[f'tokens_{mask}'], 'chars': [len(t) for t in chars],
-                          'bytes': [len(t.encode('utf-8')) for t in chars]})
-    docs = ex_df.groupby('doc', sort=True).agg(nll=('nll', 'sum'), tokens=('tokens', 'sum'), chars=('chars', 'sum'),
-                                               bytes=('bytes', 'sum'), examples=('nll', 'size')).reset_index()
+    ex = sc.examples.rename(columns={f'{k}_{mask}': k for k in ('nll', 'tokens', 'chars', 'bytes')})
+    docs = ex.groupby('doc', sort=True).agg(nll=('nll', 'sum'), tokens=('tokens', 'sum'), chars=('chars', 'sum'),
+                                            bytes=('bytes', 'sum'), examples=('nll', 'size')).reset_index()
     return docs[docs['tokens'] > 0].reset_index(drop=True)
 
-# %% ../../nbs/25_ilm_experiment.ipynb #70653dcd
-def _type_sums(keep: list, exs: list, sc: pd.DataFrame) -> pd.DataFrame:
+def _type_sums(sc: ExampleScores) -> pd.DataFrame:
     "Per-document sums of the answers' text by span type: nll, tokens, chars, bytes and the number of spans."
-    rows = [(it['doc_id'], t, nll, n, len(a), len(a.encode('utf-8')))
-            for it, e, ns, ts in zip(keep, exs, sc['answer_nll'], sc['answer_tokens'])
-            for t, a, nll, n in zip(e['types'], e['answers'], ns, ts)]
-    df = pd.DataFrame(rows, columns=['doc', 'type', 'nll', 'tokens', 'chars', 'bytes'])
-    return df.groupby(['doc', 'type'], sort=True).agg(nll=('nll', 'sum'), tokens=('tokens', 'sum'),
-                                                      chars=('chars', 'sum'), bytes=('bytes', 'sum'),
-                                                      spans=('nll', 'size')).reset_index()
+    return sc.answers.groupby(['doc', 'type'], sort=True, observed=True).agg(
+        nll=('nll', 'sum'), tokens=('tokens', 'sum'), chars=('chars', 'sum'), bytes=('bytes', 'sum'),
+        spans=('nll', 'size')).reset_index().astype({'type': str})
 
-# %% ../../nbs/25_ilm_experiment.ipynb #fd30d431
-def _summary_row(docs: pd.DataFrame, level: str, mask: str, n: dict, n_resamples: int, seed: int) -> dict:
-    "One summary row: pooled metrics, bootstrap CI over documents, examples scored and left out (for length)."
-    from lmresearch.evaluate import bootstrap_ci, summarise_nll
+# %% ../../nbs/25_ilm_experiment.ipynb #1fa8c98a
+def ppl_ci(docs: pd.DataFrame, # per-document sums (nll, tokens)
+           n_resamples: int = 2000, # bootstrap resamples over documents
+           seed: int = 0): # the bootstrap's seed
+    "Pooled perplexity and its percentile bootstrap CI over documents; the CI always contains the estimate."
+    from lmresearch.evaluate import bootstrap_ci
     ci = bootstrap_ci(docs, 'ppl', n_resamples=n_resamples, seed=seed)
-    return {'test_level': level, 'mask': mask, **summarise_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
+    est = ci['estimate']
+    return {'estimate': est, 'ci_low': float(np.fmin(ci['ci_low'], est)), 'ci_high': float(np.fmax(ci['ci_high'], est))}
+
+def _summary_row(docs: pd.DataFrame, where: dict, mask: str, n: dict, n_resamples: int, seed: int) -> dict:
+    "One summary row: pooled metrics, bootstrap CI over documents, examples scored and left out (for length)."
+    from lmresearch.evaluate import summarise_nll
+    ci = ppl_ci(docs, n_resamples, seed)
+    return {**where, 'mask': mask, **summarise_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
             'examples': int(docs['examples'].sum()), 'skipped_examples': n['unformattable'] + n['too_long'],
             'level_examples': n['items'], 'too_long_examples': n['too_long'],
             'dropped_share': n['too_long'] / max(n['items'], 1)}
 
-# %% ../../nbs/25_ilm_experiment.ipynb #6b43a1de
+# %% ../../nbs/25_ilm_experiment.ipynb #884cd3f1
 def _labelled(df: pd.DataFrame, info: dict, l1: list[str] | None = None) -> pd.DataFrame:
     "`df` with the model's labels in front (and each document's L1 after `doc`)."
     df = df.copy()
@@ -487,76 +491,93 @@ def _labelled(df: pd.DataFrame, info: dict, l1: list[str] | None = None) -> pd.D
     for k, v in reversed(list(info.items())): df.insert(0, k, v)
     return df
 
-# %% ../../nbs/25_ilm_experiment.ipynb #9259a54e
-def evaluate_ilm(
-    model: str | Path | Any,  # a run directory, a model folder, or a model object (then give `tokenizer`)
-    data_dir: str | Path,  # prepare_ilm_data's folder
-    levels: Sequence[str] = THESIS_LEVELS,  # the test levels
-    split: str = 'test',  # the split to score (`valid` for model selection)
-    max_docs_per_level: int | None = None,  # cap: documents per level (stable-hash choice; None: all)
-    examples_per_doc: int | None = None,  # cap: the first k masks of each document (None: all)
-    masks: Sequence[str] = tuple(MASKS),  # infill_textonly (the paper's metric), infill, context
-    tokenizer=None,  # the model's tokenizer when `model` is an object
-    batch_size: int = 16,  # examples per forward pass
-    max_tokens: int | None = None,  # longest example scored (default: the run's seq_len, else the model's positions)
-    autocast: bool = False,  # score under bf16 autocast
-    n_resamples: int = 2000,  # bootstrap resamples for the CIs
-    seed: int = 0,  # chooses the capped documents and seeds the bootstrap
-    progress: bool = False,  # show a progress bar
-) -> IlmEval:
-    "Per-document (and per span type) ILM perplexity sums of one model on each level's `split`, and a summary with CIs."
-    bad = [m for m in masks if m not in MASKS]
-    if bad: raise IlmExperimentError(f'mask {bad[0]!r}: expected one of {list(MASKS)}')
-    model, tokenizer, info, max_tokens = _eval_model(model, tokenizer, max_tokens)
-    l1 = [m.get('l1', 'unknown') for m in _read_meta(_data_paths(data_dir)[0] / f'{split}.meta.jsonl')]
+def _evaluate_cell(model, tokenizer, store, meta: list, level: str, test_set: str, o: dict) -> tuple[list, list, list]:
+    "Per-document frames, the per-type frame and the summary rows of one test set and level (or a missing row)."
+    where = {'test_set': test_set, 'test_level': level}
+    try: idx, n = level_index(store, meta, level, o['docs'], o['examples_per_doc'], o['max_tokens'], o['seed'],
+                              o['split'])
+    except IlmExperimentError as e: return [], [], [{**where, 'mask': m, 'missing': str(e)} for m in o['masks']]
+    if not len(idx):
+        why = f'no {o["split"]} example of level {level} fits in {o["max_tokens"]} tokens'
+        return [], [], [{**where, 'mask': m, 'missing': why} for m in o['masks']]
+    sc = score_examples(model, store, idx, tokenizer, o['task'], o['batch_size'], o['autocast'], o['progress'])
+    frames = {m: _doc_sums(sc, m).assign(**where, mask=m) for m in o['masks']}
+    rows = [_summary_row(f, where, m, n, o['n_resamples'], o['seed']) if len(f) else
+            {**where, 'mask': m, 'missing': f'no {m} tokens to score (e.g. context when the whole document is blank)'}
+            for m, f in frames.items()]
+    return [f for f in frames.values() if len(f)], [_type_sums(sc).assign(**where)], rows
+
+# %% ../../nbs/25_ilm_experiment.ipynb #70653dcd
+def evaluate_ilm(model: str | Path | Any, # a run directory, a model folder, a zoo name (an LM), or a model object
+                 data_dir: str | Path, # prepare_ilm_data's folder
+                 levels: Sequence[str] = THESIS_LEVELS, # the test levels
+                 split: str = 'test', # the split to score (`valid` for model selection)
+                 test_sets: Sequence[str] = ('mixture',), # the mixture and/or single span types (`TEST_SETS`)
+                 task: str | None = None, # 'ilm' or 'lm' (the documents left to right); None: the run's
+                 max_docs_per_level: int | None = None, # cap: documents per level (stable-hash choice; None: all)
+                 examples_per_doc: int | None = None, # cap: the first k masks of each document (None: all)
+                 single_docs_per_level: int | None = None, # cap for the single-type sets (None: max_docs_per_level)
+                 masks: Sequence[str] | None = None, # of infill_textonly, infill, context (None: all the task has)
+                 tokenizer=None, # the model's tokenizer when `model` is an object
+                 batch_size: int = 16, # examples per forward pass
+                 max_tokens: int | None = None, # longest example scored (default: the run's seq_len)
+                 autocast: bool = False, # score under bf16 autocast
+                 n_resamples: int = 2000, # bootstrap resamples for the CIs
+                 seed: int = 0, # chooses the capped documents and seeds the bootstrap
+                 progress: bool = False): # show progress bars
+    "Per-document (and per span type) perplexity sums of one model on each level and test set, and a summary with CIs."
+    from lmresearch.ilm.mask import MaskError
+    from lmresearch.ilm.store import token_store
+    bad = [m for m in masks or () if m not in MASKS] + [t for t in test_sets if t not in TEST_SETS]
+    if bad: raise IlmExperimentError(f'{bad[0]!r}: not a mask {list(MASKS)} or test set {list(TEST_SETS)}')
+    model, tok, info, max_tokens = _eval_model(model, tokenizer, max_tokens, task)
+    o = dict(masks=[m for m in masks or MASKS if m in TASK_MASKS[info['task']]], task=info['task'], split=split,
+             seed=seed,
+             max_tokens=max_tokens, examples_per_doc=examples_per_doc, batch_size=batch_size, autocast=autocast,
+             progress=progress, n_resamples=n_resamples)
+    pre, msk = _data_paths(data_dir)
+    meta = _read_meta(pre / f'{split}.meta.jsonl')
     frames, types, rows = [], [], []
-    for lv in levels:
-        try:
-            keep, exs, n = _level_examples(data_dir, split, lv, tokenizer, max_tokens, (max_docs_per_level,
-                                                                                       examples_per_doc), seed)
-        except IlmExperimentError as e:  # a level with no documents in this split: a missing cell
-            rows += [{'test_level': lv, 'mask': m, 'missing': str(e)} for m in masks]; continue
-        if not exs:
-            why = f'no {split} example of level {lv} fits in {max_tokens} tokens'
-            rows += [{'test_level': lv, 'mask': m, 'missing': why} for m in masks]; continue
-        sc = score_masks(model, exs, masks, pad_token_id(tokenizer), batch_size, autocast, progress, answers=True)
-        types.append(_type_sums(keep, exs, sc).assign(test_level=lv))
-        for m in masks:
-            docs = _doc_sums(keep, exs, sc, m, tokenizer)
-            frames.append(docs.assign(test_level=lv, mask=m))
-            rows.append(_summary_row(docs, lv, m, n, n_resamples, seed))
-    if not frames: raise IlmExperimentError(f'{data_dir}: no level could be evaluated ({rows[0]["missing"]})')
+    for ts in test_sets:
+        o['docs'] = max_docs_per_level if ts == 'mixture' or single_docs_per_level is None else single_docs_per_level
+        try: store = token_store(msk, masked_split(ts, split), tok, progress=progress)
+        except MaskError as e:
+            rows += [{'test_set': ts, 'test_level': lv, 'mask': m, 'missing': str(e)}
+                     for lv in levels for m in o['masks']]
+            continue
+        for lv in levels:
+            f, t, r = _evaluate_cell(model, tok, store, meta, lv, ts, o)
+            frames += f; types += t; rows += r
+    if not frames: raise IlmExperimentError(f'{data_dir}: nothing could be evaluated ({rows[0]["missing"]})')
     lead = lambda df, cols: df[cols + [c for c in df if c not in cols]]
-    per_doc = lead(pd.concat(frames, ignore_index=True), ['test_level', 'mask'])
-    per_type = lead(pd.concat(types, ignore_index=True), ['test_level'])
     summary = pd.DataFrame(rows)
     if 'missing' not in summary: summary['missing'] = None
+    l1 = [m.get('l1', 'unknown') for m in meta]
+    per_doc = lead(pd.concat(frames, ignore_index=True), ['test_set', 'test_level', 'mask'])
+    per_type = lead(pd.concat(types, ignore_index=True), ['test_set', 'test_level'])
     return IlmEval(_labelled(per_doc, info, l1), _labelled(summary, info), _labelled(per_type, info, l1))
 
-# %% ../../nbs/25_ilm_experiment.ipynb #04b6b2a1
-def length_profile(
-    data_dir: str | Path,  # prepare_ilm_data's folder
-    tokenizer,  # the model's tokenizer (the ILM tokens are added to a copy if missing)
-    seq_lens: Sequence[int] = (128, 192, 256, 320, 384, 512, 1024),  # candidate lengths
-    split: str = 'test',  # the split to measure
-    levels: Sequence[str] = THESIS_LEVELS,  # the levels
-    examples_per_doc: int | None = 4,  # the first k masks of each document (None: all)
-) -> pd.DataFrame:
+# %% ../../nbs/25_ilm_experiment.ipynb #a8d6736a
+def length_profile(data_dir: str | Path, # prepare_ilm_data's folder
+                   tokenizer, # the model's tokenizer (the ILM tokens are added to a copy if missing)
+                   seq_lens: Sequence[int] = (128, 192, 256, 320, 384, 512, 1024), # candidate lengths
+                   split: str = 'test', # the split to measure
+                   levels: Sequence[str] = THESIS_LEVELS, # the levels
+                   examples_per_doc: int | None = 4): # the first k masks of each document (None: all)
     "Share of each level's ILM examples longer than each candidate `seq_len` (rows: levels; columns: lengths)."
-    import copy
-    from lmresearch.ilm.model import add_ilm_tokens, format_example
+    from lmresearch.ilm.model import add_ilm_tokens
+    from lmresearch.ilm.store import token_store
     tok = copy.deepcopy(tokenizer); add_ilm_tokens(tok)
-    rows = {}
+    pre, msk = _data_paths(data_dir)
+    store, meta, rows = token_store(msk, split, tok), _read_meta(pre / f'{split}.meta.jsonl'), {}
     for lv in levels:
-        n = []
-        for it in split_items(data_dir, split, lv, examples_per_doc=examples_per_doc):
-            try: n.append(len(format_example(it['doc'], it['spans'], tok)['input_ids']))
-            except LMRError: continue
-        rows[lv] = {L: float(np.mean(np.array(n) > L)) for L in seq_lens} | {'examples': len(n), 'max': max(n)}
+        n = store.lengths[level_index(store, meta, lv, examples_per_doc=examples_per_doc, split=split)[0]]
+        rows[lv] = {L: float(np.mean(n > L)) for L in seq_lens} | {'examples': len(n), 'max': int(n.max())}
     return pd.DataFrame(rows).T.astype({**{L: float for L in seq_lens}, 'examples': int, 'max': int})
 
-# %% ../../nbs/25_ilm_experiment.ipynb #e851edf4
-def fitting_seq_len(profile: pd.DataFrame, tol: float = 0.001) -> int:
+# %% ../../nbs/25_ilm_experiment.ipynb #21c56af7
+def fitting_seq_len(profile: pd.DataFrame, # `length_profile`'s table
+                    tol: float = 0.001) -> int: # how much more a level may lose than the first
     "Shortest candidate length at which no level loses a larger share than the first (lowest) level, within `tol`."
     lens = [c for c in profile.columns if isinstance(c, (int, np.integer))]
     for L in sorted(lens):
@@ -568,54 +589,54 @@ def infill_items(data_dir: str | Path, # prepare_ilm_data's folder
                  level: str, # the test level
                  n: int = 3, # how many examples
                  max_chars: int = 400, # prefer documents up to this long
-                 seed: int = 0 # the stable choice
-                ) -> list[dict]:
+                 seed: int = 0, # the stable choice
+                 test_set: str = 'mixture'): # the test set's masks
     "`n` test items of `level` for qualitative infills: short documents, at most half of each blanked, stable choice."
-    items = split_items(data_dir, 'test', level, examples_per_doc=1, seed=seed)
+    items = split_items(data_dir, masked_split(test_set), level, examples_per_doc=1, seed=seed)
     key = lambda x: (len(x['doc']) > max_chars, 2 * sum(n for _, _, n in x['spans']) > len(x['doc']),
                      stable_hash('ilm.infills', seed, x['doc_id']))
     return sorted(items, key=key)[:n]
 
 # %% ../../nbs/25_ilm_experiment.ipynb #a59b0aaa
-def sample_infills(
-    model: str | Path | Any,  # a run directory, a model folder, or a model object (then give `tokenizer`)
-    data_dir: str | Path,  # prepare_ilm_data's folder
-    levels: Sequence[str] = THESIS_LEVELS,  # the test levels
-    n: int = 3,  # examples per level
-    max_chars: int = 400,  # prefer documents up to this long
-    max_new_tokens: int = 48,  # generation budget of each example
-    tokenizer=None,  # the model's tokenizer when `model` is an object
-    seed: int = 0,  # chooses the examples
-) -> pd.DataFrame:
+def sample_infills(model: str | Path | Any, # a run directory, a model folder, or a model object (then give `tokenizer`)
+                   data_dir: str | Path, # prepare_ilm_data's folder
+                   levels: Sequence[str] = THESIS_LEVELS, # the test levels
+                   n: int = 3, # examples per level
+                   max_chars: int = 400, # prefer documents up to this long
+                   max_new_tokens: int = 48, # generation budget of each example
+                   tokenizer=None, # the model's tokenizer when `model` is an object
+                   seed: int = 0, # chooses the examples
+                   test_set: str = 'mixture'): # the test set's masks (e.g. sentence: one sentence blanked)
     "Greedy infills of `n` test examples per level: context (blanks marked), the true answers and the model's."
     from lmresearch.ilm.mask import render
     from lmresearch.ilm.model import infill
-    model, tokenizer, info, _ = _eval_model(model, tokenizer, None)
+    model, tokenizer, info, _ = _eval_model(model, tokenizer, None, 'ilm')
     rows = []
     for lv in levels:
-        try: items = infill_items(data_dir, lv, n, max_chars, seed)
+        try: items = infill_items(data_dir, lv, n, max_chars, seed, test_set)
         except IlmExperimentError: continue  # no test documents of this level
         for it in items:
             with warnings.catch_warnings():  # transformers' notice about its cache argument, once per token
                 warnings.filterwarnings('ignore', message='.*past_key_values', category=FutureWarning)
                 try: r = infill(model, tokenizer, (it['doc'], it['spans']), max_new_tokens=max_new_tokens)
                 except LMRError: continue  # a context too long for the model's positions
-            rows.append({'test_level': lv, 'doc': it['doc_id'], 'example': it['example'],
+            rows.append({'test_set': test_set, 'test_level': lv, 'doc': it['doc_id'], 'example': it['example'],
                          'context': render(it['doc'], it['spans'], '[{type}]'), 'types': r.types,
                          'reference': r.references, 'infill': r.answers, 'complete': r.complete})
     return _labelled(pd.DataFrame(rows), info)
 
 # %% ../../nbs/25_ilm_experiment.ipynb #2548ffa7
 def eval_summary(summary: pd.DataFrame) -> dict:
-    """Nested numbers for `Run.finish`: ppl (every mask x level), CI bounds and documents of infill_textonly, the share
-    of examples dropped for length per level, plus model/kind/seed."""
-    out = {'ilm_role': 'eval', 'model': str(summary['model'].iloc[0]), 'kind': str(summary['kind'].iloc[0]),
-           'train_level': summary['train_level'].iloc[0], 'ppl': {}, 'ci_low': {}, 'ci_high': {}, 'docs': {},
-           'dropped': {}}
-    if 'seed' in summary and pd.notna(summary['seed'].iloc[0]): out['train_seed'] = int(summary['seed'].iloc[0])
-    missing = summary[summary['missing'].notna()] if 'missing' in summary else summary.iloc[:0]
+    """Nested numbers for `Run.finish` (the mixture test set): ppl (every mask x level), CI bounds and documents of
+    infill_textonly, the share of examples dropped for length per level, the missing cells, and the model's labels."""
+    first = summary.iloc[0]
+    out = {'ilm_role': 'eval', **{k: first[k] for k in ('model', 'role', 'train_level', 'task') if k in summary},
+           'ppl': {}, 'ci_low': {}, 'ci_high': {}, 'docs': {}, 'dropped': {}}
+    if 'seed' in summary and pd.notna(first['seed']): out['train_seed'] = int(first['seed'])
+    s = summary[summary['test_set'] == 'mixture'] if 'test_set' in summary else summary
+    missing = s[s['missing'].notna()] if 'missing' in s else s.iloc[:0]
     out['missing'] = {r.test_level: r.missing for r in missing.drop_duplicates('test_level').itertuples()}
-    for r in summary.drop(missing.index).itertuples():
+    for r in s.drop(missing.index).itertuples():
         out['ppl'].setdefault(r.mask, {})[r.test_level] = float(r.ppl)
         if r.mask == 'infill_textonly':
             out['ci_low'][r.test_level], out['ci_high'][r.test_level] = float(r.ci_low), float(r.ci_high)
@@ -630,16 +651,15 @@ def _write_frame(run, name: str, df: pd.DataFrame):
     buf = io.BytesIO(); df.to_parquet(buf, index=False)
     atomic_write_bytes(run.path(f'{name}.parquet'), buf.getvalue())
 
-# %% ../../nbs/25_ilm_experiment.ipynb #04e08140
 def save_eval(res: IlmEval, # the test evaluation
               run, # the evaluation job's `tracking.Run`
               valid: IlmEval | None = None, # the same model on the validation split (for model selection)
-              infills: pd.DataFrame | None = None # `sample_infills` of the model
-             ) -> dict:
-    "Write the evaluation's frames (and the validation summary and infills) into `run`; returns `eval_summary(...)`."
+              infills: pd.DataFrame | None = None): # `sample_infills` of the model
+    "Write the evaluation's frames (and the validation summary and infills) into `run`; returns its summary numbers."
     frames = {'per_doc': res.per_doc, 'per_type': res.per_type, 'eval_summary': res.summary}
     if valid is not None: frames['valid_summary'] = valid.summary
     if infills is not None: frames['infills'] = infills
     for name, df in frames.items(): _write_frame(run, name, df)
     atomic_write_bytes(run.path('eval_summary.csv'), res.summary.to_csv(index=False).encode())
-    return eval_summary(res.summary)
+    d = res.per_doc[res.per_doc['mask'] == 'infill_textonly'].groupby('test_set')[['nll', 'tokens']].sum()
+    return eval_summary(res.summary) | {'ppl_sets': np.exp(d['nll'] / d['tokens']).to_dict()}

@@ -25,9 +25,10 @@ class MaskError(LMRError):
 
 # %% auto #0
 __all__ = ['SPAN_TYPES', 'MODES', 'NGRAM_MAX', 'OK', 'TOO_FEW', 'OVERLAP', 'BOUNDS', 'DUPLICATE', 'RATE_BINS', 'REASONS', 'BLOCK',
-           'MaskError', 'mask_probs', 'Units', 'segment', 'segment_regex', 'draw_masks', 'reference_mask',
-           'reference_examples', 'check_masks', 'mask_documents', 'apply_spans', 'fill', 'render', 'to_table',
-           'summarise', 'read_masks', 'iter_examples', 'mask_inputs', 'mask_file', 'mask_dir']
+           'TEST_SETS', 'MaskError', 'mask_probs', 'Units', 'segment', 'segment_regex', 'parent_hits', 'word_hits',
+           'draw_masks', 'reference_mask', 'reference_examples', 'check_masks', 'mask_documents', 'apply_spans', 'fill',
+           'render', 'to_table', 'summarise', 'read_masks', 'iter_examples', 'mask_inputs', 'mask_file', 'mask_dir',
+           'masked_split', 'mask_test_sets']
 
 # %% ../../nbs/22_ilm_mask.ipynb #dacc2903
 def mask_probs(p: float = 0.03, mode: str = 'hierarchical') -> dict:
@@ -114,9 +115,8 @@ def segment(docs: Sequence[str]) -> Units:
     # sentences: end after [.!?]+ + closers followed by whitespace, or at the paragraph's end
     ist, isc = np.isin(cp, [ord(c) for c in _T]), np.isin(cp, [ord(c) for c in _C])
     last_nc = np.maximum.accumulate(np.where(~isc, idx, -1))
-    s_end = np.flatnonzero(
-        ns[:-1] & iss[1:] & (ist | isc)[:-1] & ist[np.maximum(last_nc[:-1], 0)] & (last_nc[:-1] >= 0)
-    )
+    s_end = np.flatnonzero(ns[:-1] & iss[1:] & (ist | isc)[:-1] & ist[np.maximum(last_nc[:-1],
+                           0)] & (last_nc[:-1] >= 0))
     s_end = np.union1d(s_end, p_last)                                   # index of the last character
     inner = s_end[~np.isin(s_end, p_last)]
     s_start = np.union1d(p_start, nxt_ns[inner])
@@ -150,15 +150,9 @@ def segment_regex(docs: Sequence[str]) -> Units:
                     word.append(wm.span()); word_sent.append(si)
     w = np.asarray(word, dtype=np.int64).reshape(-1, 2)
     w[:, 1] -= w[:, 0]
-    return Units(
-        np.fromiter((len(d) for d in docs), np.int64, len(docs)),
-        np.asarray(para, np.int64).reshape(-1, 2),
-        np.asarray(para_doc, np.int64),
-        np.asarray(sent, np.int64).reshape(-1, 2),
-        np.asarray(sent_para, np.int64),
-        w,
-        np.asarray(word_sent, np.int64),
-    )
+    return Units(np.fromiter((len(d) for d in docs), np.int64, len(docs)), np.asarray(para, np.int64).reshape(-1, 2),
+                 np.asarray(para_doc, np.int64), np.asarray(sent, np.int64).reshape(-1, 2), np.asarray(sent_para,
+                 np.int64), w, np.asarray(word_sent, np.int64))
 
 # %% ../../nbs/22_ilm_mask.ipynb #083a0c6a
 # ---- sparse bernoulli draws
@@ -191,29 +185,34 @@ def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[i] == keys
 
 # %% ../../nbs/22_ilm_mask.ipynb #740ad424
-def draw_masks(u: Units, # the documents' paragraphs, sentences and words (`segment`)
-               cand_doc: np.ndarray, # the document of each candidate mask (one mask is drawn per entry)
-               probs: dict, # per-level masking probabilities (`mask_probs`)
-               rng: np.random.Generator # the random stream
-              ) -> dict:
-    """One hierarchical mask per candidate (a document index each): flat spans (cand, type, offset, length) sorted by
-    cand, offset."""
-    nc = len(cand_doc)
-    P, S, W = len(u.para), len(u.sent), len(u.word)
-    # document level
-    doc_m = rng.random(nc) < probs['document'] if probs['document'] > 0 else np.zeros(nc, bool)
-    # paragraph level
+def parent_hits(u: Units, # the documents' paragraphs, sentences and words (`segment`)
+                cand_doc: np.ndarray, # the document of each candidate mask
+                probs: dict, # per-level masking probabilities (`mask_probs`)
+                rng: np.random.Generator): # the random stream
+    """Each candidate's masked document (bool), paragraphs and sentences ((candidate, unit) arrays), top down: a unit
+    inside a masked parent is never tried."""
+    P = len(u.para)
+    doc_m = rng.random(len(cand_doc)) < probs['document'] if probs['document'] > 0 else np.zeros(len(cand_doc), bool)
     pc, pu = _pairs(cand_doc, u.starts('para'), probs['paragraph'], rng)
     keep = ~doc_m[pc]; pc, pu = pc[keep], pu[keep]
-    para_keys = pc * P + pu
-    # sentence level
     sc, su = _pairs(cand_doc, u.starts('sent'), probs['sentence'], rng)
-    keep = ~doc_m[sc] & ~_member(sc * P + u.sent_para[su], para_keys); sc, su = sc[keep], su[keep]
-    sent_keys = sc * S + su
-    # word level (hits inside masked parents are dropped: the paper never tries them)
+    keep = ~doc_m[sc] & ~_member(sc * P + u.sent_para[su], pc * P + pu); sc, su = sc[keep], su[keep]
+    return {'document': doc_m, 'paragraph': (pc, pu), 'sentence': (sc, su)}
+
+# %% ../../nbs/22_ilm_mask.ipynb #4ec06821
+def word_hits(u: Units, # the documents' paragraphs, sentences and words (`segment`)
+              cand_doc: np.ndarray, # the document of each candidate mask
+              probs: dict, # per-level masking probabilities (`mask_probs`)
+              rng: np.random.Generator, # the random stream (after `parent_hits`)
+              parents: dict): # `parent_hits` of the same candidates
+    """Word and n-gram spans outside the masked parents, as the paper's left-to-right walk accepts them: candidate,
+    first word, words, is n-gram."""
+    P, S, W = len(u.para), len(u.sent), len(u.word)
+    (pc, pu), (sc, su) = parents['paragraph'], parents['sentence']
     wc, wu = _pairs(cand_doc, u.starts('word'), probs['word'], rng)
     ws = u.word_sent[wu]
-    keep = ~doc_m[wc] & ~_member(wc * P + u.sent_para[ws], para_keys) & ~_member(wc * S + ws, sent_keys)
+    inside = _member(wc * P + u.sent_para[ws], pc * P + pu) | _member(wc * S + ws, sc * S + su)
+    keep = ~parents['document'][wc] & ~inside
     wc, wu, ws = wc[keep], wu[keep], ws[keep]
     sent_end = np.searchsorted(u.word_sent, np.arange(S), 'right')      # global index after each sentence's last word
     is_ng = rng.random(len(wu)) < probs['ngram']
@@ -223,15 +222,25 @@ def draw_masks(u: Units, # the documents' paragraphs, sentences and words (`segm
     K, E = wc * W + wu, wc * W + wu + k
     acc = np.ones(len(K), bool)
     if len(K):
-        prev_end = np.concatenate([[-1], np.maximum.accumulate(E)[:-1]])
-        acc = K >= prev_end
+        acc = K >= np.concatenate([[-1], np.maximum.accumulate(E)[:-1]])
         front = np.flatnonzero(acc)
         while len(front):
             nxt = np.searchsorted(K, E[front])
             nxt = nxt[nxt < len(K)]
             front = np.unique(nxt[~acc[nxt]])
             acc[front] = True
-    wc, wu, k, is_ng = wc[acc], wu[acc], k[acc], is_ng[acc]
+    return wc[acc], wu[acc], k[acc], is_ng[acc]
+
+# %% ../../nbs/22_ilm_mask.ipynb #325bd4b0
+def draw_masks(u: Units, # the documents' paragraphs, sentences and words (`segment`)
+               cand_doc: np.ndarray, # the document of each candidate mask (one mask is drawn per entry)
+               probs: dict, # per-level masking probabilities (`mask_probs`)
+               rng: np.random.Generator): # the random stream
+    """One hierarchical mask per candidate (a document index each): flat spans (cand, type, offset, length) sorted by
+    cand, offset."""
+    parents = parent_hits(u, cand_doc, probs, rng)
+    wc, wu, k, is_ng = word_hits(u, cand_doc, probs, rng, parents)
+    doc_m, (pc, pu), (sc, su) = parents['document'], parents['paragraph'], parents['sentence']
     w_off = u.word[wu, 0]
     w_len = u.word[wu + k - 1, 0] + u.word[wu + k - 1, 1] - w_off
     cand = np.concatenate([np.flatnonzero(doc_m), pc, sc, wc])
@@ -316,8 +325,7 @@ def check_masks(spans: dict, # flat spans of the candidates (`draw_masks`)
         h = _mix(
             (spans['type'].astype(np.uint64) << np.uint64(58))
             ^ (off.astype(np.uint64) << np.uint64(29))
-            ^ ln.astype(np.uint64)
-        )
+            ^ ln.astype(np.uint64))
         sig = np.zeros(n_cand, np.uint64)
         np.add.at(sig, c, h)
         sig = _mix(sig ^ n.astype(np.uint64))
@@ -360,23 +368,14 @@ def _mask_stats(u: Units, out: dict, walks: list, per_doc: int, n_drawn: int) ->
     ex_start = np.concatenate([[0], np.cumsum(n_ex)])
     ex_masked = np.bincount(ex_start[out['doc']] + out['example'], weights=out['length'], minlength=int(ex_start[-1]))
     rates = ex_masked / np.maximum(u.doc_len[np.repeat(np.arange(D), n_ex)], 1)
-    return {
-        'documents': D,
-        'examples': int(n_ex.sum()),
-        'docs_full': int((n_ex == per_doc).sum()),
-        'docs_partial': int(((n_ex > 0) & (n_ex < per_doc)).sum()),
-        'docs_without_examples': int((n_ex == 0).sum()),
-        'attempts': int(sum(w.used for w in walks)),
-        'drawn': n_drawn,
-        'failed': {r: int(n) for r, n in zip(REASONS[1:], reasons[1:])},
-        'exhausted_slots': int(sum(w.exhausted for w in walks)),
-        'chars_total': doc_chars,
-        'chars_masked': int(out['length'].sum()),
-        'spans': {t: int((out['type'] == i).sum()) for i, t in enumerate(SPAN_TYPES)},
-        'chars_masked_by_type': {t: int(out['length'][out['type'] == i].sum()) for i, t in enumerate(SPAN_TYPES)},
-        'rate_hist': np.histogram(rates, bins=RATE_BINS, range=(0, 1))[0].tolist(),
-        'rate_sum': float(rates.sum()),
-    }
+    return {'documents': D, 'examples': int(n_ex.sum()), 'docs_full': int((n_ex == per_doc).sum()),
+            'docs_partial': int(((n_ex > 0) & (n_ex < per_doc)).sum()), 'docs_without_examples': int((n_ex == 0).sum()),
+            'attempts': int(sum(w.used for w in walks)), 'drawn': n_drawn, 'failed': {r: int(n) for r,
+            n in zip(REASONS[1:], reasons[1:])}, 'exhausted_slots': int(sum(w.exhausted for w in walks)),
+            'chars_total': doc_chars, 'chars_masked': int(out['length'].sum()),
+            'spans': {t: int((out['type'] == i).sum()) for i, t in enumerate(SPAN_TYPES)},
+            'chars_masked_by_type': {t: int(out['length'][out['type'] == i].sum()) for i, t in enumerate(SPAN_TYPES)},
+            'rate_hist': np.histogram(rates, bins=RATE_BINS, range=(0, 1))[0].tolist(), 'rate_sum': float(rates.sum())}
 
 # %% ../../nbs/22_ilm_mask.ipynb #43b82ba8
 def mask_documents(docs: Sequence[str], # the documents
@@ -435,8 +434,7 @@ def apply_spans(doc: str, spans: Iterable[tuple]) -> tuple[list[str], list[str]]
     for t, o, l in sorted(spans, key=lambda s: s[1]):
         if o < pos or l <= 0 or o + l > len(doc):
             raise MaskError(
-                f'span ({_tname(t)}, {o}, {l}) overlaps the previous one or leaves the document (length {len(doc)})'
-            )
+                f'span ({_tname(t)}, {o}, {l}) overlaps the previous one or leaves the document (length {len(doc)})')
         pieces.append(doc[pos:o]); answers.append(doc[o:o + l]); pos = o + l
     pieces.append(doc[pos:])
     return pieces, answers
@@ -460,16 +458,10 @@ BLOCK = 1024
 
 def _schema():
     import pyarrow as pa
-    return pa.schema(
-        [
-            ('doc', pa.int32()),
-            ('example', pa.int16()),
-            ('type', pa.list_(pa.int8())),
-            ('offset', pa.list_(pa.int32())),
-            ('length', pa.list_(pa.int32())),
-        ],
-        metadata={'span_types': ','.join(SPAN_TYPES), 'offsets': 'python str indices (unicode code points)'},
-    )
+    return pa.schema([('doc', pa.int32()), ('example', pa.int16()), ('type', pa.list_(pa.int8())), ('offset',
+                     pa.list_(pa.int32())), ('length', pa.list_(pa.int32()))],
+                     metadata={'span_types': ','.join(SPAN_TYPES),
+                     'offsets': 'python str indices (unicode code points)'})
 
 # %% ../../nbs/22_ilm_mask.ipynb #c90a43ec
 def to_table(res: dict, doc_base: int = 0):
@@ -483,16 +475,9 @@ def to_table(res: dict, doc_base: int = 0):
     ex_id = np.arange(E) - ex_start[ex_doc]
     lists = pa.array(np.searchsorted(ex_start[res['doc']] + res['example'], np.arange(E + 1)).astype(np.int32))
     col = lambda k, t: pa.ListArray.from_arrays(lists, pa.array(res[k].astype(t)))
-    return pa.Table.from_arrays(
-        [
-            pa.array((ex_doc + doc_base).astype(np.int32)),
-            pa.array(ex_id.astype(np.int16)),
-            col('type', np.int8),
-            col('offset', np.int32),
-            col('length', np.int32),
-        ],
-        schema=_schema(),
-    )
+    return pa.Table.from_arrays([pa.array((ex_doc + doc_base).astype(np.int32)), pa.array(ex_id.astype(np.int16)),
+                                col('type', np.int8), col('offset', np.int32), col('length', np.int32)],
+                                schema=_schema())
 
 # %% ../../nbs/22_ilm_mask.ipynb #9ec54a04
 def _job(args: tuple) -> dict:
@@ -546,8 +531,7 @@ def mask_inputs(in_dir: str | Path, # a folder of `*.txt` document files (`lmr i
     files = sorted(f for f in in_dir.glob('*.txt') if not f.name.startswith('.'))
     if not files:
         raise MaskError(
-            f'{in_dir}: no *.txt document files (expected train.txt/valid.txt/test.txt from `lmr ilm prepare`)'
-        )
+            f'{in_dir}: no *.txt document files (expected train.txt/valid.txt/test.txt from `lmr ilm prepare`)')
     if out_dir.resolve() == in_dir.resolve():
         raise MaskError(f'{out_dir}: the output folder must differ from the input folder')
     return files
@@ -557,20 +541,21 @@ def mask_file(path: str | Path, # a document file
               out_dir: str | Path, # where `<stem>.parquet` and a copy of the documents go
               kw: dict, # `mask_documents` options: per_doc, retries, p, seed, mode, min_spans
               block_size: int = BLOCK, # documents per block (the unit of work and of the random streams)
-              pool=None # a `multiprocessing` pool of workers, or None to mask in this process
-             ) -> dict:
-    "Mask one document file into `out_dir/<stem>.parquet` (written atomically) beside a copy of it; its block stats."
+              pool=None, # a `multiprocessing` pool of workers, or None to mask in this process
+              name: str | None = None): # the output's name (default: the file's stem)
+    "Mask one document file into `out_dir/<name>.parquet` (written atomically) beside a copy of it; its block stats."
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
     f, out_dir = Path(path), Path(out_dir)
+    name = name or f.stem
     try: docs = read_documents(f)
     except DataError as e: raise MaskError(str(e)) from None
-    tasks = [(docs[i:i + block_size], {**kw, 'key': (f.stem, i // block_size)})
+    tasks = [(docs[i:i + block_size], {**kw, 'key': (name, i // block_size)})
              for i in range(0, len(docs), block_size)]
     if pool: from lmresearch.ilm.mask import _job as job    # by reference, so spawned workers can import it
     results = pool.imap(job, tasks) if pool else map(_job, tasks)
     agg = None
-    with atomic_write(out_dir / f'{f.stem}.parquet', 'wb') as fh:
+    with atomic_write(out_dir / f'{name}.parquet', 'wb') as fh:
         w = pq.ParquetWriter(fh, _schema(), compression='zstd')
         bar = tqdm(results, total=len(tasks), desc=f'mask {f.name}', leave=False,
                    disable=True if len(tasks) < 8 else None)
@@ -581,7 +566,7 @@ def mask_file(path: str | Path, # a document file
     if agg['examples'] == 0:
         raise MaskError(f'{f}: none of its {len(docs)} documents gave a valid mask (too short for p={kw["p"]}? '
                         f'failed attempts: {agg["failed"]})')
-    atomic_write_bytes(out_dir / f.name, f.read_bytes())
+    atomic_write_bytes(out_dir / f'{name}.txt', f.read_bytes())
     return agg
 
 # %% ../../nbs/22_ilm_mask.ipynb #126eb22f
@@ -591,8 +576,7 @@ def _stats_head(in_dir: Path, kw: dict, jobs: int, block_size: int, probs: dict)
         'params': {**kw, 'jobs': jobs, 'block_size': block_size, 'probs': probs, 'ngram_max': NGRAM_MAX},
         'format': ('one Parquet row per example: doc (index in <split>.txt), example, type[] (codes into span_types), '
                    'offset[], length[] (characters)'),
-        'span_types': list(SPAN_TYPES), 'input': str(in_dir), 'splits': {},
-    }
+        'span_types': list(SPAN_TYPES), 'input': str(in_dir), 'splits': {}}
     if (in_dir / 'stats.json').is_file():
         src = json.loads((in_dir / 'stats.json').read_text(encoding='utf-8'))
         stats['levels_estimated'] = src.get('levels_estimated')
@@ -638,3 +622,40 @@ def mask_dir(in_dir: str | Path, # a folder of `*.txt` document files (`lmr ilm 
     stats['total'] = {**tot, 'mask_rate': tot['chars_masked'] / max(tot['chars_total'], 1)}
     atomic_write_json(out_dir / 'stats.json', stats)
     return stats
+
+# %% ../../nbs/22_ilm_mask.ipynb #df736799
+TEST_SETS = ('mixture', *SPAN_TYPES)     # the hierarchical masks, then one span type each
+
+def masked_split(test_set: str, # 'mixture' or a span type (`TEST_SETS`)
+                 split: str = 'test'): # the split it masks
+    "The name of a test set's masks: `test` for the mixture, `test-sentence` for sentence blanks only."
+    if test_set not in TEST_SETS: raise MaskError(f'test set {test_set!r}: expected one of {", ".join(TEST_SETS)}')
+    return split if test_set == 'mixture' else f'{split}-{test_set}'
+
+# %% ../../nbs/22_ilm_mask.ipynb #0c42c6fe
+def mask_test_sets(in_dir: str | Path, # the prepared documents (`<split>.txt`)
+                   out_dir: str | Path, # the masks folder (`mask_dir`'s), where `<split>-<type>.parquet` go
+                   types: Sequence[str] = SPAN_TYPES, # the span types, one test set each
+                   split: str = 'test', # the split to mask
+                   per_doc: int = 16, # distinct masks per document
+                   retries: int = 16, # attempts per wanted mask
+                   p: float = 0.03, # masking probability of the single-type masker
+                   seed: int = 0, # seed (each test set draws its own stream)
+                   jobs: int = 1): # worker processes
+    "One test set per span type (the reference's single-type masks of `split`), and their stats in `stats.json`."
+    f, out_dir = Path(in_dir) / f'{split}.txt', Path(out_dir)
+    if not f.is_file(): raise MaskError(f'{f}: no such file (the documents to mask)')
+    pool = None
+    if jobs > 1:
+        import multiprocessing as mp
+        pool = mp.get_context('spawn').Pool(jobs)
+    try:
+        out = {t: summarise(mask_file(f, out_dir, dict(per_doc=per_doc, retries=retries, p=p, seed=seed, mode=t,
+                                                       min_spans=1), pool=pool, name=masked_split(t, split)), per_doc)
+               for t in types}
+    finally:
+        if pool: pool.close(); pool.join()
+    stats_file = out_dir / 'stats.json'
+    stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
+    atomic_write_json(stats_file, {**stats, 'test_sets': {**stats.get('test_sets', {}), **out}})
+    return out

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/23_ilm_model.ipynb #9d364599
 from __future__ import annotations
-import re, warnings
+import math, re, warnings
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -16,16 +16,15 @@ from ..core import LMRError
 from ..train import (Objective, model_logits, causal_lm_loss_sum, collate, count_targets, evaluate_loss,
                               example_lengths)
 from ..evaluate import max_positions
-from lmresearch.ilm.mask import (
-    SPAN_TYPES,
-    fill,
-)  # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
+from .mask import (SPAN_TYPES,
+                                 fill)  # ('document', 'paragraph', 'sentence', 'ngram', 'word'): the paper's order
 
 # %% auto #0
 __all__ = ['START', 'END', 'CONTEXT', 'CONTEXT_SPECIAL', 'SEPARATOR', 'INFILL', 'INFILL_SPECIAL', 'MASKS', 'TRAIN_ON', 'IlmError',
            'blank_token', 'add_ilm_tokens', 'IlmTokens', 'ilm_tokens', 'as_span', 'check_spans', 'align_spans',
-           'format_example', 'parse_example', 'fill_blanks', 'ilm_training_examples', 'IlmObjective', 'infill_loss',
-           'InfillResult', 'blanks_to_context', 'infill', 'ilm_perplexity', 'ilm_perplexities']
+           'format_example', 'parse_example', 'fill_blanks', 'ilm_training_examples', 'IlmObjective', 'InfillResult',
+           'blanks_to_context', 'infill_prompt', 'generate_answers', 'split_answers', 'infill', 'ilm_perplexity',
+           'ilm_perplexities']
 
 # %% ../../nbs/23_ilm_model.ipynb #48ce60aa
 class IlmError(LMRError):
@@ -72,8 +71,7 @@ def ilm_tokens(tokenizer) -> IlmTokens:
     if START not in vocab or END not in vocab:
         raise IlmError(
             f'tokenizer {type(tokenizer).__name__} has no {START}/{END} tokens: call add_ilm_tokens(tokenizer, model)'
-            ' first'
-        )
+            ' first')
     blanks = {m[1]: i for t, i in vocab.items() if (m := re.fullmatch(r'<\|infill_([a-z0-9_]+)\|>', t))}
     return IlmTokens(vocab[START], vocab[END], dict(sorted(blanks.items(), key=lambda kv: kv[1])))
 
@@ -96,8 +94,7 @@ def as_span(x) -> tuple[str, int, int]:
         or isinstance(o, bool)
         or isinstance(n, bool)
         or not isinstance(o, (int, np.integer))
-        or not isinstance(n, (int, np.integer))
-    ):
+        or not isinstance(n, (int, np.integer))):
         raise IlmError(f'span {x!r}: expected (type: str, offset: int, length: int)')
     return t.lower(), int(o), int(n)
 
@@ -136,18 +133,14 @@ def align_spans(doc: str, spans: Iterable, tokenizer) -> tuple[list[int], list[t
         if out and i < out[-1][1] + out[-1][2]:
             raise IlmError(
                 f'span {(t, o, n)} ({doc[o:o + n]!r}) shares a token with the span before it: masks must not touch'
-                ' inside a token'
-            )
+                ' inside a token')
         out.append((t, i, j - i))
     return ids, out
 
 # %% ../../nbs/23_ilm_model.ipynb #b0f86ed5
 CONTEXT, CONTEXT_SPECIAL, SEPARATOR, INFILL, INFILL_SPECIAL = 1, 2, 3, 4, 5   # train_ilm.TargetType values
-MASKS: dict[str, tuple[int, ...]] = {
-    'infill_textonly': (INFILL,),
-    'infill': (INFILL, INFILL_SPECIAL),
-    'context': (CONTEXT,),
-}
+MASKS: dict[str, tuple[int, ...]] = {'infill_textonly': (INFILL,), 'infill': (INFILL, INFILL_SPECIAL),
+            'context': (CONTEXT,)}
 
 def format_example(doc: str, spans: Iterable, tokenizer) -> dict:
     """ILM sequence of `doc` with `spans` masked: input_ids, target_types, masks (context/infill/infill_textonly),
@@ -158,8 +151,7 @@ def format_example(doc: str, spans: Iterable, tokenizer) -> dict:
     if miss:
         raise IlmError(
             f'span type {miss[0]!r} has no blank token (known: {list(it.blanks)}): add_ilm_tokens(tokenizer, model,'
-            ' types=...)'
-        )
+            ' types=...)')
     ctx, answers, pos = [], [], 0
     for t, i, n in tspans:
         ctx += ids[pos:i] + [it.blanks[t]]
@@ -212,12 +204,12 @@ def _item(x, i: int) -> tuple[str, list]:
     return d, s
 
 # %% ../../nbs/23_ilm_model.ipynb #c52bc913
-TRAIN_ON = ('all', 'infill', 'infill+context')   # one mean over every target; answers only; the reference's two means
+TRAIN_ON = ('infill+context', 'all', 'infill')   # the reference's two means; one mean over every target; answers
 
 def ilm_training_examples(items: Iterable, # (doc, spans) pairs, or dicts with doc/text/document and spans
                           tokenizer, # a tokenizer with the ILM tokens (`add_ilm_tokens`)
                           seq_len: int, # the longest example the model takes
-                          train_on: str = 'all', # which tokens are targets (`TRAIN_ON`)
+                          train_on: str = 'infill+context', # which tokens are targets (`TRAIN_ON`)
                           too_long: str = 'truncate', # an example over seq_len: 'truncate', 'drop' or 'error'
                           on_error: str = 'skip', # spans that cannot be formatted: 'skip' (with a warning) or 'raise'
                           infill_mask: bool = False # also keep each example's answer tokens (`infill_mask`)
@@ -247,20 +239,35 @@ def ilm_training_examples(items: Iterable, # (doc, spans) pairs, or dicts with d
         if infill_mask: out[-1]['infill_mask'] = [int(t in (INFILL, INFILL_SPECIAL)) for t in tt]
     if n_err:
         warnings.warn(
-            f'ilm_training_examples: skipped {n_err} item(s) whose spans could not be formatted, e.g. {first_err}'
-        )
+            f'ilm_training_examples: skipped {n_err} item(s) whose spans could not be formatted, e.g. {first_err}')
     if n_long:
         warnings.warn(
             f"ilm_training_examples: {n_long} example(s) longer than {seq_len} tokens were"
-            f" {'truncated' if too_long == 'truncate' else 'dropped'}"
-        )
+            f" {'truncated' if too_long == 'truncate' else 'dropped'}")
     return out
 
 # %% ../../nbs/23_ilm_model.ipynb #8c35f7d7
+def _parts(b: dict) -> dict[str, torch.Tensor]:
+    "The labels of a batch's context targets, and of its answer targets."
+    lab, inf = b['labels'], b['infill']
+    return {'loss_context': lab.masked_fill(inf, -100), 'loss_infill': lab.masked_fill(~inf, -100)}
+
+class _TargetView(Sequence):
+    "Examples with the loss mask of their context targets ('context') or of their answer targets ('infill')."
+    def __init__(self, examples, kind): self.examples, self.kind = examples, kind
+    def __len__(self): return len(self.examples)
+    @property
+    def lengths(self): return example_lengths(self.examples)
+    def __getitem__(self, i):
+        e = self.examples[i]; inf = np.asarray(e['infill_mask'])
+        return {'input_ids': e['input_ids'],
+                'loss_mask': inf if self.kind == 'infill' else np.asarray(e['loss_mask']) * (1 - inf)}
+
 class IlmObjective(Objective):
-    "ILM training for the `Trainer`: examples kept whole, `infill_mask` batched, and the reference's two-mean loss."
-    def __init__(self, two_means: bool = False # the reference's `loss_context + loss_infill` instead of one mean
-                ): self.two_means = two_means
+    "ILM training for the `Trainer`: examples kept whole, `infill_mask` batched, one mean or the reference's two."
+    def __init__(self, train_on: str = 'infill+context'): # which targets, under one mean or two (`TRAIN_ON`)
+        if train_on not in TRAIN_ON: raise IlmError(f'train_on: expected one of {TRAIN_ON}, got {train_on!r}')
+        self.train_on, self.two_means = train_on, train_on == 'infill+context'
     def fit_length(self, examples, seq_len):
         "Examples as they are (a store's view stays one): an ILM example cut in two separates answers and context."
         lengths = np.asarray(example_lengths(examples))
@@ -273,28 +280,32 @@ class IlmObjective(Objective):
         if all('infill_mask' in e for e in examples):
             b['infill'] = torch.zeros_like(b['labels'], dtype=torch.bool)
             for i, e in enumerate(examples):
-                b['infill'][i, : len(e['infill_mask'])] = torch.tensor(e['infill_mask'], dtype=torch.bool)
+                b['infill'][i, :len(e['infill_mask'])] = torch.as_tensor(np.asarray(e['infill_mask']), dtype=torch.bool)
         return b
+    def scale_step(self, batches, targets, reduce):
+        "Two means: each micro-batch gets `scale`, its context and answer targets counted over all processes."
+        if not self.two_means: return batches
+        world, share = reduce(1.0), targets / len(batches)
+        return [{**b, 'scale': (share, *(reduce(float(count_targets(l))) for l in _parts(b).values()), world)}
+                for b in batches]
     def loss_sum(self, model, batch, accelerator=None):
-        "One mean's sum (the default), or `(mean context loss + mean answer loss) x targets` with both parts."
-        if not self.two_means: return super().loss_sum(model, batch, accelerator)
-        logits, lab, inf = model_logits(model, batch, accelerator), batch['labels'], batch['infill']
-        parts = {}
-        for name, labels in (
-            ('loss_context', lab.masked_fill(inf, -100)),
-            ('loss_infill', lab.masked_fill(~inf, -100)),
-        ):
-            parts[name] = causal_lm_loss_sum(logits, labels) / max(count_targets(labels), 1)
-        loss = (parts['loss_context'] + parts['loss_infill']) * self.targets(batch)
-        return loss, {k: v.item() for k, v in parts.items()}
-
-# %% ../../nbs/23_ilm_model.ipynb #f8ed787b
-def infill_loss(trainer # the `train.Trainer` whose validation examples carry `infill_mask`
-               ) -> dict:
-    "`valid_infill_loss` and `valid_infill_ppl`: the answer tokens' mean loss on the trainer's validation examples."
-    ex = [{'input_ids': e['input_ids'], 'loss_mask': e['infill_mask']} for e in trainer.valid]
-    ev = evaluate_loss(trainer.pmodel, ex, trainer.cfg.batch_size, trainer.pad_id, trainer.acc, prefix='valid_infill')
-    return {k: v for k, v in ev.items() if k != 'valid_infill_tokens'}
+        "One mean's sum; or, in a scaled step, the micro-batch's two means x the step's targets / micro-batches."
+        if not self.two_means or 'scale' not in batch: return super().loss_sum(model, batch, accelerator)
+        logits, (share, n_context, n_infill, world) = model_logits(model, batch, accelerator), batch['scale']
+        parts = {k: causal_lm_loss_sum(logits, l) / max(n, 1)
+                 for (k, l), n in zip(_parts(batch).items(), (n_context, n_infill))}
+        return sum(parts.values()) * share, {k: v.item() * world for k, v in parts.items()}
+    def evaluate(self, model, examples, batch_size, pad_id, accelerator=None, max_batches=None):
+        "Mean loss of the context and of the answer targets; `valid_loss` is the objective's (their sum for two means)."
+        if not (len(examples) and 'infill_mask' in examples[0]):
+            return super().evaluate(model, examples, batch_size, pad_id, accelerator, max_batches)
+        kinds = ('infill',) if self.train_on == 'infill' else ('context', 'infill')
+        ev = {k: evaluate_loss(model, _TargetView(examples, k), batch_size, pad_id, accelerator, max_batches,
+                               prefix=f'valid_{k}') for k in kinds}
+        loss, n = (np.array([ev[k][f'valid_{k}_{x}'] for k in kinds]) for x in ('loss', 'tokens'))
+        loss = float(loss.sum() if self.two_means else (loss * n).sum() / max(n.sum(), 1))
+        return {'valid_loss': loss, 'valid_ppl': math.exp(min(loss, 700)), 'valid_tokens': int(n.sum()),
+                **{k: v for e in ev.values() for k, v in e.items() if not k.endswith('_tokens')}}
 
 # %% ../../nbs/23_ilm_model.ipynb #7ae0f051
 @dataclass
@@ -315,83 +326,103 @@ def blanks_to_context(text: str, blank: str = '_', blank_type: str = 'ngram') ->
     return re.sub(r' (<\|infill_[a-z0-9_]+\|>)', r'\1', text)
 
 # %% ../../nbs/23_ilm_model.ipynb #236c15cb
+def infill_prompt(tokenizer, # a tokenizer with the ILM tokens (`add_ilm_tokens`)
+                  x: str | tuple, # a text with blanks, or a `(document, spans)` pair whose spans are blanked out
+                  blank: str = '_', # the blank marker in a text
+                  blank_type: str = 'ngram'): # the span type a `blank` marker stands for
+    "The context token ids of `x` (blanks as ILM blank tokens) and, for a `(document, spans)` pair, its true answers."
+    if isinstance(x, str):
+        return tokenizer(blanks_to_context(x, blank, blank_type), add_special_tokens=False)['input_ids'], None
+    ex = format_example(*_item(x, 0), tokenizer)
+    return ex['input_ids'][:ex['target_types'].index(SEPARATOR)], ex['answers']
+
+# %% ../../nbs/23_ilm_model.ipynb #4b37541e
 def _next_token(logits: torch.Tensor, strategy: str, temperature: float, top_p: float, gen: torch.Generator) -> int:
     if strategy == 'greedy': return int(logits.argmax())
     probs = torch.softmax(logits.double() / temperature, -1)
-    if strategy == 'top_p':
+    if strategy == 'top_p' and top_p < 1:
         p, idx = probs.sort(descending=True)
-        keep = (p.cumsum(0) - p) < top_p  # smallest prefix whose mass reaches top_p (at least one token)
+        keep = p.cumsum(0) < top_p; keep[0] = True            # the reference: drop the token whose mass crosses p
         probs = torch.zeros_like(probs).scatter_(0, idx[keep], p[keep])
     return int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
 
-# %% ../../nbs/23_ilm_model.ipynb #84d1ee98
 @torch.no_grad()
+def generate_answers(model, # a causal LM with the ILM tokens
+                     prompt: Sequence[int], # the context ids and the separator
+                     blanks: int, # how many answers (end tokens) to generate
+                     it: IlmTokens, # the tokenizer's ILM tokens (`ilm_tokens`)
+                     max_new_tokens: int = 64, # most tokens generated
+                     strategy: str = 'greedy', # 'greedy', 'sample' or 'top_p'
+                     temperature: float = 1.0, # softmax temperature when sampling
+                     top_p: float = 0.95, # nucleus mass under 'top_p'
+                     seed: int = 0): # seed of the sampling generator
+    "Tokens generated after `prompt` until `blanks` end tokens or `max_new_tokens`; start and blank tokens banned."
+    dev, gen = next(model.parameters()).device, torch.Generator().manual_seed(seed)
+    banned, new, ends = torch.tensor([it.start, *it.blanks.values()]), [], 0
+    was = model.training; model.eval()
+    try:
+        out = model(input_ids=torch.tensor([list(prompt)], device=dev), use_cache=True)
+        while len(new) < max_new_tokens:
+            logits = out.logits[0, -1].float().cpu()
+            logits[banned] = -float('inf')
+            new.append(_next_token(logits, strategy, temperature, top_p, gen)); ends += new[-1] == it.end
+            if ends == blanks: break
+            out = model(input_ids=torch.tensor([new[-1:]], device=dev), past_key_values=out.past_key_values,
+                        use_cache=True)
+    finally: model.train(was)
+    return new
+
+# %% ../../nbs/23_ilm_model.ipynb #5d38f607
+def split_answers(new: Sequence[int], # generated token ids
+                  blanks: int, # how many answers are expected
+                  end: int): # the end-of-answer id
+    "One token list per blank, cut at the end tokens (missing answers empty), and whether every answer ended."
+    groups, cur = [], []
+    for t in new:
+        if t == end: groups.append(cur); cur = []
+        else: cur.append(t)
+    complete = len(groups) >= blanks
+    if not complete: groups += [cur] + [[] for _ in range(blanks - len(groups) - 1)]
+    return groups[:blanks], complete
+
+# %% ../../nbs/23_ilm_model.ipynb #cff91909
 def infill(model, # a causal LM with the ILM tokens in its embeddings
            tokenizer, # its tokenizer, with the ILM tokens (`add_ilm_tokens`)
            x: str | tuple, # a text with blanks, or a `(document, spans)` pair whose spans are blanked out
            strategy: str = 'greedy', # 'greedy', 'sample' or 'top_p'
-           top_p: float = 0.9, # nucleus mass under 'top_p'
+           top_p: float = 0.95, # nucleus mass under 'top_p' (the reference's default)
            temperature: float = 1.0, # softmax temperature when sampling
            max_new_tokens: int = 64, # most tokens generated after the separator
            seed: int = 0, # seed of the sampling generator
            blank: str = '_', # the blank marker in a text
-           blank_type: str = 'ngram' # the span type a `blank` marker stands for
-          ) -> InfillResult:
+           blank_type: str = 'ngram'): # the span type a `blank` marker stands for
     "Fill the blanks of a text (or of `(doc, spans)`) with `model`: greedy, sample or top_p decoding."
     if strategy not in ('greedy', 'sample', 'top_p'):
         raise IlmError(f"strategy: expected 'greedy', 'sample' or 'top_p', got {strategy!r}")
     if strategy != 'greedy' and not temperature > 0: raise IlmError(f'temperature: must be > 0, got {temperature}')
     if strategy == 'top_p' and not 0 < top_p <= 1: raise IlmError(f'top_p: must be in (0, 1], got {top_p}')
     it = ilm_tokens(tokenizer)
-    refs = None
-    if isinstance(x, str):
-        ctx_ids = tokenizer(blanks_to_context(x, blank, blank_type), add_special_tokens=False)['input_ids']
-    else:
-        ex = format_example(*_item(x, 0), tokenizer)
-        ctx_ids, refs = ex['input_ids'][:ex['target_types'].index(SEPARATOR)], ex['answers']
-    k = sum(i in it.blanks.values() for i in ctx_ids)
+    ctx, refs = infill_prompt(tokenizer, x, blank, blank_type)
+    k = sum(i in it.blanks.values() for i in ctx)
     if k == 0:
-        raise IlmError(
-            f'no blanks in the text: mark them with {blank!r} or an ILM blank token like {blank_token(blank_type)}'
-        )
-    limit = max_positions(model)
-    prompt = list(ctx_ids) + [it.start]
+        raise IlmError(f'no blanks in the text: mark them with {blank!r} or an ILM blank token like '
+                       f'{blank_token(blank_type)}')
+    prompt, limit = list(ctx) + [it.start], max_positions(model)
     budget = max_new_tokens if limit is None else min(max_new_tokens, limit - len(prompt))
     if budget < 1:
         raise IlmError(f'the context has {len(prompt)} tokens: no room left in the model\'s {limit} positions')
-    dev = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    banned = torch.tensor([it.start, *it.blanks.values()])
-    was = model.training; model.eval()
-    try:
-        out = model(input_ids=torch.tensor([prompt], device=dev), use_cache=True)
-        new, ends = [], 0
-        while len(new) < budget:
-            logits = out.logits[0, -1].float().cpu()
-            logits[banned] = -float('inf')
-            t = _next_token(logits, strategy, temperature, top_p, gen)
-            new.append(t); ends += t == it.end
-            if ends == k: break
-            out = model(input_ids=torch.tensor([[t]], device=dev), past_key_values=out.past_key_values, use_cache=True)
-    finally: model.train(was)
-    groups, cur = [], []
-    for t in new:
-        if t == it.end: groups.append(cur); cur = []
-        else: cur.append(t)
-    complete = len(groups) == k
-    if not complete: groups += [cur] + [[] for _ in range(k - len(groups) - 1)]
+    new = generate_answers(model, prompt, k, it, budget, strategy, temperature, top_p, seed)
+    groups, complete = split_answers(new, k, it.end)
     filled, g = [], iter(groups)
-    for i in ctx_ids: filled += next(g) if i in it.blanks.values() else [i]
+    for i in ctx: filled += next(g) if i in it.blanks.values() else [i]
     dec = lambda ids: tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-    types = [it.blank_types[i] for i in ctx_ids if i in it.blanks.values()]
-    return InfillResult(dec(filled), [dec(a) for a in groups], types, dec(ctx_ids), complete, refs, len(new))
+    types = [it.blank_types[i] for i in ctx if i in it.blanks.values()]
+    return InfillResult(dec(filled), [dec(a) for a in groups], types, dec(ctx), complete, refs, len(new))
 
 # %% ../../nbs/23_ilm_model.ipynb #111eff05
 def _as_formatted(examples, tokenizer) -> list[dict]:
-    return [
-        e if isinstance(e, Mapping) and 'masks' in e else format_example(*_item(e, i), tokenizer)
-        for i, e in enumerate(examples)
-    ]
+    return [e if isinstance(e, Mapping) and 'masks' in e else format_example(*_item(e, i), tokenizer) for i,
+            e in enumerate(examples)]
 
 # %% ../../nbs/23_ilm_model.ipynb #23bc50d5
 def _scored_text(ex: dict, mask: str, tokenizer) -> str:
@@ -406,8 +437,7 @@ def ilm_perplexity(model, # the model to score with
                    mask: str = 'infill_textonly', # which tokens are scored (`MASKS`)
                    batch_size: int = 8, # examples per forward pass
                    autocast: bool = False, # bf16 autocast
-                   progress: bool = False # show a progress bar
-                  ):
+                   progress: bool = False):  # show a progress bar
     "`evaluate.Perplexity` of ILM examples over the `mask` tokens (infill_textonly, infill or context)."
     from lmresearch.evaluate import perplexity
     if mask not in MASKS: raise IlmError(f'mask: expected one of {list(MASKS)}, got {mask!r}')
@@ -417,9 +447,8 @@ def ilm_perplexity(model, # the model to score with
         t = _scored_text(e, mask, tokenizer)
         docs.append({'doc': i, 'input_ids': e['input_ids'], 'loss_mask': e['masks'][mask],
                      'chars': len(t), 'bytes': len(t.encode('utf-8'))})
-    return perplexity(
-        model, tokenizer, docs, batch_size=batch_size, add_bos=False, autocast=autocast, progress=progress
-    )
+    return perplexity(model, tokenizer, docs, batch_size=batch_size, add_bos=False, autocast=autocast,
+                      progress=progress)
 
 # %% ../../nbs/23_ilm_model.ipynb #1a7b9612
 def ilm_perplexities(model, # the model to score with

@@ -17,9 +17,10 @@ from .model import (CONTEXT, CONTEXT_SPECIAL, INFILL, INFILL_SPECIAL, SEPARATOR,
                                   format_example, ilm_tokens)
 
 # %% auto #0
-__all__ = ['STORE_FORMAT', 'MANIFEST', 'INDEX', 'DocTokens', 'encode_docs', 'align_token_spans', 'build_sequences', 'MaskBlock',
-           'iter_mask_blocks', 'Block', 'format_block', 'StoreError', 'store_key', 'write_store', 'TokenStore',
-           'token_store', 'select_examples', 'IlmExamples', 'IndexBatches', 'compact_batch_order', 'store_examples']
+__all__ = ['STORE_FORMAT', 'MANIFEST', 'INDEX', 'TASKS', 'DocTokens', 'encode_docs', 'align_token_spans', 'build_sequences',
+           'MaskBlock', 'iter_mask_blocks', 'Block', 'format_block', 'StoreError', 'store_key', 'write_store',
+           'TokenStore', 'token_store', 'select_examples', 'IlmExamples', 'IndexBatches', 'compact_batch_order',
+           'store_examples', 'example_layout', 'LmExamples']
 
 # %% ../../nbs/24_ilm_store.ipynb #65c1f78a
 class DocTokens(NamedTuple):
@@ -406,6 +407,7 @@ class TokenStore:
         self._ids = [arr[s['file']] for s in m['shards']]
         t = m['key']['ilm_tokens']
         self.start, self.end, self.blanks = t['start'], t['end'], np.array(sorted(t['blanks'].values()))
+        self.blank_type = {i: k for k, i in t['blanks'].items()}                   # blank id -> span type
         self._blank = np.zeros(self.blanks.max(initial=0) + 2, bool); self._blank[self.blanks] = True   # id -> blank?
         self.lengths = np.diff(self.offsets).astype(np.int32)
         self.documents = m['documents']
@@ -498,7 +500,7 @@ class IlmExamples(Sequence):
     def __init__(self, store: TokenStore, # the split's store
                  index: Sequence[int] | None = None, # store positions (`select_examples`; None: all)
                  seq_len: int | None = None, # the longest example the model takes (None: no limit)
-                 train_on: str = 'all', # which tokens are targets (`ilm.model.TRAIN_ON`)
+                 train_on: str = 'infill+context', # which tokens are targets (`ilm.model.TRAIN_ON`)
                  too_long: str = 'truncate', # an example over seq_len: 'truncate', 'drop' or 'error'
                  infill_mask: bool = False): # also give each example's answer tokens (`infill_mask`)
         if train_on not in TRAIN_ON:
@@ -570,7 +572,7 @@ def store_examples(masked_dir: str | Path, # a `mask_dir` output folder
                    tokenizer, # a fast tokenizer with the ILM tokens
                    seq_len: int | None, # the longest example the model takes
                    docs: Sequence[int] | None = None, # documents to keep (a level's; None: all)
-                   train_on: str = 'all', # which tokens are targets (`ilm.model.TRAIN_ON`)
+                   train_on: str = 'infill+context', # which tokens are targets (`ilm.model.TRAIN_ON`)
                    too_long: str = 'truncate', # an example over seq_len: 'truncate', 'drop' or 'error'
                    infill_mask: bool = False, # also give each example's answer tokens
                    max_examples: int | None = None, # keep at most this many, chosen as `split_items` does
@@ -582,3 +584,50 @@ def store_examples(masked_dir: str | Path, # a `mask_dir` output folder
     st = token_store(masked_dir, split, tokenizer, root=root, progress=progress)
     return IlmExamples(st, select_examples(st, docs, max_examples, seed, split), seq_len, train_on, too_long,
                        infill_mask)
+
+# %% ../../nbs/24_ilm_store.ipynb #86459327
+TASKS = ('ilm', 'lm')       # the reference's Task.ILM and Task.LM
+
+def example_layout(store: TokenStore, # a test set's store
+                   i: int, # the example's position in the store
+                   task: str = 'ilm', # 'ilm' (the ILM sequence) or 'lm' (the document left to right)
+                   bos: int | None = None): # the token before the document under 'lm'
+    "Token ids, target types, the answer of each answer-text token (-1: none), and each answer's span type."
+    if task not in TASKS: raise StoreError(f'task: expected one of {TASKS}, got {task!r}')
+    ex = store[i]
+    ids, tt = ex['input_ids'], ex['target_types']
+    ends = tt == INFILL_SPECIAL
+    answer = np.where(tt == INFILL, np.cumsum(ends) - ends, -1)
+    blanks = ids[tt == CONTEXT_SPECIAL]
+    types = [store.blank_type[b] for b in blanks.tolist()]
+    if task == 'ilm': return {'input_ids': ids, 'target_types': tt, 'answer': answer, 'types': types}
+    if bos is None: raise StoreError("task 'lm' needs the token to put before the document (bos)")
+    pieces = np.split(ids[:int(store.sep[i])], np.flatnonzero(tt[:int(store.sep[i])] == CONTEXT_SPECIAL))
+    seq, owner = [np.array([bos]), pieces[0]], [np.array([-1]), np.full(len(pieces[0]), -1)]
+    for j, p in enumerate(pieces[1:]):                  # piece j + 1 starts with blank j: its answer replaces it
+        a = ids[answer == j]
+        seq += [a, p[1:]]; owner += [np.full(len(a), j), np.full(len(p) - 1, -1)]
+    out, own = np.concatenate(seq), np.concatenate(owner)
+    kind = np.where(own >= 0, INFILL, CONTEXT); kind[0] = SEPARATOR
+    return {'input_ids': out, 'target_types': kind, 'answer': own, 'types': types}
+
+# %% ../../nbs/24_ilm_store.ipynb #adbb9997
+class LmExamples(Sequence):
+    "The documents of a store's examples, left to right after `bos`, one example per document: LM training data."
+    def __init__(self, store: TokenStore, # the split's store
+                 index: Sequence[int] | None = None, # store positions (`select_examples`); one per document is kept
+                 seq_len: int | None = None, # longest example (the rest of a document is cut)
+                 bos: int = 0): # the token before each document
+        idx = np.arange(len(store)) if index is None else np.asarray(index, np.int64)
+        _, first = np.unique(np.asarray(store.doc)[idx], return_index=True)
+        self.store, self.index, self.seq_len, self.bos = store, idx[np.sort(first)], seq_len, bos
+        full = np.array([len(self._ids(k)) for k in range(len(self.index))], np.int32)
+        self.lengths = np.minimum(full, seq_len) if seq_len else full
+    def _ids(self, k: int) -> np.ndarray:
+        return example_layout(self.store, int(self.index[k]), 'lm', self.bos)['input_ids']
+    def __len__(self) -> int: return len(self.index)
+    def __getitem__(self, k):
+        if isinstance(k, slice): return [self[j] for j in range(*k.indices(len(self)))]
+        return {'input_ids': self._ids(k)[:self.seq_len]}
+    @property
+    def documents(self) -> int: return len(self.index)
