@@ -37,7 +37,7 @@ class IlmResults(NamedTuple):
     "An ILM batch's results: jobs table, per-document sums, summaries, learning curves, source runs, and more."
     table: pd.DataFrame
     per_doc: pd.DataFrame  # per-document sums on the mixture test set (the hypotheses' frame)
-    summary: pd.DataFrame
+    summary: pd.DataFrame  # the evaluation summaries of the mixture test set
     curves: pd.DataFrame
     sources: list
     per_type: pd.DataFrame  # per-document sums of the answers by span type (mixture test set)
@@ -93,10 +93,10 @@ def _job_model(row: dict) -> str:
     return str(row.get('job_id'))
 
 def failed_jobs(table: pd.DataFrame) -> pd.DataFrame:
-    "The training and evaluation jobs that did not complete: stage, job, status, the model they were for, and why."
+    "The training and evaluation jobs that failed (or were skipped after a failure): stage, job, status, model, why."
     rows = [{'stage': r['stage'], 'job_id': r['job_id'], 'status': r['status'], 'model': _job_model(r),
              'error': str(r.get('error') or '').strip().splitlines()[-1:] or ['']}
-            for r in table.to_dict('records') if r.get('stage') != 'data' and r.get('status') != 'completed']
+            for r in table.to_dict('records') if r.get('stage') != 'data' and r.get('status') in ('failed', 'skipped')]
     out = pd.DataFrame(rows, columns=['stage', 'job_id', 'status', 'model', 'error'])
     out['error'] = out['error'].map(lambda e: e[0][:160] if isinstance(e, list) else e)
     return out
@@ -115,7 +115,7 @@ def load_results(batch_dir: str | Path) -> IlmResults:
     if missing: raise MissingResults(f'{missing[0]}: no per_doc.parquet (evaluation job incomplete?)')
     fr = {n: _read_frames(runs, n) for n in ('per_doc', 'eval_summary', 'per_type', 'valid_summary', 'infills')}
     sets = fr['per_doc'][fr['per_doc']['mask'] == 'infill_textonly'] if len(fr['per_doc']) else fr['per_doc']
-    return IlmResults(table, _mixture(fr['per_doc']), fr['eval_summary'], _curves(train_runs),
+    return IlmResults(table, _mixture(fr['per_doc']), _mixture(fr['eval_summary']), _curves(train_runs),
                       [str(r) for r in runs + train_runs], _mixture(fr['per_type']), fr['valid_summary'],
                       fr['infills'], sets.reset_index(drop=True), failed_jobs(table))
 
@@ -177,15 +177,13 @@ def _docs(per_doc: pd.DataFrame, model: str, level: str, mask: str) -> pd.DataFr
     return d[['doc', 'nll', 'tokens', 'chars', 'bytes']]
 
 # %% ../../nbs/26_ilm_analysis.ipynb #cefc64c9
-def compare(
-    per_doc: pd.DataFrame,  # per-document sums, one row per model, test level, mask and document
-    a: str,  # the first model (the baseline)
-    b: str,  # the second model
-    level: str,  # the test level
-    mask: str = 'infill_textonly',  # the scored tokens
-    metric: str = 'ppl',  # an `evaluate.METRICS` name
-    **kw,  # passed to `compare_models` (n_resamples, n_permutations, seed)
-) -> pd.DataFrame:
+def compare(per_doc: pd.DataFrame, # per-document sums, one row per model, test level, mask and document
+            a: str, # the first model (the baseline)
+            b: str, # the second model
+            level: str, # the test level
+            mask: str = 'infill_textonly', # the scored tokens
+            metric: str = 'ppl', # an `evaluate.METRICS` name
+            **kw): # passed to `compare_models` (n_resamples, n_permutations, seed)
     "`compare_models(a, b)` on test level `level` (diff = b - a; paired bootstrap CI; permutation and bootstrap p)."
     r = compare_models(_docs(per_doc, a, level, mask), _docs(per_doc, b, level, mask), metric, names=(a, b), **kw)
     r.insert(0, 'level', level)
@@ -221,13 +219,11 @@ def _finish(df: pd.DataFrame, alpha: float, p: str = 'p_permutation') -> pd.Data
     return df
 
 # %% ../../nbs/26_ilm_analysis.ipynb #0d5e78c6
-def specialised_beats_general(
-    per_doc: pd.DataFrame,  # per-document sums (one row per document: average the seeds first)
-    mask: str = 'infill_textonly',  # the scored tokens
-    levels: Sequence[str] | None = None,  # the test levels (default: every level with both models)
-    alpha: float = 0.05,  # family-wise error rate (Holm over the levels)
-    **kw,  # passed to `compare_models`
-) -> pd.DataFrame:
+def specialised_beats_general(per_doc: pd.DataFrame, # per-document sums, one row per document (seed means)
+                              mask: str = 'infill_textonly', # the scored tokens
+                              levels: Sequence[str] | None = None, # test levels (default: every one with both models)
+                              alpha: float = 0.05, # family-wise error rate (Holm over the levels)
+                              **kw): # passed to `compare_models`
     "H1 per level: specialised vs general on that level; gain = general - specialised with CI; Holm over levels."
     rows = [compare(per_doc, 'general', lv, lv, mask, **kw) for lv in _levels(per_doc, levels, lambda lv: ('general',
             lv))]
@@ -258,15 +254,13 @@ def _noninferiority(per_doc: pd.DataFrame, best: str, level: str, margin: float,
     return float(r['p_permutation'] / 2 if r['diff'] < 0 else 1 - r['p_permutation'] / 2)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #abb53e48
-def general_matches_specialised(
-    per_doc: pd.DataFrame,  # per-document sums (one row per document: average the seeds first)
-    valid: pd.DataFrame | None = None,  # validation summaries (`valid_choice`); None: each level's own model
-    margin: float = 0.10,  # "within 10%"
-    mask: str = 'infill_textonly',  # the scored tokens
-    levels: Sequence[str] | None = None,  # the test levels (default: every level with the general model)
-    alpha: float = 0.05,  # family-wise error rate: the adjusted one-sided p must be below alpha / 2
-    **kw,  # passed to `compare_models`
-) -> pd.DataFrame:
+def general_matches_specialised(per_doc: pd.DataFrame, # per-document sums, one row per document (seed means)
+                                valid: pd.DataFrame | None = None, # validation summaries (None: each level's own)
+                                margin: float = 0.10, # "within 10%"
+                                mask: str = 'infill_textonly', # the scored tokens
+                                levels: Sequence[str] | None = None, # test levels (default: every one with general)
+                                alpha: float = 0.05, # family-wise error rate: adjusted one-sided p below alpha / 2
+                                **kw): # passed to `compare_models`
     "H2 per level: ratio general / best specialised (chosen on validation), paired CI, non-inferiority with Holm."
     chosen = valid_choice(valid, mask) if valid is not None else pd.Series(dtype=object)
     have, rows = set(zip(per_doc['model'], per_doc['test_level'])), []
@@ -286,13 +280,11 @@ def general_matches_specialised(
                'p_noninferiority', 'p_holm', 'within', 'p_permutation', 'n']]
 
 # %% ../../nbs/26_ilm_analysis.ipynb #dd2ebeea
-def transfer_beats_both(
-    per_doc: pd.DataFrame,  # per-document sums (one row per document: average the seeds first)
-    mask: str = 'infill_textonly',  # the scored tokens
-    levels: Sequence[str] | None = None,  # the test levels (default: every level with all three models)
-    alpha: float = 0.05,  # family-wise error rate (Holm over all 2 x levels tests)
-    **kw,  # passed to `compare_models`
-) -> pd.DataFrame:
+def transfer_beats_both(per_doc: pd.DataFrame, # per-document sums, one row per document (seed means)
+                        mask: str = 'infill_textonly', # the scored tokens
+                        levels: Sequence[str] | None = None, # test levels (default: every one with all three models)
+                        alpha: float = 0.05, # family-wise error rate (Holm over all 2 x levels tests)
+                        **kw): # passed to `compare_models`
     "H3 per level: transfer vs specialised and vs general (gain = other - transfer); Holm over all 2 x levels tests."
     rows = []
     for lv in _levels(per_doc, levels, lambda lv: ('general', lv, f'general→{lv}')):
@@ -350,12 +342,10 @@ def by_group(frame: pd.DataFrame, # per-document sums of one mask (per_doc), by 
     return pd.DataFrame(rows).sort_values(['system', *by], key=rank).reset_index(drop=True)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #124f8b60
-def mixed_level(
-    per_doc: pd.DataFrame,  # per-document sums (seed means)
-    mask: str = 'infill_textonly',  # the scored tokens
-    alpha: float = 0.05,  # family-wise error rate (Holm over the two comparisons)
-    **kw,  # passed to `compare_models` (n_resamples, n_permutations, seed)
-) -> pd.DataFrame:
+def mixed_level(per_doc: pd.DataFrame, # per-document sums (seed means)
+                mask: str = 'infill_textonly', # the scored tokens
+                alpha: float = 0.05, # family-wise error rate (Holm over the two comparisons)
+                **kw): # passed to `compare_models` (n_resamples, n_permutations, seed)
     "Each system on the mixed-level test set: ppl with bootstrap CI; specialised and transfer vs general (Holm)."
     d = own_level(per_doc[per_doc['mask'] == mask])
     cols = ['doc', 'nll', 'tokens', 'chars', 'bytes']
@@ -432,13 +422,11 @@ def _lv(df: pd.DataFrame, col: str) -> str:
     return ', '.join(l) if l else 'none'
 
 # %% ../../nbs/26_ilm_analysis.ipynb #b1bb766d
-def statements(
-    h1: pd.DataFrame,  # specialised_beats_general's table
-    h2: pd.DataFrame,  # general_matches_specialised's table
-    h3: pd.DataFrame,  # transfer_beats_both's table
-    alpha: float = 0.05,  # the family-wise error rate used
-    margin: float = 0.10,  # H2's margin
-) -> list[str]:
+def statements(h1: pd.DataFrame, # specialised_beats_general's table
+               h2: pd.DataFrame, # general_matches_specialised's table
+               h3: pd.DataFrame, # transfer_beats_both's table
+               alpha: float = 0.05, # the family-wise error rate used
+               margin: float = 0.10): # H2's margin
     "One sentence per hypothesis with its numbers (counts of levels, gains, ratios, Holm-adjusted p)."
     n = len(h1)
     lower = h1[h1['gain'] > 0]
@@ -477,8 +465,9 @@ def missing_statement(tables: dict[str, pd.DataFrame], # per hypothesis ('H1' ..
     jobs = [] if failed is None else [f'{r.job_id} ({r.model}, {r.status}{": " + r.error if r.error else ""})'
                                      for r in failed.itertuples()]
     if not gaps and not jobs: return None
-    return (f"Not tested: {'; '.join(gaps) or 'none'} (a model's results are missing there)"
-            + (f"; jobs that did not complete, skipped: {'; '.join(jobs)}." if jobs else '.'))
+    said = [f"Not tested: {'; '.join(gaps)} (a model's results are missing there)"] if gaps else []
+    if jobs: said.append(f"Jobs that failed, left out of the tests: {'; '.join(jobs)}")
+    return '. '.join(said) + '.'
 
 # %% ../../nbs/26_ilm_analysis.ipynb #7a7f7237
 class Analysis(NamedTuple):
@@ -710,14 +699,12 @@ def _save_figures(a: Analysis, r: IlmResults, params: dict, figures_out):
     for name, make in figs.items(): save_figure(make(), name, r.sources, params, out_dir=figures_out)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #8119815c
-def write_analysis(
-    batch_dir: str | Path,  # the ILM batch folder
-    out: str | Path,  # where the CSV tables and hypotheses.json go
-    figures_out: str | Path | None = None,  # where the chapter's figures and tables go (None: figures/)
-    alpha: float = 0.05,  # family-wise error rate of each hypothesis
-    margin: float = 0.10,  # H2's margin
-    **kw,  # passed to `compare_models` (default 10,000 resamples and permutations, seed 0)
-) -> Analysis:
+def write_analysis(batch_dir: str | Path, # the ILM batch folder
+                   out: str | Path, # where the CSV tables and hypotheses.json go
+                   figures_out: str | Path | None = None, # the chapter's figures and tables (None: figures/)
+                   alpha: float = 0.05, # family-wise error rate of each hypothesis
+                   margin: float = 0.10, # H2's margin
+                   **kw): # passed to `compare_models` (default: 10,000 resamples and permutations, seed 0)
     "Analyse an ILM batch: tables and statements into `out`, the chapter's figures and tables into `figures_out`."
     from lmresearch.core import atomic_write_json
     out = Path(out); out.mkdir(parents=True, exist_ok=True)

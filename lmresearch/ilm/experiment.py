@@ -477,8 +477,9 @@ def ppl_ci(docs: pd.DataFrame, # per-document sums (nll, tokens)
 def _summary_row(docs: pd.DataFrame, where: dict, mask: str, n: dict, n_resamples: int, seed: int) -> dict:
     "One summary row: pooled metrics, bootstrap CI over documents, examples scored and left out (for length)."
     from lmresearch.evaluate import summarise_nll
-    ci = ppl_ci(docs, n_resamples, seed)
-    return {**where, 'mask': mask, **summarise_nll(docs), 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high'],
+    s, ci = summarise_nll(docs), ppl_ci(docs, n_resamples, seed)
+    lo, hi = float(np.fmin(ci['ci_low'], s['ppl'])), float(np.fmax(ci['ci_high'], s['ppl']))   # the ppl reported
+    return {**where, 'mask': mask, **s, 'ci_low': lo, 'ci_high': hi,
             'examples': int(docs['examples'].sum()), 'skipped_examples': n['unformattable'] + n['too_long'],
             'level_examples': n['items'], 'too_long_examples': n['too_long'],
             'dropped_share': n['too_long'] / max(n['items'], 1)}
