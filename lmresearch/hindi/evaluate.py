@@ -20,7 +20,7 @@ from .corpus import normalize_hindi
 # %% auto #0
 __all__ = ['MULTIBLIMP_FIELDS', 'AGREE', 'FUNCTION_RELS', 'char_nll_docs', 'char_perplexity', 'read_pairs', 'pair_correct',
            'pair_scores', 'pair_accuracy', 'ConlluError', 'read_conllu', 'find_beside', 'verb_forms', 'agreement_pairs',
-           'sample_pairs', 'order_pairs', 'unigram_logprobs', 'baseline_scores', 'baseline_pairs']
+           'sample_pairs', 'order_pairs', 'write_pairs', 'unigram_logprobs', 'baseline_scores', 'baseline_pairs']
 
 # %% ../../nbs/43_hindi_eval.ipynb #d502aaea
 def char_nll_docs(
@@ -31,14 +31,14 @@ def char_nll_docs(
     progress: bool = False, # a tqdm bar over the batches
     max_words: int = 40, # longer sentences are scored in pieces of this many words
 ) -> pd.DataFrame:
-    "One row per scored piece: `doc` (the sentence), `nll` (nats, EOS included for a causal LM) and `chars`."
+    "One row per scored piece: `doc` (the sentence), `text`, `nll` (nats, EOS included for a causal LM), `chars`."
     if not len(sentences): raise LMRError('no sentences to evaluate')
     pieces = [(d, ' '.join(w[i:i + max_words])) for d, s in enumerate(sentences) for w in [s.split()]
               for i in range(0, len(w), max_words)]
     texts = [t for _, t in pieces]
     if is_masked_lm(model): nll = -sentence_scores(model, tok, texts, 4 * batch_size, progress=progress)
     else: nll = perplexity(model, tok, texts, batch_size, add_eos=True, progress=progress).docs['nll'].to_numpy()
-    return pd.DataFrame({'doc': [d for d, _ in pieces], 'nll': nll, 'chars': [len(t) for t in texts]})
+    return pd.DataFrame({'doc': [d for d, _ in pieces], 'text': texts, 'nll': nll, 'chars': [len(t) for t in texts]})
 
 # %% ../../nbs/43_hindi_eval.ipynb #91c5461c
 def char_perplexity(model, # a causal or a masked LM (masked: pseudo-log-likelihood)
@@ -290,6 +290,19 @@ def order_pairs(sentences: Sequence, # parsed sentences (`read_conllu`)
             rows.append({'good': ' '.join(forms), 'bad': ' '.join(bad), 'phenomenon': kind,
                          'sent_id': s.metadata.get('sent_id'), 'left': toks[i]['deprel'], 'right': toks[j]['deprel']})
     return pd.DataFrame(rows, columns=['good', 'bad', 'phenomenon', 'sent_id', 'left', 'right'])
+
+# %% ../../nbs/43_hindi_eval.ipynb #b6966fd5
+def write_pairs(pairs: pd.DataFrame, # columns good, bad, phenomenon (others are kept)
+                path: str | Path, # the .tsv file to write
+               ) -> Path:
+    "A MultiBLiMP TSV (`sen`, `wrong_sen`, `phenomenon`, then the other columns) without quoting."
+    from lmresearch.core import atomic_write_text
+    df = pairs.drop(columns=['line'], errors='ignore').rename(columns={'good': 'sen', 'bad': 'wrong_sen'})
+    cols = ['sen', 'wrong_sen', 'phenomenon'] + [c for c in df.columns if c not in ('sen', 'wrong_sen', 'phenomenon')]
+    rows = [[str(v) for v in r] for r in df[cols].itertuples(index=False)]
+    if bad := next(((i, c) for i, r in enumerate(rows) for c, v in zip(cols, r) if '\t' in v or '\n' in v), None):
+        raise DataError(f'pair {bad[0]}: field {bad[1]} holds a tab or a line break; a TSV cannot keep it')
+    return atomic_write_text(path, ''.join('\t'.join(r) + '\n' for r in [cols, *rows]))
 
 # %% ../../nbs/43_hindi_eval.ipynb #2f011cbd
 def unigram_logprobs(tok, # the model's tokenizer

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
+
 from ..core import LMRError, atomic_write_json, seed_everything
 from ..config import ExperimentConfig, _read_yaml, load_config, parse_overrides, merge
 from ..models import load_model, load_tokenizer, pad_token_id
@@ -17,7 +19,8 @@ from ..train import Trainer
 from .corpus import prepare_corpus, read_hindi, read_sentences
 from .tokenizers import analyse_tokenizer, tokenizer_store
 from .model import MaskedLMObjective, build_model, curriculum_order, describe_model, examples_for
-from .evaluate import char_perplexity, pair_accuracy, pair_scores, read_pairs
+from ..evaluate import LN2, is_masked_lm
+from .evaluate import char_nll_docs, pair_accuracy, pair_scores, read_pairs
 
 # %% auto #0
 __all__ = ['HINDI_PRESETS', 'HindiSection', 'HindiExperimentConfig', 'hindi_config', 'run_hindi', 'score_run']
@@ -101,6 +104,20 @@ def _trainer(cfg, run, tok, train, valid, progress):
                    order=curriculum_order(h.curriculum))
 
 # %% ../../nbs/44_hindi_experiment.ipynb #8dcf1687
+def _evaluate(model, tok, h: HindiSection, test: list[str], run, progress: bool) -> dict:
+    "Bits per character on the test split (per piece in `test_nll.csv`) and, with pairs, minimal-pair accuracy."
+    docs = char_nll_docs(model, tok, test[:h.eval_sentences], progress=progress)
+    docs.to_csv(run.path('test_nll.csv'), index=False)
+    npc = float(docs.nll.sum() / docs.chars.sum())
+    out = {'bits_per_char': npc / LN2, 'ppl_per_char': float(np.exp(npc)), 'pseudo_ppl': is_masked_lm(model)}
+    if h.pairs:
+        sc = pair_scores(model, tok, read_pairs(h.pairs, h.pair_fields), progress=progress); acc = pair_accuracy(sc)
+        sc.to_csv(run.path('minimal_pairs.csv'), index=False)
+        acc.to_csv(run.path('minimal_pair_accuracy.csv'), index=False)
+        out.update({f'mp_{p}': a for p, a in zip(acc.phenomenon, acc.accuracy)})
+    return out
+
+# %% ../../nbs/44_hindi_experiment.ipynb #75e220e1
 def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
               run_dir: str | Path, # where the `Run` goes (created)
               progress: bool = False) -> dict: # tqdm bars
@@ -113,21 +130,15 @@ def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
     ta = analyse_tokenizer(tok, valid)
     atomic_write_json(run.path('tokenizer_analysis.json'), ta)
     t = _trainer(cfg, run, tok, train, valid, progress)
-    fit = t.fit()
+    t1 = time.time(); fit = t.fit(); t2 = time.time()
     model = t.unwrapped().eval()
     model.save_pretrained(run.path('model')); tok.save_pretrained(run.path('model'))
-    ev = char_perplexity(model, tok, test[:h.eval_sentences], progress=progress)
     summary = {'arch': h.arch, 'size': h.size, 'tokenizer': h.tokenizer, 'curriculum': h.curriculum,
                'vocab_size': h.vocab_size, 'train_sentences': len(train), 'params': fit['total_params'],
                'steps': fit['steps'], 'valid_loss': fit.get('valid_loss'),
                **{f'tok_{k}': ta[k] for k in ('fertility', 'split_share', 'suffix_split_off', 'unk_rate')},
-               **{k: ev[k] for k in ('bits_per_char', 'ppl_per_char')}, 'pseudo_ppl': ev['pseudo']}
-    if h.pairs:
-        sc = pair_scores(model, tok, read_pairs(h.pairs, h.pair_fields)); acc = pair_accuracy(sc)
-        sc.to_csv(run.path('minimal_pairs.csv'), index=False)
-        acc.to_csv(run.path('minimal_pair_accuracy.csv'), index=False)
-        summary.update({f'mp_{p}': a for p, a in zip(acc.phenomenon, acc.accuracy)})
-    summary['elapsed_s'] = time.time() - t0
+               **_evaluate(model, tok, h, test, run, progress)}
+    summary.update(train_s=t2 - t1, eval_s=time.time() - t2, elapsed_s=time.time() - t0)
     run.finish(**summary)
     return summary
 
