@@ -4,7 +4,7 @@
 
 # %% ../../nbs/47_hindi_analysis.ipynb #b8de0092
 from __future__ import annotations
-import json, time
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,11 +116,8 @@ def probe_batch(
     if not files: raise MissingResults(f'{ud_dir}: no *.conllu files')
     sents = [s for f in files for s in read_conllu(f)][:max_sentences]
     words, table = probe_words(sents)
-    runs = [
-        (n, d)
-        for n, d in _train_runs(Path(batch_dir))
-        if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers
-    ]
+    runs = [(n, d) for n, d in _train_runs(Path(batch_dir))
+            if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers]
     out = []
     for name, d in tqdm(runs, desc='probes', disable=not progress):
         model, tok = load_model(d / 'model'), load_tokenizer(d / 'model')

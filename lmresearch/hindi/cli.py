@@ -19,13 +19,13 @@ def _step_prepare(a):
     st = prepare_corpus(a.out, read_hindi(a.text) if a.text else None, words=a.words, seed=a.seed)
     print(pd.DataFrame(st['table']).to_string(index=False)); print(f"dropped: {st['drops']}; wrote {a.out}")
 
-# %% ../../nbs/48_hindi_cli.ipynb #1076e163
+
 def _step_tokenizers(a):
     from lmresearch.hindi.tokenizers import compare_tokenizers
     df = compare_tokenizers(a.corpus, a.vocab_size, a.kinds, root=a.out)
     print(df.drop(columns='path').round(3).to_string(index=False)); print('stored in', Path(df.path[0]).parent)
 
-# %% ../../nbs/48_hindi_cli.ipynb #bafab6bb
+
 def _step_pairs(a):
     import pandas as pd
     from lmresearch.hindi.evaluate import agreement_pairs, order_pairs, read_conllu, sample_pairs, write_pairs

@@ -182,7 +182,6 @@ def _concrete(feats: dict | None, f: str) -> str | None:
     v = (feats or {}).get(f)
     return v if v not in (None, 'Any', '0') else None
 
-# %% ../../nbs/43_hindi_eval.ipynb #d34c9fd9
 def _rest(feats: dict | None) -> tuple: return tuple(sorted((k, v) for k, v in (feats or {}).items() if k not in AGREE))
 
 # %% ../../nbs/43_hindi_eval.ipynb #e0eccf10

@@ -53,9 +53,7 @@ class HindiExperimentConfig(ExperimentConfig):
 HINDI_PRESETS: dict[str, dict] = {
     'tiny': {'train.max_steps': 40, 'train.seq_len': 64, 'train.batch_size': 16, 'train.lr': 3e-3,
              'train.eval_every': 20, 'train.eval_batches': 4, 'train.log_every': 10, 'train.warmup': 0.1,
-             'tracking.tensorboard': False,
-             'hindi.eval_sentences': 120},
-}
+             'tracking.tensorboard': False, 'hindi.eval_sentences': 120}}
 
 # %% ../../nbs/44_hindi_experiment.ipynb #c072d9c4
 def hindi_config(path: str | Path | None = None, # a configs/hindi/*.yaml file (optional)
@@ -80,7 +78,6 @@ def _corpus(cfg: HindiExperimentConfig, run) -> Path:
     prepare_corpus(d, recs, words=h.words, seed=cfg.seed)
     return Path(d)
 
-# %% ../../nbs/44_hindi_experiment.ipynb #bf5b28be
 def _tokenizer(h: HindiSection, corpus: Path, run):
     "The config's tokenizer: from `tokenizer_dir` if given, else the corpus's stored one (`tokenizer_store`)."
     d = Path(h.tokenizer_dir) if h.tokenizer_dir else tokenizer_store(corpus, h.tokenizer, h.vocab_size)
