@@ -18,7 +18,15 @@ def test_configs_exist():
 def test_shipped_config_validates(path):
     cfg = hindi_config(path)
     assert isinstance(cfg, HindiExperimentConfig) and cfg.name == f'hindi-{path.stem}'
-    assert cfg.hindi.arch in path.stem and cfg.hindi.tokenizer in path.stem
+    if path.stem != 'cpu-study':         # named for its batch (hindi-study.yaml), which also trains a BERT with it
+        assert cfg.hindi.arch in path.stem and cfg.hindi.tokenizer in path.stem
+
+
+def test_study_batch_trains_a_gpt2_and_a_bert_on_the_study_config(tmp_path):
+    from lmresearch.batch import expand_jobs, load_batch
+    jobs = expand_jobs(load_batch(ROOT / 'configs' / 'batches' / 'hindi-study.yaml'), tmp_path)
+    assert [j.params.get('arch') for j in jobs if j.id.startswith('train')] == ['gpt2', 'bert']
+    assert hindi_config(ROOT / 'configs' / 'hindi' / 'cpu-study.yaml').hindi.words is None   # all the packaged text
 
 
 def test_bad_values_name_file_and_key(tmp_path):

@@ -176,7 +176,10 @@ def train_tokenizer(kind: str, # 'bpe', 'unigram' or 'wordpiece'
 TRAINER_VERSION = 2   # bump when training changes what a key gives
 
 def tokenizer_key(corpus: str | Path, # a folder written by `corpus.prepare_corpus`
-                  kind: str, vocab_size: int, min_frequency: int = 2) -> dict: # what is trained, as `train_tokenizer`
+                  kind: str, # 'bpe', 'unigram' or 'wordpiece'
+                  vocab_size: int, # size of the vocabulary including the special tokens
+                  min_frequency: int = 2, # BPE/WordPiece: pieces seen fewer times are not merged
+                 ) -> dict:
     "What a stored tokenizer depends on: the training split's digest, the kind, the size, the trainer."
     import hashlib
     f = Path(corpus) / 'train.txt'
