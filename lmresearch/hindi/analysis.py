@@ -63,7 +63,7 @@ def fig_learning_curves(runs_root: str | Path):
 # %% ../../nbs/47_hindi_analysis.ipynb #3303d06b
 @thesis_figure('hindi-minimal-pairs')
 def fig_minimal_pairs(runs_root: str | Path):
-    "Minimal-pair accuracy by phenomenon and model, with 95% bootstrap CIs."
+    "Minimal-pair accuracy by phenomenon (agreement and word order) and model, with 95% bootstrap CIs."
     import matplotlib.pyplot as plt
     runs = [(n, d / 'minimal_pair_accuracy.csv') for n, d in _train_runs(Path(runs_root) / BATCH)]
     runs = [(n, p) for n, p in runs if p.is_file()]
@@ -162,7 +162,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
     head = (f'{len(table)} Hindi configs trained; lowest bits/char {best.bits_per_char:.3f} '
             f'({best.arch}, {best.tokenizer}, curriculum {best.curriculum}); tiny models: a pipeline check')
     if 'mp_overall' in table:
-        head += f'; agreement-pair accuracy {table.mp_overall.min():.2f}-{table.mp_overall.max():.2f}'
+        head += f'; minimal-pair accuracy {table.mp_overall.min():.2f}-{table.mp_overall.max():.2f}'
     for n in notes: print(n)
     return LineReport('hindi', True, [head, *notes], res, outs, time.time() - t0)
 
