@@ -12,23 +12,16 @@ from typing import Any, Callable
 
 import yaml
 
-from .config import _Loader as _ConfigLoader
-from lmresearch.core import (
-    LMRError,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    project_root,
-    runs_dir,
-    short_hash,
-)
+from .config import ConfigError, load_yaml, read_yaml
+from .core import (LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, project_root, runs_dir,
+                             short_hash)
 from .tracking import Run, git_info
 
 # %% auto #0
-__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'read_yaml', 'Param', 'notebook_parameters',
-           'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
-           'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'reset_job', 'finalize_job',
-           'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
+__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'Param', 'notebook_parameters', 'notebook_hash',
+           'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs', 'read_record',
+           'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'reset_job', 'finalize_job', 'job_env',
+           'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
            'slurm_launcher', 'collect_results', 'write_results', 'BatchResult', 'run_batch', 'add_batch_args',
            'parse_sets', 'batch_main']
 
@@ -37,34 +30,10 @@ class BatchError(LMRError):
     "A batch file, its notebook or its parameters are invalid; or jobs of a batch failed."
 
 # %% ../nbs/08_batch.ipynb #1d5c1ac5
-class _Loader(_ConfigLoader):
-    "The config layer's YAML loader (`1e-4` is a float) that also rejects a key given twice."
-
-# %% ../nbs/08_batch.ipynb #ef422c3a
-def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen = {}
-    for k, _ in node.value:
-        key = loader.construct_object(k, deep=True)
-        if key in seen:
-            raise BatchError(f'line {k.start_mark.line + 1}: key {key!r} given twice (first on line {seen[key]})')
-        seen[key] = k.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-# %% ../nbs/08_batch.ipynb #f202d630
-_Loader.add_constructor('tag:yaml.org,2002:map', _mapping)
-
-def read_yaml(path: str | Path) -> Any:
-    "Parse a YAML file (1e-4 is a float; duplicate keys are errors); BatchError names the file and line."
-    path = Path(path)
-    if not path.is_file(): raise BatchError(f'{path}: no such batch file')
-    try: return yaml.load(path.read_text(encoding='utf-8'), Loader=_Loader)
-    except BatchError as e: raise BatchError(f'{path}: {e}') from None
-    except UnicodeDecodeError as e: raise BatchError(f'{path}: not UTF-8 text ({e.reason})') from None
-    except yaml.YAMLError as e:
-        m = getattr(e, 'problem_mark', None)
-        raise BatchError(
-            f'{path}' + (f':{m.line + 1}' if m else '') + f': invalid YAML: {getattr(e, "problem", None) or e}'
-        ) from None
+def _read_batch_file(path: Path) -> Any:
+    "The YAML of a batch file, read by `config.read_yaml`; its errors (file, line) become BatchError."
+    try: return read_yaml(path, 'batch file', mapping=False)
+    except ConfigError as e: raise BatchError(str(e)) from None
 
 # %% ../nbs/08_batch.ipynb #d712b6e3
 _TYPES = {bool: 'bool', int: 'int', float: 'float', str: 'str', list: 'list', tuple: 'list', dict: 'dict'}
@@ -334,7 +303,7 @@ def _check_refs(st: Stage, earlier: dict, file: Path, prefix: str):
 def load_batch(path: str | Path, overrides: dict | None = None) -> BatchSpec:
     "Read and validate a batch file (and its notebooks' parameters); `overrides` replace shared parameters."
     file = Path(path).resolve() if Path(path).exists() else Path(path)
-    raw = read_yaml(file)
+    raw = _read_batch_file(file)
     if not isinstance(raw, dict):
         raise BatchError(
             f'{file}: expected a mapping with notebook and grid/sets (or stages), got {type(raw).__name__}'
@@ -973,9 +942,9 @@ def parse_sets(items: list[str]) -> dict:
         k, eq, v = s.partition('=')
         if not eq or not k.strip().isidentifier():
             raise BatchError(f'--set {s!r}: expected NAME=VALUE, e.g. --set lr=1e-4')
-        try: out[k.strip()] = yaml.load(v, Loader=_Loader) if v.strip() else None
+        try: out[k.strip()] = load_yaml(v) if v.strip() else None
         except yaml.YAMLError: out[k.strip()] = v   # not YAML: the plain string
-        except BatchError as e: raise BatchError(f'--set {s!r}: {e}') from None
+        except ConfigError as e: raise BatchError(f'--set {s!r}: {e}') from None
     return out
 
 # %% ../nbs/08_batch.ipynb #d19d820b
