@@ -228,8 +228,8 @@ def package_version(dist: str # a distribution name, e.g. 'torch'
     except importlib.metadata.PackageNotFoundError: return None
 
 # %% ../nbs/00_core.ipynb #bc2e5946
-KEY_PACKAGES = ('lmresearch', 'torch', 'transformers', 'accelerate', 'peft', 'bitsandbytes', 'safetensors', 'tokenizers',
-                'numpy', 'pandas', 'scipy', 'papermill', 'nbdev', 'gguf', 'gensim')
+KEY_PACKAGES = ('lmresearch', 'torch', 'transformers', 'accelerate', 'peft', 'bitsandbytes', 'safetensors',
+                'tokenizers', 'numpy', 'pandas', 'scipy', 'papermill', 'nbdev', 'gguf', 'gensim')
 
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
@@ -257,7 +257,8 @@ def system_info(packages: tuple[str, ...] = KEY_PACKAGES # distributions whose v
                 cpu_bf16_matmul_units=amx, cuda=torch.cuda.is_available(), gpus=[], mps=mps)
     for i in range(torch.cuda.device_count() if info['cuda'] else 0):
         mem = round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)
-        info['gpus'].append(dict(name=torch.cuda.get_device_name(i), memory_gb=mem, bf16=torch.cuda.is_bf16_supported()))
+        bf16 = torch.cuda.is_bf16_supported()
+        info['gpus'].append(dict(name=torch.cuda.get_device_name(i), memory_gb=mem, bf16=bf16))
     info['packages'] = {p: package_version(p) for p in packages}
     return info
 

@@ -214,7 +214,8 @@ def perplexity(
     for it in items:
         if max_length and len(it['input_ids']) > max_length:
             n = len(it['input_ids'])
-            raise EvalError(f"document {it['doc']!r} has {n} tokens > max_length {max_length}: split long documents first")
+            raise EvalError(f"document {it['doc']!r} has {n} tokens > max_length {max_length}: "
+                            'split long documents first')
     nll, cnt = score_sequences(model, [it['input_ids'] for it in items], [it['loss_mask'] for it in items],
                                pad_token_id(tok), batch_size, autocast, progress, desc='perplexity')
     df = pd.DataFrame(dict(doc=[it['doc'] for it in items], nll=nll, tokens=cnt,
@@ -323,7 +324,7 @@ def bootstrap_stat(X: np.ndarray, # (items, k) per-item columns (e.g. NLL and to
                                     confidence_level=confidence, method='percentile', rng=seed,
                                     batch=max(1, max_cells // X.size))
     lo, hi = (est if np.isnan(v) else float(v) for v in res.confidence_interval)
-    return est, min(lo, est), max(hi, est), res.bootstrap_distribution   # rounding must not push the CI off its estimate
+    return est, min(lo, est), max(hi, est), res.bootstrap_distribution   # rounding must not push the CI off est
 
 # %% ../nbs/07_evaluate.ipynb #f5d0d12c
 def bootstrap_ci(
