@@ -313,7 +313,8 @@ def _stages(raw: dict, # the batch file's mapping
             raise BatchError(f'{file}: stages: expected a non-empty list of stages')
         raws, single = raw['stages'], False
     else:
-        if 'notebook' not in raw: raise BatchError(f'{file}: notebook: missing (name the notebook to run, or give stages)')
+        if 'notebook' not in raw:
+            raise BatchError(f'{file}: notebook: missing (name the notebook to run, or give stages)')
         raws, single = [{k: raw[k] for k in ('notebook', 'grid', 'sets', 'timeout') if k in raw}], True
     stages: dict[str, Stage] = {}
     for i, r in enumerate(raws):
