@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .config import flatten
+from .config import flatten, load_yaml
 from .core import LMRError, atomic_write_text, project_root
 
 # %% auto #0
@@ -29,7 +29,7 @@ def load_quarto(root: str | Path) -> dict:
     "The parsed `_quarto.yml` of `root`; SiteError names the file when it is missing or not a website."
     f = Path(root) / '_quarto.yml'
     if not f.is_file(): raise SiteError(f'{f}: no such file (the website is described by _quarto.yml)')
-    try: cfg = yaml.safe_load(f.read_text(encoding='utf-8'))
+    try: cfg = load_yaml(f.read_text(encoding='utf-8'))
     except yaml.YAMLError as e:
         m = getattr(e, 'problem_mark', None)
         raise SiteError(
@@ -86,7 +86,7 @@ def cell_directives(source: str) -> tuple[dict, str]:
         d = m.group(1).strip()
         if re.match(r'^[\w-]+\s*:', d):
             k, v = d.split(':', 1)
-            with contextlib.suppress(yaml.YAMLError): v = yaml.safe_load(v.strip()) if v.strip() else True
+            with contextlib.suppress(yaml.YAMLError): v = load_yaml(v.strip()) if v.strip() else True
             opts[k.strip()] = v
         elif d:
             k, *rest = d.split(None, 1)
@@ -194,7 +194,7 @@ def notebook_page(path: str | Path, nb: dict | None = None) -> Page:
         src, tags = _text(cell.get('source')), (cell.get('metadata') or {}).get('tags') or []
         if cell.get('cell_type') == 'raw' and i == 0 and src.lstrip().startswith('---'):
             with contextlib.suppress(yaml.YAMLError, AttributeError):
-                fm = yaml.safe_load(src.strip().strip('-')) or {}
+                fm = load_yaml(src.strip().strip('-')) or {}
                 title, subtitle = str(fm.get('title', '')), str(fm.get('subtitle', fm.get('description', '')))
             continue
         if cell.get('cell_type') == 'markdown':
@@ -252,7 +252,7 @@ def _front_matter(text: str, path: Path) -> tuple[dict, str]:
     "The YAML front matter of a Quarto document (or `{}`) and the text after it; SiteError naming `path` if invalid."
     m = _FRONT.match(text)
     if not m: return {}, text
-    try: fm = yaml.safe_load(m.group(1)) or {}
+    try: fm = load_yaml(m.group(1)) or {}
     except yaml.YAMLError as e: raise SiteError(f'{path}: invalid YAML front matter ({e})') from None
     return fm, text[m.end():]
 
