@@ -46,3 +46,14 @@ def test_batch_grid_is_tokenizer_x_model_x_curriculum(tmp_path):
     assert len(jobs) == 9 and len(train) == 8
     assert {(j.params['tokenizer'], j.params['arch'], j.params['curriculum']) for j in train} == \
         {(t, a, c) for t in ('bpe', 'wordpiece') for a in ('gpt2', 'bert') for c in ('none', 'morphology')}
+
+
+def test_pairs_take_a_field_mapping(tmp_path):
+    "`hindi.pair_fields` maps our names to a pairs file's columns, as `lmr hindi score --fields` does."
+    p = tmp_path / 'c.yaml'
+    p.write_text('preset: tiny\nhindi:\n  pairs: mine.jsonl\n  pair_fields: {good: ok, bad: not_ok}\n')
+    assert hindi_config(p).hindi.pair_fields == {'good': 'ok', 'bad': 'not_ok'}
+    assert hindi_config(overrides=['hindi.pair_fields.good=g']).hindi.pair_fields == {'good': 'g'}
+    p.write_text('preset: tiny\nhindi:\n  pair_fields: [ok, not_ok]\n')
+    with pytest.raises(ConfigError, match=r'hindi\.pair_fields'):
+        hindi_config(p)
