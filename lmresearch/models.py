@@ -101,7 +101,6 @@ def _read_stamp(folder: Path) -> dict | None:
     try: return json.loads((folder / _STAMP).read_text())['key']
     except (OSError, ValueError, KeyError, TypeError): return None
 
-# %% ../nbs/04_models.ipynb #cc45a4d7
 def cached_build(name: str, # the folder's name under `cache_dir('models')`, e.g. 'smollm2-135m'
                  key: dict, # what the build depends on (JSON-able); another key rebuilds, the same key reuses
                  build: Callable[[Path], Any], # fills the temporary folder it is given; an exception leaves nothing
