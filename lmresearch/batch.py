@@ -21,11 +21,12 @@ from lmresearch.core import (
     project_root,
     runs_dir,
     short_hash,
+    show_paths,
 )
 from .tracking import Run, git_info
 
 # %% auto #0
-__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'read_yaml', 'Param', 'notebook_parameters',
+__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'KERNEL', 'BatchError', 'read_yaml', 'Param', 'notebook_parameters',
            'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
            'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'reset_job', 'finalize_job',
            'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
@@ -154,6 +155,7 @@ TOP_KEYS = ('name', 'description', 'notebook', 'params', 'grid', 'sets', 'stages
 STAGE_KEYS = ('name', 'notebook', 'params', 'grid', 'sets', 'needs', 'timeout')
 REF_ATTRS = ('run_dir', 'job_dir', 'job_id')
 RESERVED = 'run_dir'
+KERNEL = 'lmresearch'   # the project's Jupyter kernel: jobs run in it, `make lab` registers it, every notebook names it
 _REF = re.compile(r'\$\{([^}]*)\}')
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 
@@ -184,7 +186,7 @@ class BatchSpec:
     stages: list
     single: bool = True
     slurm: dict = field(default_factory=dict)
-    kernel: str = 'lmresearch'
+    kernel: str = KERNEL
     description: str = ''
 
 # %% ../nbs/08_batch.ipynb #716a1768
@@ -211,7 +213,7 @@ def _find_notebook(nb: Any, batch_file: Path, where: str) -> Path:
     for t in tries:
         if t.is_file(): return t.resolve()
     raise BatchError(
-        f'{where}notebook: {nb} does not exist (looked for ' + ' and '.join(map(str, dict.fromkeys(tries))) + ')'
+        f'{where}notebook: {nb} does not exist (looked for ' + ' and '.join(map(show_paths, dict.fromkeys(tries))) + ')'
     )
 
 # %% ../nbs/08_batch.ipynb #5af295b1
@@ -377,7 +379,7 @@ def load_batch(path: str | Path, overrides: dict | None = None) -> BatchSpec:
     slurm = raw.get('slurm') or {}
     if not isinstance(slurm, dict):
         raise BatchError(f'{file}: slurm: expected a mapping of submitit parameters, got {slurm!r}')
-    kernel = raw.get('kernel', 'lmresearch')
+    kernel = raw.get('kernel', KERNEL)
     if not isinstance(kernel, str) or not kernel:
         raise BatchError(f'{file}: kernel: expected a kernel name, got {kernel!r}')
     return BatchSpec(name, file, list(stages.values()), single, slurm, kernel, str(raw.get('description') or ''))
@@ -539,7 +541,7 @@ def _kernel_python(name: str) -> str | None:
     return argv[0] if argv else None
 
 # %% ../nbs/08_batch.ipynb #2d8cb7d2
-def ensure_kernel(name: str = 'lmresearch') -> str:
+def ensure_kernel(name: str = KERNEL) -> str:
     "Register this environment's Python as Jupyter kernel `name` if needed; returns the kernel name."
     if _kernel_python(name) == sys.executable: return name
     from ipykernel.kernelspec import install

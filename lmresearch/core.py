@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e67e6990
 from __future__ import annotations
-import contextlib, hashlib, importlib.metadata, importlib.util, json, math, os, platform, random, tempfile
+import contextlib, hashlib, importlib.metadata, importlib.util, json, math, os, platform, random, re, tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,8 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['KEY_PACKAGES', 'LMRError', 'MissingAssetError', 'project_root', 'runs_dir', 'figures_dir', 'configs_dir', 'cache_dir',
-           'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash', 'atomic_write',
-           'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
+           'show_paths', 'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash',
+           'atomic_write', 'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
            'load_safetensors', 'utc_now', 'package_dir', 'package_version', 'system_info', 'notebook_setup']
 
 # %% ../nbs/00_core.ipynb #14feb128
@@ -53,6 +53,19 @@ def cache_dir(*parts: str) -> Path:
     d = Path(os.environ.get('LMR_CACHE') or Path.home() / '.cache' / 'lmresearch').joinpath(*parts)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+# %% ../nbs/00_core.ipynb #34c068f0
+def show_paths(text: str | Path, # a path, or text that holds paths (a message, a repr, a notebook output)
+               root: str | Path | None = None, # the project (default: `project_root()`)
+              ) -> str:
+    "`text` with this machine's absolute paths shown relative to the project: `runs/x`, `../shared/x`, `~/.cache/x`."
+    root, text = Path(root) if root is not None else project_root(), str(text)
+    for base, short in ((root, '.'), (root.parent, '..'), (Path.home(), '~')):
+        for b in dict.fromkeys([str(base), str(base.resolve())]):
+            if b == os.sep: continue
+            text = re.sub(re.escape(b) + r'(/|(?![\w.@+-]))',
+                          lambda m: ('' if short == '.' else short + '/') if m.group(1) else short, text)
+    return text
 
 # %% ../nbs/00_core.ipynb #d1093703
 def seed_everything(seed: int, deterministic: bool = True):
@@ -262,8 +275,10 @@ def system_info(packages: tuple[str, ...] = KEY_PACKAGES) -> dict:
     return info
 
 # %% ../nbs/00_core.ipynb #3db615d9
+def _no_hub_kernel(r) -> bool: return 'from kernels-community' not in str(r.msg)
+
 def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_OFFLINE` etc.; a value already set wins)
-                   quiet: bool = True, # silence transformers' and optuna's info logs and progress bars, and warnings
+                   quiet: bool = True, # silence info logs, progress bars, warnings and bitsandbytes' hub-kernel notice
                    width: int = 160, # pandas display width in characters
                   ) -> dict:
     "The common start of an experiment notebook; returns the offline environment variables in effect."
@@ -279,6 +294,8 @@ def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_O
         if importlib.util.find_spec('optuna'):
             import optuna
             optuna.logging.set_verbosity(optuna.logging.WARNING)
+        import logging   # bitsandbytes asks the hub for a CPU kernel; offline it always uses its own, as intended
+        logging.getLogger('bitsandbytes.backends.cpu.ops').addFilter(_no_hub_kernel)
     import pandas as pd
     pd.set_option('display.width', width, 'display.max_columns', 30, 'display.max_colwidth', 90)
     return {k: os.environ.get(k) for k in keys}
