@@ -1,5 +1,5 @@
 "The website: offline build of a small project, links, no CDN, atomic rebuild, fake quarto, and a real headless browser."
-import base64, io, json, os, shutil, stat, subprocess, urllib.parse
+import base64, html, io, json, os, re, shutil, stat, subprocess, urllib.parse
 from pathlib import Path
 
 import nbformat
@@ -152,3 +152,83 @@ def test_browser_renders_pages(site, tmp_path):
         for tag, attr, url in page_links(page):
             if url.startswith(('http:', 'https:', 'mailto:', 'data:', '#')): continue
             assert (page.parent / urllib.parse.unquote(url.split('#')[0])).resolve().is_file(), (page, url)
+
+
+# --- A site built from a real batch: no path of this machine on any page --------------------------------------------
+
+@pytest.fixture(scope='module')
+def smoke_site(tmp_path_factory):
+    "A copy of the project's site sources with the quick smoke batch run into its runs/ (~1 min), built offline."
+    from lmresearch.batch import run_batch
+    from lmresearch.demo import QUICK
+    proj = tmp_path_factory.mktemp('smoke-site') / 'proj'
+    (proj / 'nbs' / 'experiments').mkdir(parents=True)
+    for f in ('settings.ini', '_quarto.yml', 'nbs/index.ipynb', 'nbs/experiments/smoke_train.ipynb'): shutil.copy(ROOT / f, proj / f)
+    shutil.copytree(ROOT / 'configs', proj / 'configs')
+    res = run_batch(proj / 'configs/batches/smoke.yaml', out=proj / 'runs' / 'smoke', overrides=QUICK, progress=False)
+    assert res.ok, res.table.to_string()
+    return proj, build_site(proj, use_quarto=False)
+
+
+def test_site_of_a_batch_shows_no_machine_path(smoke_site):
+    "Issue 17: each job page's injected parameters (run_dir) and outputs, and the batch page, show project-relative paths."
+    proj, site = smoke_site
+    pages = sorted(site.rglob('*.html'))
+    assert len([p for p in pages if p.name == 'notebook.html']) == 2 and (site / 'runs/smoke/index.html').is_file()
+    absolute = {str(proj), str(proj.resolve()), str(ROOT)}
+    bad = [(p.relative_to(site).as_posix(), a) for p in pages for a in absolute if a in p.read_text(encoding='utf-8')]
+    assert not bad, bad
+    job = next(p for p in pages if p.name == 'notebook.html').read_text(encoding='utf-8')
+    assert '&quot;runs/smoke/seed=' in job or '"runs/smoke/seed=' in job, 'run_dir shown relative to the project'
+    assert 'Warning' not in ''.join(re.findall(r'<pre class="output stream stderr">(.*?)</pre>', job, re.S))
+
+
+# --- A chapter in a real browser: caption rendered, wide table scrolls, Devanagari in the shipped font ----------------
+
+def _probe(exe: str, page: Path, tmp: Path) -> dict:
+    "Load a copy of `page` with a script that measures its layout in Chromium; the measurements as a dict."
+    script = '''<script>
+window.addEventListener('load', async () => {
+  await document.fonts.ready;
+  const cap = document.querySelector('.table-caption'), wrap = document.querySelector('.table-wrap');
+  const r = {caption: cap ? cap.innerText : null, caption_height: cap ? cap.getBoundingClientRect().height : 0,
+    caption_above_table: !!(cap && wrap && (cap.compareDocumentPosition(wrap) & Node.DOCUMENT_POSITION_FOLLOWING)),
+    raw_syntax: document.body.innerText.includes('{#tbl-'),
+    wrap_overflow_x: wrap ? getComputedStyle(wrap).overflowX : null,
+    wrap_scrolls: wrap ? wrap.scrollWidth > wrap.clientWidth : false,
+    wrap_right: wrap ? wrap.getBoundingClientRect().right : 0, viewport: window.innerWidth,
+    page_overflows: document.documentElement.scrollWidth > window.innerWidth,
+    devanagari_font: [...document.fonts].some(f => f.family.includes('Noto Sans Devanagari') && f.status === 'loaded')};
+  const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+});
+</script>'''
+    probe = page.with_name(page.stem + '-probe.html')
+    probe.write_text(page.read_text(encoding='utf-8').replace('</body>', script + '</body>'), encoding='utf-8')
+    cmd = [exe, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', f'--user-data-dir={tmp / "chromium-probe"}', '--window-size=1200,900',
+           '--virtual-time-budget=10000', '--dump-dom', probe.resolve().as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', r.stdout, re.S)
+    assert m, f'no measurements from chromium ({r.returncode}): {r.stderr[-2000:]}'
+    return json.loads(html.unescape(m.group(1)))
+
+
+def test_browser_chapter_caption_table_and_font(tmp_path):
+    "Issue 18: a multi-line table caption renders as a caption, a 24-column table scrolls inside the page, Devanagari loads."
+    proj = make_project(tmp_path / 'proj')
+    cols = ['model'] + [f'bookkeeping_{i}' for i in range(20)] + ['perplexity', 'composite', 'accuracy']
+    table = '| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols) + '\n| हिन्दी मॉडल | ' + ' | '.join(['250896'] * 23) + ' |\n'
+    (proj / 'figures' / 'wide.md').write_text(table, encoding='utf-8')
+    (proj / 'papers' / 'chapter.qmd').write_text(
+        '---\ntitle: A chapter\n---\n\n## Results\n\nहिन्दी पाठ: @tbl-wide lists the models.\n\n{{< include ../figures/wide.md >}}\n\n'
+        ': Hindi configs: validation loss, bits per character,\nand agreement accuracy. {#tbl-wide}\n', encoding='utf-8')
+    site = build_site(proj, use_quarto=False)
+    exe = _chromium()
+    got = _probe(exe, site / 'papers' / 'chapter.html', tmp_path)
+    assert got['caption'] == 'Table 1: Hindi configs: validation loss, bits per character, and agreement accuracy.', got
+    assert got['caption_height'] > 0 and got['caption_above_table'] and not got['raw_syntax'], got
+    assert got['wrap_overflow_x'] == 'auto' and got['wrap_scrolls'] and got['wrap_right'] <= got['viewport'], got
+    assert not got['page_overflows'] and got['devanagari_font'], got
+    img = _screenshot(exe, site / 'papers' / 'chapter.html', tmp_path)
+    assert img.size == (1200, 900) and len(img.getcolors(maxcolors=1 << 20) or []) > 2
