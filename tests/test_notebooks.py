@@ -17,7 +17,7 @@ MACHINE_PATH = re.compile(r'(/home/|/Users/|/root/|/tmp/(?!tmp)|' + re.escape(os
 
 
 def output_problems(path: Path) -> list[str]:
-    "'cell N: machine path ...' / 'cell N: warning ...' for each output cell of the notebook at `path` that breaks the rule."
+    "'cell N: machine path ...' or 'cell N: warning ...' for each output cell of notebook `path` that breaks the rule."
     bad = []
     for i, c in enumerate(json.loads(path.read_text(encoding='utf-8'))['cells']):
         for o in c.get('outputs', []):
@@ -30,17 +30,14 @@ def output_problems(path: Path) -> list[str]:
 
 
 def test_output_rule_finds_paths_and_warnings(tmp_path):
-    nb = {'cells': [{'cell_type': 'code', 'source': 'x', 'outputs': [{'output_type': 'stream', 'name': 'stdout', 'text': 'ok'}]},
-                    {'cell_type': 'code', 'source': 'p', 'outputs': [{'output_type': 'execute_result',
-                                                                      'data': {'text/plain': f"Path('{ROOT}/runs')"}}]},
-                    {'cell_type': 'code', 'source': 'w', 'outputs': [{'output_type': 'stream', 'name': 'stderr',
-                                                                      'text': 'x.py:3: FutureWarning: old'}]},
-                    {'cell_type': 'code', 'source': 't', 'outputs': [{'output_type': 'stream', 'name': 'stdout',
-                                                                      'text': '/tmp/tmpab12/x and runs/smoke'}]}],
-          'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    out = lambda name, text: [{'output_type': 'stream', 'name': name, 'text': text}]
+    cells = [out('stdout', 'ok'), [{'output_type': 'execute_result', 'data': {'text/plain': f"Path('{ROOT}/runs')"}}],
+             out('stderr', 'x.py:3: FutureWarning: old'), out('stdout', '/tmp/tmpab12/x and runs/smoke')]
+    nb = {'cells': [{'cell_type': 'code', 'source': '', 'outputs': o} for o in cells], 'metadata': {}, 'nbformat': 4,
+          'nbformat_minor': 5}
     (tmp_path / 'a.ipynb').write_text(json.dumps(nb))
     got = output_problems(tmp_path / 'a.ipynb')
-    assert [g.split(':')[0] + ':' + g.split(':')[1].split()[0] for g in got] == ['cell 1:machine', 'cell 2:warning'], got
+    assert [g.split(':')[0] + ':' + g.split(':')[1].split()[0] for g in got] == ['cell 1:machine', 'cell 2:warning']
 
 
 def test_committed_outputs_hold_no_machine_path_or_warning():
@@ -52,20 +49,22 @@ def test_committed_outputs_hold_no_machine_path_or_warning():
 
 def test_every_notebook_names_the_project_kernel():
     bad = [str(p.relative_to(ROOT)) for p in kernelspec.notebooks(ROOT) if kernelspec.lacks_kernelspec(p)]
-    assert not bad, f'{len(bad)} notebooks lack the kernelspec {kernelspec.KERNELSPEC}: run `make export`:\n' + '\n'.join(bad)
+    assert not bad, f'{len(bad)} notebooks lack the kernelspec {kernelspec.KERNEL!r} (make export):\n' + '\n'.join(bad)
 
 
 def test_kernelspec_tool_adds_it_and_nbdev_clean_keeps_it(tmp_path):
-    "`make export`'s last step adds the kernelspec where it is missing; nbdev_clean then changes nothing; a rerun neither."
+    "`make export`'s last step adds the kernelspec where it is missing; nbdev_clean, then a rerun, change nothing."
     nb = tmp_path / 'x.ipynb'
     shutil.copy(ROOT / 'tests' / 'notebooks' / 'toy.ipynb', nb)
     data = json.loads(nb.read_text()); data['metadata'].pop('kernelspec', None); nb.write_text(json.dumps(data))
     assert kernelspec.lacks_kernelspec(nb)
-    r = subprocess.run([sys.executable, ROOT / 'tools' / 'kernelspec.py', '--check', nb], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, ROOT / 'tools/kernelspec.py', '--check', nb], capture_output=True, text=True)
     assert r.returncode == 1 and "no kernelspec 'lmresearch'" in r.stdout
     assert kernelspec.add_kernelspec(nb) and not kernelspec.add_kernelspec(nb)
     before = nb.read_bytes()
-    r = subprocess.run([Path(sys.executable).parent / 'nbdev_clean', '--fname', nb], cwd=ROOT, capture_output=True, text=True)
+    clean = Path(sys.executable).parent / 'nbdev_clean'
+    r = subprocess.run([clean, '--fname', nb], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert nb.read_bytes() == before
-    assert json.loads(before)['metadata']['kernelspec'] == {'display_name': 'lmresearch', 'language': 'python', 'name': 'lmresearch'}
+    spec = json.loads(before)['metadata']['kernelspec']
+    assert spec == {'display_name': 'lmresearch', 'language': 'python', 'name': 'lmresearch'}

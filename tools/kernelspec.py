@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     files = a.files or notebooks()
     if a.check:
         bad = [f for f in files if lacks_kernelspec(f)]
-        for f in bad: print(f'{show_paths(f.resolve(), ROOT)}: no kernelspec {KERNEL!r} (run `python tools/kernelspec.py` or `make export`)')
+        for f in bad: print(f'{show_paths(f.resolve(), ROOT)}: no kernelspec {KERNEL!r} (run `make export`)')
         return 1 if bad else 0
     changed = [f for f in files if add_kernelspec(f)]
     if changed: print(f'kernelspec {KERNEL!r} written into {len(changed)} notebooks')
