@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from execnb.nbio import read_nb
 
-from .config import flatten
+from .config import flatten, load_yaml
 from .core import LMRError, atomic_write_text, package_dir, project_root, show_paths
 
 # %% auto #0
@@ -33,7 +33,7 @@ def load_quarto(root: str | Path # the project folder holding `_quarto.yml`
     "The parsed `_quarto.yml` of `root`; SiteError names the file when it is missing or not a website."
     f = Path(root) / '_quarto.yml'
     if not f.is_file(): raise SiteError(f'{f}: no such file (the website is described by _quarto.yml)')
-    try: cfg = yaml.safe_load(f.read_text(encoding='utf-8'))
+    try: cfg = load_yaml(f.read_text(encoding='utf-8'))
     except yaml.YAMLError as e:
         m = getattr(e, 'problem_mark', None)
         where = f':{m.line + 1}' if m else ''
@@ -88,7 +88,7 @@ def cell_directives(source: str # a code cell's source
         d = m.group(1).strip()
         if re.match(r'^[\w-]+\s*:', d):
             k, v = d.split(':', 1)
-            with contextlib.suppress(yaml.YAMLError): v = yaml.safe_load(v.strip()) if v.strip() else True
+            with contextlib.suppress(yaml.YAMLError): v = load_yaml(v.strip()) if v.strip() else True
             opts[k.strip()] = v
         elif d:
             k, *rest = d.split(None, 1)
@@ -202,7 +202,7 @@ def notebook_page(path: str | Path, # the notebook file
         src, kind = _text(cell.get('source')), cell.get('cell_type')
         if kind == 'raw' and i == 0 and src.lstrip().startswith('---'):
             with contextlib.suppress(yaml.YAMLError, AttributeError):
-                fm = yaml.safe_load(src.strip().strip('-')) or {}
+                fm = load_yaml(src.strip().strip('-')) or {}
                 title, subtitle = str(fm.get('title', '')), str(fm.get('subtitle', fm.get('description', '')))
         elif kind == 'markdown':
             if not title and (m := _NB_TITLE.match(src + '\n')):
@@ -236,7 +236,7 @@ def front_matter(text: str, # a Quarto document
     "The YAML front matter of a Quarto document (or `{}`) and the text after it; SiteError naming `path` if invalid."
     m = _FRONT.match(text)
     if not m: return {}, text
-    try: fm = yaml.safe_load(m.group(1)) or {}
+    try: fm = load_yaml(m.group(1)) or {}
     except yaml.YAMLError as e: raise SiteError(f'{path}: invalid YAML front matter ({e})') from None
     return fm, text[m.end():]
 
