@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e67e6990
 from __future__ import annotations
-import contextlib, hashlib, importlib.metadata, importlib.util, json, math, os, platform, random, re, tempfile
+import contextlib, hashlib, importlib.metadata, importlib.util, json, logging, math, os, platform, random, re, tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -277,9 +277,11 @@ def system_info(packages: tuple[str, ...] = KEY_PACKAGES # distributions whose v
 
 # %% ../nbs/00_core.ipynb #3db615d9
 def _no_hub_kernel(r) -> bool: return 'from kernels-community' not in str(r.msg)
+# bitsandbytes asks the hub for a CPU kernel as it loads; offline it uses its own, as intended: drop that one notice.
+logging.getLogger('bitsandbytes.backends.cpu.ops').addFilter(_no_hub_kernel)
 
 def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_OFFLINE` etc.; a value already set wins)
-                   quiet: bool = True, # silence info logs, progress bars, warnings and bitsandbytes' hub-kernel notice
+                   quiet: bool = True, # silence transformers' and optuna's info logs and progress bars, and warnings
                    width: int = 160, # pandas display width in characters
                   ) -> dict:
     "The common start of an experiment notebook; returns the offline environment variables in effect."
@@ -295,8 +297,6 @@ def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_O
         if importlib.util.find_spec('optuna'):
             import optuna
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-        import logging   # bitsandbytes asks the hub for a CPU kernel; offline it always uses its own, as intended
-        logging.getLogger('bitsandbytes.backends.cpu.ops').addFilter(_no_hub_kernel)
     import pandas as pd
     pd.set_option('display.width', width, 'display.max_columns', 30, 'display.max_colwidth', 90)
     return {k: os.environ.get(k) for k in keys}
