@@ -20,6 +20,7 @@ from .core import (LMRError, atomic_write_text, configs_dir, figures_dir, projec
                              system_info)
 from .figures import MissingResults, batch_results, figsize, make_figures, save_table, thesis_figure
 from .tracking import read_jsonl
+from .site import WIDGET_MIME
 
 # %% auto #0
 __all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'KINDS', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves',
@@ -235,8 +236,6 @@ def changed_parameters(executed: str | Path, # a notebook papermill executed (a 
     return {k: v for k, v in given.items() if k != RESERVED and (k not in defaults or defaults[k] != v)}
 
 # %% ../nbs/11_demo.ipynb #f676768b
-_WIDGET = 'application/vnd.jupyter.widget-view+json'
-
 def _shown(o: dict, root: Path) -> dict:
     "Output `o` with the paths in its text relative to `root`."
     o, txt = copy.deepcopy(o), lambda v: show_paths(''.join(v) if isinstance(v, list) else v, root)
@@ -271,7 +270,7 @@ def keep_outputs(executed: str | Path, # a notebook papermill executed (a job's 
     for a, b in zip(cells, src.cells):
         if b.cell_type != 'code': continue
         b.execution_count = a.execution_count
-        b.outputs = [_shown(o, root) for o in a.outputs if _WIDGET not in o.get('data', {})]
+        b.outputs = [_shown(o, root) for o in a.outputs if WIDGET_MIME not in o.get('data', {})]
         if 'parameters' in b.metadata.get('tags', []):
             b.outputs = [job_note(executed, changed_parameters(executed, source), root)]
     atomic_write_text(source, nbformat.writes(src) + '\n')

@@ -17,11 +17,11 @@ from .config import flatten, load_yaml
 from .core import LMRError, atomic_write_text, package_dir, project_root, show_paths
 
 # %% auto #0
-__all__ = ['FONTS', 'SiteError', 'load_quarto', 'expand_globs', 'md_to_html', 'cell_directives', 'cell_shows', 'clean_text',
-           'output_html', 'Page', 'highlight_code', 'code_cell_html', 'notebook_page', 'include_files', 'front_matter',
-           'label_names', 'figure_blocks', 'table_captions', 'fenced_divs', 'cross_refs', 'byline', 'qmd_page',
-           'key_first', 'batch_page', 'write_batch_pages', 'page_html', 'site_css', 'render_offline', 'page_links',
-           'site_problems', 'build_site']
+__all__ = ['WIDGET_MIME', 'FONTS', 'SiteError', 'load_quarto', 'expand_globs', 'md_to_html', 'cell_directives', 'cell_shows',
+           'clean_text', 'output_html', 'Page', 'highlight_code', 'code_cell_html', 'notebook_page', 'include_files',
+           'front_matter', 'label_names', 'figure_blocks', 'table_captions', 'fenced_divs', 'cross_refs', 'byline',
+           'qmd_page', 'key_first', 'batch_page', 'write_batch_pages', 'page_html', 'site_css', 'render_offline',
+           'page_links', 'site_problems', 'build_site']
 
 # %% ../nbs/10_site.ipynb #d8b2e687
 class SiteError(LMRError):
@@ -120,7 +120,7 @@ def clean_text(s: str # terminal output
 _REMOTE = re.compile(r'<script\b[^>]*\bsrc\s*=\s*["\']?(?:https?:)?//[^>]*>\s*</script>|'
                      r'<link\b[^>]*\bhref\s*=\s*["\']?(?:https?:)?//[^>]*>', re.I)
 _MIME_ORDER = ['text/html', 'image/svg+xml', 'image/png', 'image/jpeg', 'text/markdown', 'text/latex', 'text/plain']
-_WIDGET = 'application/vnd.jupyter.widget-view+json'
+WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'   # a widget's output: it needs its live kernel
 
 def _text(v: Any) -> str: return ''.join(v) if isinstance(v, list) else (v or '')
 
@@ -137,7 +137,7 @@ def output_html(out: dict, # one notebook output
         tb = clean_text('\n'.join(out.get('traceback') or [f"{out.get('ename')}: {out.get('evalue')}"]))
         return f'<pre class="output error">{html.escape(tb)}</pre>'
     mime = next((m for m in _MIME_ORDER if m in data), None)
-    if mime is None or _WIDGET in data: return ''
+    if mime is None or WIDGET_MIME in data: return ''
     v = _text(data[mime])
     if mime == 'text/html': return f'<div class="output html">{_REMOTE.sub("", v)}</div>'
     if mime == 'text/markdown': return f'<div class="output markdown">{md_to_html(v)}</div>'
