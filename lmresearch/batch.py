@@ -14,14 +14,14 @@ import yaml
 
 from .config import ConfigError, load_yaml, read_yaml
 from .core import (LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, project_root, runs_dir,
-                             short_hash)
+                             short_hash, show_paths)
 from .tracking import Run, git_info
 
 # %% auto #0
-__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'Param', 'notebook_parameters', 'notebook_hash',
-           'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs', 'read_record',
-           'plan_jobs', 'format_plan', 'ensure_kernel', 'reset_job', 'execute_job', 'finalize_job', 'job_env',
-           'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
+__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'KERNEL', 'BatchError', 'Param', 'notebook_parameters',
+           'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
+           'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'reset_job', 'execute_job', 'finalize_job',
+           'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
            'slurm_launcher', 'collect_results', 'write_results', 'BatchResult', 'run_batch', 'add_batch_args',
            'parse_sets', 'batch_main']
 
@@ -123,6 +123,7 @@ TOP_KEYS = ('name', 'description', 'notebook', 'params', 'grid', 'sets', 'stages
 STAGE_KEYS = ('name', 'notebook', 'params', 'grid', 'sets', 'needs', 'timeout')
 REF_ATTRS = ('run_dir', 'job_dir', 'job_id')
 RESERVED = 'run_dir'
+KERNEL = 'lmresearch'   # the project's Jupyter kernel: jobs run in it, `make lab` registers it, every notebook names it
 _REF = re.compile(r'\$\{([^}]*)\}')
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 
@@ -153,7 +154,7 @@ class BatchSpec:
     stages: list # its `Stage`s, upstream first
     single: bool = True # one notebook (no `stages:` list)
     slurm: dict = field(default_factory=dict) # submitit parameters (`slurm:`)
-    kernel: str = 'lmresearch' # the Jupyter kernel the notebooks run in
+    kernel: str = KERNEL # the Jupyter kernel the notebooks run in
     description: str = '' # free text from the file
 
 # %% ../nbs/08_batch.ipynb #716a1768
@@ -176,7 +177,7 @@ def _find_notebook(nb: Any, batch_file: Path, where: str) -> Path:
     tries = [p] if p.is_absolute() else [project_root() / p, batch_file.parent / p]
     for t in tries:
         if t.is_file(): return t.resolve()
-    looked = ' and '.join(map(str, dict.fromkeys(tries)))
+    looked = ' and '.join(map(show_paths, dict.fromkeys(tries)))
     raise BatchError(f'{where}notebook: {nb} does not exist (looked for {looked})')
 
 # %% ../nbs/08_batch.ipynb #5af295b1
@@ -343,7 +344,7 @@ def load_batch(path: str | Path, # the batch file (YAML)
     slurm = raw.get('slurm') or {}
     if not isinstance(slurm, dict):
         raise BatchError(f'{file}: slurm: expected a mapping of submitit parameters, got {slurm!r}')
-    kernel = raw.get('kernel', 'lmresearch')
+    kernel = raw.get('kernel', KERNEL)
     if not isinstance(kernel, str) or not kernel:
         raise BatchError(f'{file}: kernel: expected a kernel name, got {kernel!r}')
     return BatchSpec(name, file, list(stages.values()), single, slurm, kernel, str(raw.get('description') or ''))
@@ -485,7 +486,7 @@ def _kernel_python(name: str) -> str | None:
     return argv[0] if argv else None
 
 # %% ../nbs/08_batch.ipynb #2d8cb7d2
-def ensure_kernel(name: str = 'lmresearch', # the kernel's name
+def ensure_kernel(name: str = KERNEL, # the kernel's name
                  ) -> str:
     "Register this environment's Python as Jupyter kernel `name` if needed; returns the kernel name."
     if _kernel_python(name) == sys.executable: return name

@@ -4,10 +4,9 @@
 
 # %% ../nbs/90_cli.ipynb #d6544f24
 from __future__ import annotations
-import argparse, contextlib, importlib, os, sys
-from pathlib import Path
+import argparse, importlib, os, sys
 
-from .core import LMRError, project_root, system_info, to_json
+from .core import LMRError, show_paths, system_info, to_json
 
 # %% auto #0
 __all__ = ['FIGURE_MODULES', 'LINE_CLIS', 'collect_info', 'format_info', 'build_parser', 'main']
@@ -20,13 +19,6 @@ def collect_info() -> dict:
     return {'system': system_info(), 'assets': asset_status(), 'corpora': corpus_info()}
 
 # %% ../nbs/90_cli.ipynb #603ad270
-def _short(p: str | None) -> str | None:
-    "`p` relative to the project when inside it, else with the home folder written `~`."
-    if p is None: return None
-    for base, shown in ((project_root(), ''), (Path.home(), '~/')):
-        with contextlib.suppress(ValueError): return shown + Path(p).relative_to(base).as_posix()
-    return p
-
 def _text_table(rows: list[dict], cols: list[str]) -> str:
     rows = [{c: ('' if r.get(c) is None else str(r.get(c))) for c in cols} for r in rows]
     w = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in cols}
@@ -43,10 +35,9 @@ def format_info(info: dict) -> str:
            f"bf16 matrix units: {'yes' if s['cpu_bf16_matmul_units'] else 'no'}",
            f"gpu: {gpus}", '', 'packages:']
     out += [f'  {k:<14} {v or "-"}' for k, v in s['packages'].items()]
-    assets = [{**a, 'path': _short(a['path'])} for a in info['assets']]
-    out += ['', 'offline assets:', _text_table(assets, ['name', 'package', 'version', 'installed', 'path'])]
+    out += ['', 'offline assets:', _text_table(info['assets'], ['name', 'package', 'version', 'installed', 'path'])]
     out += ['', 'corpora:', _text_table(info['corpora'], ['name', 'language', 'package', 'installed', 'license'])]
-    return '\n'.join(out)
+    return show_paths('\n'.join(out))   # paths relative to the project: the report reads the same anywhere
 
 # %% ../nbs/90_cli.ipynb #d319eb1c
 FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis', 'lmresearch.domains.analysis',   # they register

@@ -4,17 +4,12 @@
 
 # %% ../nbs/04_models.ipynb #e84ffe42
 from __future__ import annotations
-import difflib, importlib.metadata, importlib.util, json, logging, os, shutil, tempfile, time
+import difflib, importlib.metadata, importlib.util, json, os, shutil, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .core import LMRError, MissingAssetError, atomic_write_json, cache_dir, package_dir, package_version
-
-# At import, bitsandbytes' CPU backend asks the `kernels` package for an optional kernel from the hub.
-# Offline that fails with two warnings, and bitsandbytes uses its own kernel.
-# This project never downloads kernels, so both warnings are silenced.
-for _name in ('bitsandbytes.backends.cpu.ops', 'kernels'): logging.getLogger(_name).setLevel(logging.ERROR)
 
 # %% auto #0
 __all__ = ['ASSETS', 'TINY', 'Asset', 'asset_path', 'asset_status', 'cached_build', 'build_asset', 'load_tokenizer', 'to_dtype',
