@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e67e6990
 from __future__ import annotations
-import contextlib, hashlib, importlib.metadata, importlib.util, json, math, os, platform, random, tempfile
+import contextlib, hashlib, importlib.metadata, importlib.util, json, logging, math, os, platform, random, re, tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,8 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['KEY_PACKAGES', 'LMRError', 'MissingAssetError', 'project_root', 'runs_dir', 'figures_dir', 'configs_dir', 'cache_dir',
-           'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash', 'atomic_write',
-           'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
+           'show_paths', 'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash',
+           'atomic_write', 'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
            'load_safetensors', 'utc_now', 'package_dir', 'package_version', 'system_info', 'notebook_setup']
 
 # %% ../nbs/00_core.ipynb #14feb128
@@ -54,6 +54,19 @@ def cache_dir(*parts: str # sub-folders inside the cache
     d = Path(os.environ.get('LMR_CACHE') or Path.home() / '.cache' / 'lmresearch').joinpath(*parts)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+# %% ../nbs/00_core.ipynb #7ea774e6
+def show_paths(text: str | Path, # a path, or text that holds paths (a message, a repr, a notebook output)
+               root: str | Path | None = None, # the project (default: `project_root()`)
+              ) -> str:
+    "`text` with this machine's absolute paths shown relative to the project: `runs/x`, `../shared/x`, `~/.cache/x`."
+    root, text = Path(root) if root is not None else project_root(), str(text)
+    for base, short in ((root, '.'), (root.parent, '..'), (Path.home(), '~')):
+        for b in dict.fromkeys([str(base), str(base.resolve())]):
+            if b == os.sep: continue
+            text = re.sub(re.escape(b) + r'(/|(?![\w.@+-]))',
+                          lambda m: ('' if short == '.' else short + '/') if m.group(1) else short, text)
+    return text
 
 # %% ../nbs/00_core.ipynb #d1093703
 def seed_everything(seed: int, # a non-negative int below 2**32 (NumPy's limit)
@@ -263,6 +276,11 @@ def system_info(packages: tuple[str, ...] = KEY_PACKAGES # distributions whose v
     return info
 
 # %% ../nbs/00_core.ipynb #3db615d9
+def _no_hub_kernel(r) -> bool: return 'kernels-community' not in str(r.msg)
+# bitsandbytes asks the hub for a CPU kernel as it loads; offline it uses its own, as intended: drop those notices.
+for _log in ('bitsandbytes.backends.cpu.ops', 'kernels._internals.hf_hub'):
+    logging.getLogger(_log).addFilter(_no_hub_kernel)
+
 def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_OFFLINE` etc.; a value already set wins)
                    quiet: bool = True, # silence transformers' and optuna's info logs and progress bars, and warnings
                    width: int = 160, # pandas display width in characters

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from fastcore.basics import patch
 
 from .core import (LMRError, atomic_write_json, atomic_write_text, project_root, runs_dir,
-                             short_hash, system_info, to_json)
+                             short_hash, show_paths, system_info, to_json)
 from .core import utc_now as _now
 from .config import flatten, read_yaml, save_config
 
@@ -173,7 +173,7 @@ class Run:
         self._purge_step: int | None = None
         self._live = False   # set on the first log of this process: the run is going (again)
 
-    def __repr__(self) -> str: return f'Run({str(self.dir)!r}, status={self.status!r})'
+    def __repr__(self) -> str: return f'Run({show_paths(self.dir)!r}, status={self.status!r})'
     def path(self, *parts: str) -> Path:
         "A path inside the run directory."
         return self.dir.joinpath(*parts)
