@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
-from ..config import ExperimentConfig, from_dict, load_config, to_dict
+from ..config import ExperimentConfig, from_dict, load_config, read_yaml, to_dict
 from ..models import pad_token_id
 from ..tracking import model_dir, read_jsonl
 from .docs import read_documents
@@ -316,9 +316,8 @@ TASK_MASKS = {'ilm': tuple(MASKS), 'lm': ('infill_textonly', 'context')}     # w
 
 def run_labels(d: Path) -> tuple[dict, int | None]:
     "Labels of the run that made model folder `d` (model, role, level, seed, task) and its seq_len, from its config."
-    import yaml
     cfg = d.parent / 'config.yaml'
-    raw = (yaml.safe_load(cfg.read_text()) or {}) if d.name == 'model' and cfg.is_file() else {}
+    raw = read_yaml(cfg) if d.name == 'model' and cfg.is_file() else {}
     ilm, seq_len = raw.get('ilm') or {}, (raw.get('train') or {}).get('seq_len')
     if 'level' not in ilm:
         return {'model': d.name, 'role': 'other', 'train_level': None, 'seed': None, 'task': 'ilm'}, seq_len
