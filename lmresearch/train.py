@@ -466,8 +466,12 @@ class Objective:
     def scale_step(self, batches: list[dict], targets: int, reduce) -> list[dict]:
         "One step's micro-batches, given the step's `targets` and `reduce` (sums over processes): unchanged here."
         return batches
-    def evaluate(self, model, examples: Sequence[dict], batch_size: int, pad_id: int, accelerator=None,
-                 max_batches: int | None = None) -> dict:
+    def evaluate(self, model, # the model to score
+                 examples: Sequence[dict], # the validation examples
+                 batch_size: int, # examples per forward pass (on each process)
+                 pad_id: int, # the padding token id
+                 accelerator=None, # shares each batch among its processes
+                 max_batches: int | None = None): # only the first batches (None: all)
         "Validation loss, perplexity and targets of `model` on `examples` (`evaluate_loss` under this objective)."
         return evaluate_loss(model, examples, batch_size, pad_id, accelerator, max_batches, objective=self)
 

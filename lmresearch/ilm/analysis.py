@@ -18,7 +18,7 @@ from ..evaluate import compare_models, holm
 from ..figures import MissingResults, PALETTE, figsize, save_figure, set_style, thesis_figure
 from .data import THESIS_LEVELS
 from .mask import SPAN_TYPES, TEST_SETS
-from .experiment import ppl_ci
+from .experiment import one_document_check, ppl_ci
 
 # %% auto #0
 __all__ = ['SYSTEMS', 'MIN_DOCS', 'BATCH', 'DEMO_ONLY', 'STUDY_BATCH', 'ILM', 'LM_FT', 'LM_BASE', 'IlmResults', 'failed_jobs',
@@ -877,7 +877,11 @@ def study_infills(run: str | Path, # the ILM's run directory
                 cmd = ['ilm', 'infill', '--run', str(run), '--text', text.strip(), '--blank-type', 'sentence',
                        '--samples', str(samples), '--max-new-tokens', '64']
                 p = subprocess.run([lmr, *cmd], capture_output=True, text=True)
-                out = [l.split('. ', 1)[1] for l in p.stdout.splitlines() if l[:1].isdigit()]
+                left, right = text.strip().split('_', 1)
+                left = left[:-1] if left.endswith(' ') else left                # the blank takes the space before it
+                filled = [l.split('. ', 1)[1].split('   (stopped')[0] for l in p.stdout.splitlines()
+                          if l[:1].isdigit()]
+                out = [f[len(left):len(f) - len(right)].strip() for f in filled]  # the generated sentence
                 rows.append({'level': lv, 'text': text.strip(), 'original': doc[o:o + n], 'infills': out,
                              'command': 'lmr ' + shlex.join(cmd[:2] + ['--run', 'RUN'] + cmd[4:]),
                              'error': '' if p.returncode == 0 else p.stderr.strip().splitlines()[-1:]})
@@ -895,7 +899,10 @@ def study_infills_markdown(infills: pd.DataFrame) -> str: # `study_infills`
 _STUDY_TABLES = {
     'ilm-study-test-sets': 'CPU study: infill perplexity (answer text) of the ILM and of each LM baseline on the same '
                            'test blanks, per test set, with 95% bootstrap CIs and the paired difference ILM - baseline',
-    'ilm-study-levels': 'CPU study: infill perplexity (answer text, mixture test set) of each model per test level'}
+    'ilm-study-levels': 'CPU study: infill perplexity (answer text, mixture test set) of each model per test level',
+    'ilm-study-known-answer': 'CPU study, a check whose answer is known: infill perplexity per span type of the base '
+                              'model trained as an ILM on one document, on that document\'s own blanks, and of the '
+                              'base model as an LM on the same blanks'}
 
 def _level_table(sets: pd.DataFrame) -> pd.DataFrame:
     "Pooled perplexity of each model (rows) per test level (columns) on the mixture test set."
@@ -904,7 +911,8 @@ def _level_table(sets: pd.DataFrame) -> pd.DataFrame:
 
 def write_study(batch_dir: str | Path, # the study's batch folder (runs/ilm-study)
                 figures_dir: str | Path | None = None, # where its tables and figures go (None: figures/)
-                infills: bool = True): # run `study_infills` (loads the model once per level)
+                infills: bool = True, # run `study_infills` (loads the model once per level)
+                check: bool = True): # run `one_document_check` with the study's base model (a minute or two)
     "The study's tables, figures and infills (names `ilm-study-*`), and its headline; returns them as a dict."
     from lmresearch.core import atomic_write_text
     from lmresearch.figures import figures_dir as default_dir, save_table
@@ -922,7 +930,13 @@ def write_study(batch_dir: str | Path, # the study's batch folder (runs/ilm-stud
     if infills and len(ilm_job):
         inf = study_infills(Path(batch_dir) / ilm_job.iloc[0] / 'run', Path(batch_dir) / data_job / 'run')
         atomic_write_text(out / 'ilm-study-infills.md', study_infills_markdown(inf))
+    if check:
+        known = one_document_check(Path(batch_dir) / data_job / 'run', doc=0, steps=40)
+        save_table(known.reset_index(), 'ilm-study-known-answer', _STUDY_TABLES['ilm-study-known-answer'], out_dir=out,
+                   digits=2)
+        tables['ilm-study-known-answer'] = known
     return {'headline': study_statement(table, data), 'table': table, 'levels': tables['ilm-study-levels'],
+            'known_answer': tables.get('ilm-study-known-answer'),
             'infills': inf, 'failed': r.failed, 'data': data, 'times': batch_times(batch_dir)}
 
 # %% ../../nbs/26_ilm_analysis.ipynb #f3f99fd4

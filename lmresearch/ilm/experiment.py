@@ -29,7 +29,7 @@ __all__ = ['SOURCES', 'ILM_DEFAULTS', 'ILM_PRESETS', 'ILM_EVAL_PRESETS', 'TASK_M
            'prepare_ilm_data', 'split_items', 'level_docs', 'IlmSection', 'IlmExperimentConfig', 'model_role',
            'model_label', 'ilm_config', 'eval_settings', 'training_examples', 'train_ilm', 'IlmEval', 'run_labels',
            'level_index', 'ExampleScores', 'score_examples', 'ppl_ci', 'evaluate_ilm', 'length_profile',
-           'fitting_seq_len', 'infill_items', 'sample_infills', 'eval_summary', 'save_eval']
+           'fitting_seq_len', 'infill_items', 'sample_infills', 'one_document_check', 'eval_summary', 'save_eval']
 
 # %% ../../nbs/25_ilm_experiment.ipynb #fb37f8f0
 class IlmExperimentError(LMRError):
@@ -624,6 +624,43 @@ def sample_infills(model: str | Path | Any, # a run directory, a model folder, o
                          'context': render(it['doc'], it['spans'], '[{type}]'), 'types': r.types,
                          'reference': r.references, 'infill': r.answers, 'complete': r.complete})
     return _labelled(pd.DataFrame(rows), info)
+
+# %% ../../nbs/25_ilm_experiment.ipynb #5c8b097c
+def one_document_check(data_dir: str | Path, # prepare_ilm_data's folder
+                       model: str = 'smollm2-135m', # the base model (a zoo name or a model folder)
+                       doc: int = 0, # the training document (index in `train.txt`)
+                       steps: int = 40, # training steps (batch 8, bf16 autocast)
+                       lr: float = 3e-4, # learning rate (a pretrained model's; a random one needs more)
+                       seq_len: int = 384, # longest example
+                       seed: int = 0): # the training seed
+    "Infill perplexity per span type of an ILM trained on one document's masks, and of the base LM, on its blanks."
+    from lmresearch.config import TrainConfig
+    from lmresearch.ilm.model import IlmObjective, add_ilm_tokens
+    from lmresearch.ilm.store import store_examples
+    from lmresearch.models import load_model, load_tokenizer
+    from lmresearch.tracking import Run
+    from lmresearch.train import Trainer
+    import tempfile
+    seed_everything(seed)
+    tok, base = load_tokenizer(model), load_model(model, dtype=torch.float32)
+    ilm = copy.deepcopy(base); add_ilm_tokens(tok, ilm)
+    view = store_examples(_data_paths(data_dir)[1], 'train', tok, seq_len, docs=[doc], infill_mask=True)
+    cfg = TrainConfig(lr=lr, batch_size=8, max_steps=steps, warmup=0.1, seq_len=seq_len, batching='group',
+                      eval_every=10**6, log_every=10, precision='bf16', save_every=0)
+    with tempfile.TemporaryDirectory() as t:
+        run = Run.create(Path(t) / 'run', config={}, seed=seed, tensorboard=False)
+        Trainer(ilm, cfg, run, view, view, pad_id=pad_token_id(tok), seed=seed, progress=False,
+                objective=IlmObjective()).fit()
+        loss = [m['loss'] for m in run.read_metrics() if 'loss' in m][-1]
+    rows = []
+    for name, m, task in (('ILM trained on it', ilm, 'ilm'), ('base LM, left to right', base, 'lm')):
+        g = score_examples(m, view.store, view.index, tok, task, autocast=True).answers.groupby('type', observed=True)
+        s = g[['nll', 'tokens']].sum()
+        rows += [{'model': name, 'type': t, 'tokens': int(r.tokens), 'ppl': float(np.exp(r.nll / r.tokens))}
+                 for t, r in s.iterrows()]
+    out = pd.DataFrame(rows).pivot(index='model', columns='type', values='ppl')
+    out.attrs.update(doc=doc, examples=len(view), steps=steps, final_loss=loss)
+    return out[[t for t in SPAN_TYPES if t in out.columns]]
 
 # %% ../../nbs/25_ilm_experiment.ipynb #2548ffa7
 def eval_summary(summary: pd.DataFrame) -> dict:

@@ -295,7 +295,12 @@ class IlmObjective(Objective):
         parts = {k: causal_lm_loss_sum(logits, l) / max(n, 1)
                  for (k, l), n in zip(_parts(batch).items(), (n_context, n_infill))}
         return sum(parts.values()) * share, {k: v.item() * world for k, v in parts.items()}
-    def evaluate(self, model, examples, batch_size, pad_id, accelerator=None, max_batches=None):
+    def evaluate(self, model, # the model to score
+                 examples, # validation examples with `infill_mask`
+                 batch_size, # examples per forward pass (on each process)
+                 pad_id, # the padding token id
+                 accelerator=None, # shares each batch among its processes
+                 max_batches=None): # only the first batches (None: all)
         "Mean loss of the context and of the answer targets; `valid_loss` is the objective's (their sum for two means)."
         if not (len(examples) and 'infill_mask' in examples[0]):
             return super().evaluate(model, examples, batch_size, pad_id, accelerator, max_batches)
