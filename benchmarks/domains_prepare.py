@@ -79,7 +79,8 @@ def one(a) -> dict:
     dt = time.perf_counter() - t
     src = man['sources'][0]
     return {'seconds': round(dt, 2), 'records': src['records'], 'kept': src['kept'],
-            'rows_per_s': round(src['records'] / dt, 1), 'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            'rows_per_s': round(src['records'] / dt, 1),
+            'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def run_one(reg: Path, out: Path, tmp: Path, in_memory: bool) -> dict:
@@ -127,9 +128,11 @@ def main():
               'small_in_memory_over_stream_peak_rss': sm['peak_rss_mb'] / ss['peak_rss_mb'],
               'small_stream_over_in_memory_rows_per_s': ss['rows_per_s'] / sm['rows_per_s']}
     ok = same and ls['peak_rss_mb'] < 1024
-    print(f"peak RSS {ls['peak_rss_mb']:.0f} MB on {large['bytes'] / 1e9:.2f} GB ({'under' if ls['peak_rss_mb'] < 1024 else 'OVER'}"
-          f" 1 GB); {ls['rows_per_s']:.0f} rows/s; ratios {json.dumps({k: round(v, 3) for k, v in ratios.items()})}")
-    atomic_write_json(a.out, {'command': ' '.join(sys.argv), 'args': vars(a), 'caps': CAPS,
+    under = 'under' if ls['peak_rss_mb'] < 1024 else 'OVER'
+    print(f"peak RSS {ls['peak_rss_mb']:.0f} MB on {large['bytes'] / 1e9:.2f} GB ({under} 1 GB); "
+          f"{ls['rows_per_s']:.0f} rows/s; ratios {json.dumps({k: round(v, 3) for k, v in ratios.items()})}")
+    args = {**vars(a), 'out': os.path.relpath(a.out, ROOT)}
+    atomic_write_json(a.out, {'command': ' '.join(sys.argv), 'args': args, 'caps': CAPS,
                               'files': {'small': small, 'large': large, 'generate_s': round(gen_s, 1)},
                               'results': res, 'identical_outputs_small': same, 'ratios': ratios, 'ok': ok,
                               'threads': 1, 'loadavg_before': load0, 'loadavg_after': os.getloadavg(),
