@@ -287,6 +287,9 @@ def test_study_pieces_on_tiny_runs(tiny_study):
 
 def test_cli_matrix(tiny_study, capsys):
     ap = argparse.ArgumentParser(prog='lmr'); add_commands(ap.add_subparsers(dest='command'))
+    for step in ([], ['prepare'], ['fetch'], ['matrix']):                 # every help text formats
+        with pytest.raises(SystemExit): ap.parse_args(['domains', *step, '--help'])
+    capsys.readouterr()
     a = ap.parse_args(['domains', 'matrix', str(tiny_study / 'runs' / 'domains-study'), '--figures',
                        str(tiny_study / 'cli-figures'), '--max-examples', '3'])
     assert a.fn(a) == 0

@@ -22,19 +22,26 @@ from .prepare import read_domain, shown_path
 from .sources import DOMAINS
 
 # %% auto #0
-__all__ = ['ANALYSIS', 'BATCH', 'DEMO_MAX_EXAMPLES', 'STUDY', 'adapter_reports', 'score_examples', 'score_all', 'matrix_frame',
-           'adapter_vs_base', 'gain_table', 'diagonal_table', 'cross_domain_matrix', 'matrix_table', 'domains_matrix',
-           'write_matrix', 'comparison_lines', 'demo', 'learning_curves', 'domains_study_curves',
+__all__ = ['ANALYSIS', 'BATCH', 'DEMO_MAX_EXAMPLES', 'STUDY', 'read_reports', 'adapter_reports', 'score_examples', 'score_all',
+           'matrix_frame', 'adapter_vs_base', 'gain_table', 'diagonal_table', 'cross_domain_matrix', 'matrix_table',
+           'domains_matrix', 'write_matrix', 'comparison_lines', 'demo', 'learning_curves', 'domains_study_curves',
            'domains_study_heatmap', 'headline_table', 'answers_table', 'runs_table', 'study_lines', 'study']
 
 # %% ../../nbs/34_domains_analysis.ipynb #f2def448
+def read_reports(
+    batch_dir: str | Path, # a batch folder or any folder holding run folders
+) -> list[dict]:
+    "Every `report.json` under `batch_dir` (in path order), each with `run_dir`, the run folder it is in."
+    files = sorted(Path(batch_dir).rglob('report.json'))
+    return [{**json.loads(p.read_text()), 'run_dir': str(p.parent)} for p in files]
+
+# %% ../../nbs/34_domains_analysis.ipynb #9bd9f7e2
 def adapter_reports(
     batch_dir: str | Path, # a batch folder (`runs/domains`) or any folder holding run folders
     method: str = 'lora', # the adapters to compare (lora or qlora)
 ) -> list[dict]:
     "Reports of the completed runs of `method` under `batch_dir`, one per domain, in `DOMAINS` order."
-    reps = [json.loads(p.read_text()) for p in sorted(Path(batch_dir).rglob('report.json'))]
-    reps = [r for r in reps if r['method'] == method]
+    reps = [r for r in read_reports(batch_dir) if r['method'] == method]
     if not reps: raise MissingResults(f'{batch_dir}: no report.json of a {method} run '
                                       '(run the batch first: lmr batch configs/batches/domains.yaml)')
     dup = [d for d in DOMAINS if sum(r['domain'] == d for r in reps) > 1]
@@ -284,11 +291,10 @@ def learning_curves(
 ) -> pd.DataFrame:
     "Train and validation loss by step of each run (`job` = 'domain method'); step 0 is the base model's loss."
     rows = []
-    for p in sorted(Path(batch_dir).rglob('report.json')):
-        r = json.loads(p.read_text()); key = {'job': f"{r['domain']} {r['method']}", 'domain': r['domain'],
-                                              'method': r['method']}
+    for r in read_reports(batch_dir):
+        key = {'job': f"{r['domain']} {r['method']}", 'domain': r['domain'], 'method': r['method']}
         rows += [{**key, 'step': 0, 'split': s, 'loss': r.get(f'base_{s}_loss')} for s in ('train', 'valid')]
-        for m in read_jsonl(p.parent / 'metrics.jsonl'):
+        for m in read_jsonl(Path(r['run_dir']) / 'metrics.jsonl'):
             rows += [{**key, 'step': m['step'], 'split': s, 'loss': m[k]}
                      for s, k in (('train', 'loss'), ('valid', 'valid_loss')) if k in m]
     if not rows: raise MissingResults(f'{batch_dir}: no report.json (run lmr study domains)')
@@ -358,8 +364,7 @@ def answers_table(
     domain: str = 'medicine', # whose test questions
 ) -> pd.DataFrame:
     "The first test questions of `domain` with the reference answer, the base's and each adapter's greedy answer."
-    reps = {r['method']: r for r in (json.loads(p.read_text()) for p in sorted(Path(batch_dir).rglob('report.json')))
-            if r['domain'] == domain}
+    reps = {r['method']: r for r in read_reports(batch_dir) if r['domain'] == domain}
     if not reps: raise MissingResults(f'{batch_dir}: no {domain} run')
     first = next(iter(reps.values()))
     t = pd.DataFrame({'question': [g['prompt'] for g in first['generations']],
@@ -374,8 +379,7 @@ def runs_table(
 ) -> pd.DataFrame:
     "One row per run: data, budget, base and adapter validation loss, and what it took (seconds, CPU seconds, memory)."
     rows = []
-    for p in sorted(Path(batch_dir).rglob('report.json')):
-        r = json.loads(p.read_text())
+    for r in read_reports(batch_dir):
         rows.append({'domain': r['domain'], 'method': r['method'], 'stand_in': r['stand_in'],
                      'train examples': r['examples']['train'], 'steps': r['steps'], 'epochs': r['epochs'],
                      'best step': r['restored_step'] or r['steps'], 'base valid loss': r['base_valid_loss'],

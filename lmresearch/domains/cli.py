@@ -47,7 +47,7 @@ def add_commands(
                    help='source names or domains to leave out (env DOWNLOAD_SKIP)')
     f.add_argument('--offline', action='store_true', default=_env_flag('OFFLINE'),
                    help='never open a connection; report what is present (env OFFLINE=1)')
-    m = steps.add_parser('matrix', help="a batch's adapters x domains: test perplexity, gains and their 95% CIs")
+    m = steps.add_parser('matrix', help="a batch's adapters x domains: test perplexity, gains and their 95%% CIs")
     m.add_argument('batch_dir', help='a batch folder of domain-adapter runs (e.g. runs/domains)')
     m.add_argument('--method', default='lora', choices=['lora', 'qlora'], help='the adapters compared (default lora)')
     m.add_argument('--figures', default=None, help='where the table and figure go (default figures/)')
