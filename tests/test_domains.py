@@ -268,7 +268,7 @@ def test_study_pieces_on_tiny_runs(tiny_study):
     assert len(g) == 2 * 4 and g.own.sum() == 2 and ((g.ci_low <= g.gain) & (g.gain <= g.ci_high)).all()
     assert set(lora['diagonal'].adapter) == {'medicine', 'ecology'} and len(lora['diagonal']) == 6
     head = an.headline_table(lora, qlora, n_resamples=200)
-    assert list(head.comparison) == ['LoRA vs base', 'QLoRA vs its 4-bit base', 'QLoRA vs base']
+    assert list(head.comparison) == ['base -> LoRA', '4-bit base -> QLoRA', 'base -> QLoRA', 'LoRA -> QLoRA']
     assert ((head.ci_low <= head['diff']) & (head['diff'] <= head.ci_high)).all()
     ans = an.answers_table(batch)
     assert list(ans.columns) == ['question', 'reference', 'base', 'LoRA', 'QLoRA'] and len(ans) == 2

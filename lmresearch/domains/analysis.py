@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import load_yaml
+from ..config import read_yaml
 from ..core import LMRError, atomic_write_json, configs_dir
-from ..evaluate import bootstrap_sums, compare_models, score_sequences
+from ..evaluate import bootstrap_stat, compare_models, score_sequences
 from ..figures import MissingResults, figsize, make_figures, save_table, thesis_figure
 from ..models import load_tokenizer, pad_token_id
 from ..tracking import read_jsonl
@@ -112,11 +112,11 @@ def adapter_vs_base(
     return pd.concat(rows, ignore_index=True)
 
 # %% ../../nbs/34_domains_analysis.ipynb #3a6a6a5e
-def _gain_draws(base: pd.DataFrame, adapter: pd.DataFrame, n_resamples: int, seed: int) -> tuple[float, np.ndarray]:
-    "Gain (base loss - adapter loss, nats per target token) on one test set, and its paired bootstrap draws."
+def _gain_draws(base: pd.DataFrame, adapter: pd.DataFrame, n_resamples: int, seed: int) -> tuple:
+    "Gain (base loss - adapter loss, nats per target token) on one test set: estimate, 95% CI, bootstrap draws."
     X = np.stack([base.nll, base.tokens, adapter.nll, adapter.tokens], 1).astype(float)
     gain = lambda S: S[..., 0] / S[..., 1] - S[..., 2] / S[..., 3]
-    return float(gain(X.sum(0))), gain(bootstrap_sums(X, n_resamples, seed))
+    return bootstrap_stat(X, gain, n_resamples, seed=seed)
 
 def gain_table(
     scores: dict, # `score_all`'s per-example frames
@@ -127,8 +127,7 @@ def gain_table(
     rows = []
     for (m, d), df in scores.items():
         if m == 'base': continue
-        g, draws = _gain_draws(scores[('base', d)], df, n_resamples, seed + DOMAINS.index(d))
-        lo, hi = np.quantile(draws, [0.025, 0.975])
+        g, lo, hi, _ = _gain_draws(scores[('base', d)], df, n_resamples, seed + DOMAINS.index(d))
         rows.append({'adapter': m, 'test_domain': d, 'own': m == d, 'gain': g, 'ci_low': lo, 'ci_high': hi,
                      'ppl_change_pct': 100 * (np.exp(-g) - 1)})
     return pd.DataFrame(rows)
@@ -140,7 +139,7 @@ def diagonal_table(
     seed: int = 0, # the seed `gain_table` used
 ) -> pd.DataFrame:
     "Per adapter and other domain: own gain, gain there, margin (own - other) with a 95% CI, and whether it holds."
-    draws = {(m, d): _gain_draws(scores[('base', d)], df, n_resamples, seed + DOMAINS.index(d))
+    draws = {(m, d): _gain_draws(scores[('base', d)], df, n_resamples, seed + DOMAINS.index(d))[::3]  # (gain, draws)
              for (m, d), df in scores.items() if m != 'base'}
     rows = []
     for (m, d), (g, dr) in draws.items():
@@ -238,7 +237,7 @@ def write_matrix(
 ) -> dict:
     "The cross-domain matrix of a batch folder into `batch_dir/analysis/METHOD`, its table and its figures."
     reps = adapter_reports(batch_dir, method)
-    train = load_yaml((Path(reps[0]['output_dir']).parent / 'config.yaml').read_text())['train']
+    train = read_yaml(Path(reps[0]['output_dir']).parent / 'config.yaml')['train']
     res = cross_domain_matrix(reps, Path(batch_dir) / ANALYSIS / method, seq_len=train['seq_len'],
                               max_examples=max_examples, autocast=train['precision'] == 'bf16', progress=progress)
     res['table_frame'] = matrix_table(res['matrix'], res['stand_in'])
@@ -348,15 +347,16 @@ def headline_table(
     domain: str = 'medicine', # the domain whose test split is compared
     n_resamples: int = 2000, # paired bootstrap resamples and permutations
 ) -> pd.DataFrame:
-    "LoRA against the base, QLoRA against its 4-bit base and against the full-precision base, on `domain`'s test."
-    pairs = [('LoRA vs base', lora['scores'][('base', domain)], lora['scores'][(domain, domain)]),
-             ('QLoRA vs its 4-bit base', qlora['scores'][('base', domain)], qlora['scores'][(domain, domain)]),
-             ('QLoRA vs base', lora['scores'][('base', domain)], qlora['scores'][(domain, domain)])]
-    rows = [compare_models(a, b, 'ppl', n_resamples, n_resamples, names=('base', 'adapter')).assign(comparison=c)
+    "Perplexity from one model to another on `domain`'s test: base to LoRA; 4-bit base, base and LoRA to QLoRA."
+    base, base4, lo, q = (r['scores'][(m, domain)] for r, m in ((lora, 'base'), (qlora, 'base'), (lora, domain),
+                                                                 (qlora, domain)))
+    pairs = [('base -> LoRA', base, lo), ('4-bit base -> QLoRA', base4, q), ('base -> QLoRA', base, q),
+             ('LoRA -> QLoRA', lo, q)]
+    rows = [compare_models(a, b, 'ppl', n_resamples, n_resamples, names=('a', 'b')).assign(comparison=c)
             for c, a, b in pairs]
     cols = ['comparison', 'n', 'metric_a', 'metric_b', 'diff', 'ci_low', 'ci_high', 'p_permutation']
-    return pd.concat(rows, ignore_index=True)[cols].rename(columns={'n': 'test questions', 'metric_a': 'base ppl',
-                                                                   'metric_b': 'adapter ppl'})
+    names = {'n': 'test questions', 'metric_a': 'ppl from', 'metric_b': 'ppl to'}
+    return pd.concat(rows, ignore_index=True)[cols].rename(columns=names)
 
 # %% ../../nbs/34_domains_analysis.ipynb #685549bc
 def answers_table(
@@ -397,10 +397,10 @@ def study_lines(
     "The study's summary: the medicine headline with its CIs and floor, then one line on the diagonal per adapter."
     med = runs[runs.domain == 'medicine'].set_index('method')
     h = head.set_index('comparison')
-    say = lambda c: (f"{h.loc[c, 'base ppl']:.2f} -> {h.loc[c, 'adapter ppl']:.2f} ({h.loc[c, 'diff']:+.2f}, "
+    say = lambda c: (f"{h.loc[c, 'ppl from']:.2f} -> {h.loc[c, 'ppl to']:.2f} ({h.loc[c, 'diff']:+.2f}, "
                      f"95% CI [{h.loc[c, 'ci_low']:+.2f}, {h.loc[c, 'ci_high']:+.2f}])")
     out = [f"CPU study: on {int(h.iloc[0]['test questions'])} held-out PubMedQA questions, answer perplexity "
-           f"LoRA {say('LoRA vs base')}, QLoRA {say('QLoRA vs its 4-bit base')} against the base model (the floor: "
+           f"LoRA {say('base -> LoRA')}, QLoRA {say('4-bit base -> QLoRA')} against the base model (the floor: "
            f"SmolLM2-135M-Instruct; QLoRA against its 4-bit base), after {med.epochs.min():.0f} epoch of "
            f"{med['train examples'].iloc[0]} training examples"]
     for a, d in diagonal.groupby('adapter', sort=False):
@@ -428,8 +428,9 @@ def _study_tables(batch_dir: Path, lora: dict, qlora: dict, stages: dict) -> dic
         'diagonal': (lora['diagonal'], f'{cpu}: own-domain gain minus the gain on each other domain, 95% CI.'),
         'answers': (answers_table(batch_dir), f'{cpu}: three medicine test questions, greedy answers.'),
         'runs': (runs_table(batch_dir), f'{cpu}: what each run did and took.'),
-        'stages': (pd.DataFrame([{'stage': k, 'seconds': v} for k, v in stages.items()]),
-                   f'{cpu}: wall seconds of each stage of lmr study domains.')}
+        'stages': (pd.DataFrame([{'stage': k, 'seconds': w, 'CPU seconds': c} for k, (w, c) in stages.items()]),
+                   f'{cpu}: wall and CPU seconds of each stage of lmr study domains (the batch: CPU seconds of the '
+                   'jobs inside their notebooks, from their reports).')}
 
 def study(
     runs_root: str | Path, # the batch goes to `runs_root/domains-study`
@@ -445,11 +446,12 @@ def study(
     res = run_batch(configs_dir() / 'batches' / f'{STUDY}.yaml', jobs=jobs, out=batch_dir, progress=progress)
     print(res)
     if not res.ok: return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
-    stages = {'batch': time.time() - t0}
+    stages = {'batch': (time.time() - t0, sum(r['cpu_s'] for r in read_reports(batch_dir)))}
+    t, c = time.time(), time.process_time()
     lora = write_matrix(batch_dir, figures_dir, 'lora', table=f'{STUDY}-matrix', progress=progress)
-    stages['LoRA matrix'] = time.time() - t0 - sum(stages.values())
+    stages['LoRA matrix'] = (time.time() - t, time.process_time() - c); t, c = time.time(), time.process_time()
     qlora = write_matrix(batch_dir, figures_dir, 'qlora', table=f'{STUDY}-qlora-matrix', progress=progress)
-    stages['QLoRA matrix'] = time.time() - t0 - sum(stages.values())
+    stages['QLoRA matrix'] = (time.time() - t, time.process_time() - c)
     tables = _study_tables(batch_dir, lora, qlora, stages)
     for name, (df, caption) in tables.items(): save_table(df, f'{STUDY}-{name}', caption, out_dir=figures_dir)
     figs = make_figures(runs_root, out_dir=figures_dir, only=f'{STUDY}-')
