@@ -25,7 +25,8 @@ from .sources import DOMAINS
 __all__ = ['ANALYSIS', 'BATCH', 'DEMO_MAX_EXAMPLES', 'STUDY', 'read_reports', 'adapter_reports', 'score_examples', 'score_all',
            'matrix_frame', 'adapter_vs_base', 'gain_table', 'diagonal_table', 'cross_domain_matrix', 'matrix_table',
            'domains_matrix', 'write_matrix', 'comparison_lines', 'demo', 'learning_curves', 'domains_study_curves',
-           'domains_study_heatmap', 'headline_table', 'answers_table', 'runs_table', 'study_lines', 'study']
+           'domains_study_heatmap', 'headline_table', 'answers_table', 'runs_table', 'study_lines', 'study_report',
+           'study']
 
 # %% ../../nbs/34_domains_analysis.ipynb #f2def448
 def read_reports(
@@ -205,7 +206,9 @@ def _heatmap(t: pd.DataFrame, colour: pd.DataFrame, label: str, cells: np.ndarra
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=figsize('single', 0.75))
     im = ax.imshow(colour.to_numpy(), **imshow)
-    for (i, j), v in np.ndenumerate(cells): ax.text(j, i, v, ha='center', va='center', fontsize=7)
+    dark = lambda c: np.dot(im.cmap(im.norm(c))[:3], [0.299, 0.587, 0.114]) < 0.5     # white text on dark cells
+    for (i, j), v in np.ndenumerate(cells):
+        ax.text(j, i, v, ha='center', va='center', fontsize=7, color='white' if dark(colour.iat[i, j]) else 'black')
     ax.set(xticks=range(t.shape[1]), xticklabels=t.columns, yticks=range(t.shape[0]), yticklabels=t.index,
            xlabel='test domain (* stand-in data)')
     ax.grid(False)
@@ -327,14 +330,15 @@ def domains_study_heatmap(runs_root: str | Path):
     f = Path(runs_root) / STUDY / ANALYSIS / 'lora' / 'gains.csv'
     if not f.is_file(): raise MissingResults(f'{f} does not exist: run lmr study domains')
     g = pd.read_csv(f)
+    stand_in = pd.read_csv(f.with_name('matrix.csv')).groupby('test_domain').stand_in.first().to_dict()
     t = g.pivot(index='adapter', columns='test_domain', values='gain')
     t = t.loc[[d for d in DOMAINS if d in t.index], [d for d in DOMAINS if d in t.columns]]
     txt = g.set_index(['adapter', 'test_domain']).apply(
         lambda r: f'{r.gain:+.3f}\n[{r.ci_low:+.3f}, {r.ci_high:+.3f}]', axis=1)
     cells = np.array([[txt[(a, d)] for d in t.columns] for a in t.index])
     lim = float(np.nanmax(np.abs(t.to_numpy())))
-    fig = _heatmap(t.rename(index=lambda a: f'{a} adapter'), t, 'gain over the base (nats/token)', cells,
-                   cmap='RdBu', vmin=-lim, vmax=lim)
+    shown = t.rename(index=lambda a: f'{a} adapter', columns=lambda d: f'{d}*' if stand_in.get(d) else d)
+    fig = _heatmap(shown, t, 'gain over the base (nats/token)', cells, cmap='RdBu', vmin=-lim, vmax=lim)
     for i, a in enumerate(t.index):
         if a in t.columns: fig.axes[0].add_patch(plt.Rectangle((list(t.columns).index(a) - .5, i - .5), 1, 1,
                                                                fill=False, lw=1.5, ec='black'))
@@ -366,6 +370,8 @@ def answers_table(
     "The first test questions of `domain` with the reference answer, the base's and each adapter's greedy answer."
     reps = {r['method']: r for r in read_reports(batch_dir) if r['domain'] == domain}
     if not reps: raise MissingResults(f'{batch_dir}: no {domain} run')
+    reps = {m: {**r, 'generations': [{k: ' '.join(str(v).split()) for k, v in g.items()} for g in r['generations']]}
+            for m, r in reps.items()}                                       # one line per answer in a table cell
     first = next(iter(reps.values()))
     t = pd.DataFrame({'question': [g['prompt'] for g in first['generations']],
                       'reference': [g['reference'] for g in first['generations']],
@@ -432,21 +438,15 @@ def _study_tables(batch_dir: Path, lora: dict, qlora: dict, stages: dict) -> dic
                    f'{cpu}: wall and CPU seconds of each stage of lmr study domains (the batch: CPU seconds of the '
                    'jobs inside their notebooks, from their reports).')}
 
-def study(
-    runs_root: str | Path, # the batch goes to `runs_root/domains-study`
+def study_report(
+    batch_dir: str | Path, # the study's batch folder (`runs/domains-study`), every job completed
     figures_dir: str | Path, # where the `domains-study-*` tables and figures go
-    jobs: int = 1, # jobs run in parallel
-    progress: bool = True, # progress bars
-) -> LineReport:
-    "The domain-adapter CPU study: its batch, the LoRA and QLoRA matrices, tables and figures; a `LineReport`."
-    from lmresearch.batch import run_batch
-    from lmresearch.demo import LineReport
-    t0, batch_dir = time.time(), Path(runs_root) / STUDY
-    print(f'batch configs/batches/{STUDY}.yaml -> {batch_dir}')
-    res = run_batch(configs_dir() / 'batches' / f'{STUDY}.yaml', jobs=jobs, out=batch_dir, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
-    stages = {'batch': (time.time() - t0, sum(r['cpu_s'] for r in read_reports(batch_dir)))}
+    batch_s: float | None = None, # wall seconds the batch took (None: not timed here)
+    progress: bool = False, # progress bars while scoring
+) -> tuple[list[str], dict]:
+    "The study's analysis: the LoRA and QLoRA matrices, tables and figures; its summary lines and the files written."
+    batch_dir = Path(batch_dir)
+    stages = {'batch': (batch_s, sum(r['cpu_s'] for r in read_reports(batch_dir)))}
     t, c = time.time(), time.process_time()
     lora = write_matrix(batch_dir, figures_dir, 'lora', table=f'{STUDY}-matrix', progress=progress)
     stages['LoRA matrix'] = (time.time() - t, time.process_time() - c); t, c = time.time(), time.process_time()
@@ -454,10 +454,28 @@ def study(
     stages['QLoRA matrix'] = (time.time() - t, time.process_time() - c)
     tables = _study_tables(batch_dir, lora, qlora, stages)
     for name, (df, caption) in tables.items(): save_table(df, f'{STUDY}-{name}', caption, out_dir=figures_dir)
-    figs = make_figures(runs_root, out_dir=figures_dir, only=f'{STUDY}-')
+    figs = make_figures(batch_dir.parent, out_dir=figures_dir, only=f'{STUDY}-')
     print(lora['table_frame'].round(2).to_string()); print(tables['stages'][0].round(1).to_string(index=False))
     lines = study_lines(tables['headline'][0], lora['diagonal'], tables['runs'][0])
-    print('\n'.join(lines))
     files = {'headline': str(Path(figures_dir) / f'{STUDY}-headline.md'),
              **{r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}}
+    return lines, files
+
+# %% ../../nbs/34_domains_analysis.ipynb #5c9e4a07
+def study(
+    runs_root: str | Path, # the batch goes to `runs_root/domains-study`
+    figures_dir: str | Path, # where the `domains-study-*` tables and figures go
+    jobs: int = 1, # jobs run in parallel
+    progress: bool = True, # progress bars
+) -> LineReport:
+    "The domain-adapter CPU study: its batch, then `study_report`; a `LineReport`."
+    from lmresearch.batch import run_batch
+    from lmresearch.demo import LineReport
+    t0, batch_dir = time.time(), Path(runs_root) / STUDY
+    print(f'batch configs/batches/{STUDY}.yaml -> {batch_dir}')
+    res = run_batch(configs_dir() / 'batches' / f'{STUDY}.yaml', jobs=jobs, out=batch_dir, progress=progress)
+    print(res)
+    if not res.ok: return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
+    lines, files = study_report(batch_dir, figures_dir, time.time() - t0, progress)
+    print('\n'.join(lines))
     return LineReport('domains', True, lines, res, files, time.time() - t0)
