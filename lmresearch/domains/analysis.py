@@ -386,7 +386,8 @@ def runs_table(
     "One row per run: data, budget, base and adapter validation loss, and what it took (seconds, CPU seconds, memory)."
     rows = []
     for r in read_reports(batch_dir):
-        rows.append({'domain': r['domain'], 'method': r['method'], 'stand_in': r['stand_in'],
+        rows.append({'domain': r['domain'], 'method': r['method'], 'base model': r['base_model'],
+                     'stand_in': r['stand_in'],
                      'train examples': r['examples']['train'], 'steps': r['steps'], 'epochs': r['epochs'],
                      'best step': r['restored_step'] or r['steps'], 'base valid loss': r['base_valid_loss'],
                      'valid loss': r['valid_loss'], 'train s': r['train_s'], 'train CPU s': r['train_cpu_s'],
@@ -406,8 +407,8 @@ def study_lines(
     say = lambda c: (f"{h.loc[c, 'ppl from']:.2f} -> {h.loc[c, 'ppl to']:.2f} ({h.loc[c, 'diff']:+.2f}, "
                      f"95% CI [{h.loc[c, 'ci_low']:+.2f}, {h.loc[c, 'ci_high']:+.2f}])")
     out = [f"CPU study: on {int(h.iloc[0]['test questions'])} held-out PubMedQA questions, answer perplexity "
-           f"LoRA {say('base -> LoRA')}, QLoRA {say('4-bit base -> QLoRA')} against the base model (the floor: "
-           f"SmolLM2-135M-Instruct; QLoRA against its 4-bit base), after {med.epochs.min():.0f} epoch of "
+           f"LoRA {say('base -> LoRA')}, QLoRA {say('4-bit base -> QLoRA')} against the floor, the base model "
+           f"{med['base model'].iloc[0]} (QLoRA: its 4-bit base), after {med.epochs.min():.2g} epoch(s) of "
            f"{med['train examples'].iloc[0]} training examples"]
     for a, d in diagonal.groupby('adapter', sort=False):
         weak = [f"{r.other_domain} ({r.margin:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}])" for r in d.itertuples()
