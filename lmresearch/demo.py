@@ -251,7 +251,7 @@ def job_note(executed: Path, # the executed copy whose outputs are kept
             ) -> nbformat.NotebookNode:
     "The output under the parameters cell that says which job's outputs the notebook shows."
     job = show_paths(executed.parent, root)
-    params = ', '.join(f'`{k} = {v!r}`' for k, v in changed.items())
+    params = show_paths(', '.join(f'`{k} = {v!r}`' for k, v in changed.items()), root)   # a job's folders, too
     ran = f'{params} instead of the defaults above' if changed else 'the defaults above'
     md = f'The outputs below are those of job `{job}`, which ran with {ran}.'
     return nbformat.v4.new_output('display_data', data={'text/markdown': md, 'text/plain': md.replace('`', '')})

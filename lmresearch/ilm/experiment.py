@@ -616,10 +616,8 @@ def sample_infills(model: str | Path | Any, # a run directory, a model folder, o
         try: items = infill_items(data_dir, lv, n, max_chars, seed, test_set)
         except IlmExperimentError: continue  # no test documents of this level
         for it in items:
-            with warnings.catch_warnings():  # transformers' notice about its cache argument, once per token
-                warnings.filterwarnings('ignore', message='.*past_key_values', category=FutureWarning)
-                try: r = infill(model, tokenizer, (it['doc'], it['spans']), max_new_tokens=max_new_tokens)
-                except LMRError: continue  # a context too long for the model's positions
+            try: r = infill(model, tokenizer, (it['doc'], it['spans']), max_new_tokens=max_new_tokens)
+            except LMRError: continue  # a context too long for the model's positions
             rows.append({'test_set': test_set, 'test_level': lv, 'doc': it['doc_id'], 'example': it['example'],
                          'context': render(it['doc'], it['spans'], '[{type}]'), 'types': r.types,
                          'reference': r.references, 'infill': r.answers, 'complete': r.complete})

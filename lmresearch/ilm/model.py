@@ -372,8 +372,7 @@ def generate_answers(model, # a causal LM with the ILM tokens
             logits[banned] = -float('inf')
             new.append(_next_token(logits, strategy, temperature, top_p, gen)); ends += new[-1] == it.end
             if ends == blanks: break
-            out = model(input_ids=torch.tensor([new[-1:]], device=dev), past_key_values=out.past_key_values,
-                        use_cache=True)
+            out = model(input_ids=torch.tensor([new[-1:]], device=dev), cache=out.cache, use_cache=True)
     finally: model.train(was)
     return new
 
