@@ -59,6 +59,7 @@ def _cmd_infill(a):
 
 # %% ../../nbs/27_ilm_cli.ipynb #8c596496
 def _cmd_analyse(a):
+    from lmresearch.core import show_paths
     from lmresearch.ilm.analysis import write_analysis
     batch = Path(a.runs_dir)
     out, figs = batch / 'analysis' / 'tables', Path(a.figures) if a.figures else batch / 'analysis' / 'figures'
@@ -67,7 +68,7 @@ def _cmd_analyse(a):
     print('\ninfill perplexity (answer text), model x test level, all = mixed-level:')
     print(an.matrix.round(1).fillna('missing').to_string())
     if len(an.failed): print(f'\njobs that did not complete (cells missing): {", ".join(an.failed["job_id"])}')
-    print(f'\ntables: {out}\nfigures and chapter tables: {figs}')
+    print(f'\ntables: {show_paths(out)}\nfigures and chapter tables: {show_paths(figs)}')
     return 0
 
 # %% ../../nbs/27_ilm_cli.ipynb #ac43856e
