@@ -892,7 +892,7 @@ def study_infills_markdown(infills: pd.DataFrame) -> str: # `study_infills`
     out = []
     for r in infills.itertuples():
         out += [f'**{r.level}**: {r.text}', '', f'- *original*: {r.original}']
-        out += [f'- *infill {k + 1}*: {s}' for k, s in enumerate(r.infills)] + ['']
+        out += [f'- *infill {k + 1}*: {s or "∅"}' for k, s in enumerate(r.infills)] + ['']  # ∅: an empty answer
     return '\n'.join(out)
 
 # %% ../../nbs/26_ilm_analysis.ipynb #fd78c275
