@@ -207,12 +207,13 @@ def total(self: ElmModel, out: dict # what `losses` returned
 def make_example(
     tokenizer, # the LM's tokenizer
     template: str, # input_prompt_template
-    target: str, # target_text
+    target: str | None, # target_text; None: the prompt alone, for generation
     embedding: torch.Tensor, # the text's embedding
     max_target_tokens: int = 64, # summary tokens kept
 ) -> dict:
     "`input_ids`, `loss_mask` (1 on the summary and EOS) and `embedding` of one task."
     p = tokenizer(template, add_special_tokens=False)['input_ids'] if template else []
+    if target is None: return {'input_ids': p, 'loss_mask': [0] * len(p), 'embedding': embedding}
     t = tokenizer(' ' + target.strip(), add_special_tokens=False)['input_ids'][:max_target_tokens]
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     return {'input_ids': p + t + eos, 'loss_mask': [0] * len(p) + [1] * (len(t) + len(eos)), 'embedding': embedding}

@@ -16,14 +16,13 @@ from ..config import ExperimentConfig, load_config, merge, parse_overrides, to_d
 from ..models import model_from_config, pad_token_id
 from ..train import Objective, Trainer, load_model_tensors, read_checkpoint
 from ..tracking import Run
-from ..bertscore import composite
 from .data import read_split
 from .model import ElmModel, collate_elm, make_example
-from .eval import generate_summaries, text_quality
+from .evaluate import diversity, evaluate_predictions, generate_summaries
 
 # %% auto #0
 __all__ = ['MAX_EPOCHS', 'ELM_PRESETS', 'ElmTrainError', 'ElmSection', 'ElmExperimentConfig', 'elm_config', 'ElmObjective',
-           'make_evaluator', 'load_lm', 'build_elm', 'task_examples', 'train_elm', 'load_elm']
+           'make_evaluator', 'load_lm', 'build_elm', 'task_examples', 'train_elm', 'run_config', 'load_elm']
 
 # %% ../../nbs/53_elm_train.ipynb #06e9bf01
 class ElmTrainError(LMRError):
@@ -83,8 +82,8 @@ def elm_config(
     seed: int = 0, # the run's seed
     overrides: dict | list | None = None, # e.g. {'elm.k': 8} or ['elm.k=8']
 ) -> ElmExperimentConfig:
-    "The config of one ELM run: preset < ELM_PRESETS[preset] < data, seed < overrides."
-    mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(data_dir)}
+    "The config of one ELM run: preset < ELM_PRESETS[preset] < data (its resolved path), seed < overrides."
+    mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(Path(data_dir).resolve())}
     layers = merge(merge(parse_overrides(ELM_PRESETS.get(preset, {})), parse_overrides(mine)),
                    parse_overrides(overrides))
     cfg = load_config(cls=ElmExperimentConfig, preset=preset, overrides=layers)
@@ -128,15 +127,13 @@ def make_evaluator(
     on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
     batch_size: int = 16, # tasks per generate call
 ) -> Callable:
-    "`evaluator(trainer) -> {valid_composite, valid_bertscore_f1, ...}` for the `Trainer`."
+    "`evaluator(trainer) -> {valid_composite, valid_bertscore_f1, valid_unique_share, ...}` for the `Trainer`."
     rows = list(rows)[:es.eval_examples]
     refs = [r['target_text'] for r in rows]
     def evaluator(trainer) -> dict:
         preds = generate_summaries(trainer.unwrapped(), rows, embeddings, es.max_new_tokens, batch_size)
-        s = composite(preds, refs, encoder=es.bertscore_encoder)
-        q = [text_quality(p, r) for p, r in zip(preds, refs)]
-        s.update({k: sum(x[k] for x in q) / max(len(q), 1) for k in ('length_ratio', 'empty', 'repeated_ngram_rate')})
-        out = {f'valid_{k}': v for k, v in s.items()}
+        s, _ = evaluate_predictions(preds, refs, es.bertscore_encoder)
+        out = {f'valid_{k}': v for k, v in {**s, **diversity(preds)}.items() if k != 'n'}
         if on_eval is not None: on_eval(out, trainer.state['step'])
         return out
     return evaluator
@@ -222,21 +219,26 @@ def train_elm(
         run.fail(e); raise
 
 # %% ../../nbs/53_elm_train.ipynb #236f6e86
+def run_config(path: str | Path # a run folder or one of its checkpoints (run/checkpoints/ckpt-N)
+              ) -> ElmExperimentConfig:
+    "The config of the ELM run at `path`; an error naming the file when there is none."
+    p = Path(path)
+    run = p.resolve().parent.parent if (p / 'trainer_state.json').is_file() else p
+    if not (run / 'config.yaml').is_file():
+        raise ElmTrainError(f'{path}: not an ELM run or checkpoint (no {run / "config.yaml"})')
+    return load_config(run / 'config.yaml', cls=ElmExperimentConfig)
+
+# %% ../../nbs/53_elm_train.ipynb #14fab60d
 def load_elm(path: str | Path # a run folder (its adapter.safetensors) or a checkpoint folder (run/checkpoints/ckpt-N)
             ) -> tuple[ElmModel, ElmExperimentConfig]:
     "The trained `ElmModel` (eval mode) and its run's config."
-    p = Path(path)
-    is_ckpt = (p / 'trainer_state.json').is_file()
-    run = p.resolve().parent.parent if is_ckpt else p
-    if not (run / 'config.yaml').is_file():
-        raise ElmTrainError(f'{path}: not an ELM run or checkpoint (no {run / "config.yaml"})')
-    cfg = load_config(run / 'config.yaml', cls=ElmExperimentConfig)
+    p, cfg = Path(path), run_config(path)
     model = build_elm(cfg)
-    if is_ckpt:
+    if (p / 'trainer_state.json').is_file():
         c = read_checkpoint(p)
         load_model_tensors(model, c['model'], c['aliases'], f'{p}/model.safetensors', trainable_only=True)
     else:
-        f = run / 'adapter.safetensors'
+        f = p / 'adapter.safetensors'
         if not f.is_file(): raise ElmTrainError(f'{f}: missing (the run did not finish; load one of its checkpoints)')
         model.adapter.load_state_dict(load_safetensors(f))
     return model.eval(), cfg
