@@ -19,7 +19,7 @@ help:
 	@echo "make study   the CPU study of every research line (lmr study; up to ~45 min a line on 2 cores)"
 	@echo "make test    every test: notebooks/library sync check, nbdev_test, pytest"
 	@echo "make venv    create or update .venv (both commands above do it first)"
-	@echo "make export  notebooks -> library (nbdev_export), then nbdev_clean: run after editing a notebook"
+	@echo "make export  notebooks -> library (nbdev_export), nbdev_clean, the kernelspec: run after editing a notebook"
 	@echo "make nbs     re-execute library notebooks in place, keeping real outputs (NB=nbs/00_core.ipynb for one)"
 	@echo "make outputs the smoke batch and the demo (done jobs are skipped), then one job's outputs kept in each"
 	@echo "             experiment notebook in nbs/experiments, so a reader sees what it produces"
@@ -53,7 +53,7 @@ pytest: venv
 	$(BIN)/python -m pytest -q tests
 
 export: venv
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/kernelspec.py
 
 # Re-execute library notebooks in place, keeping their real outputs (NB=nbs/00_core.ipynb for one): execnb's exec_nb,
 # run from nbs/ as nbdev_test runs them; the first error stops and leaves that notebook as it was. Then nbdev_clean.

@@ -12,20 +12,13 @@ from typing import Any, Callable
 
 import yaml
 
-from .config import _Loader as _ConfigLoader
-from lmresearch.core import (
-    LMRError,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    project_root,
-    runs_dir,
-    short_hash,
-)
+from .config import ConfigError, load_yaml, read_yaml
+from .core import (LMRError, atomic_write_bytes, atomic_write_json, atomic_write_text, project_root, runs_dir,
+                             short_hash, show_paths)
 from .tracking import Run, git_info
 
 # %% auto #0
-__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'BatchError', 'read_yaml', 'Param', 'notebook_parameters',
+__all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'KERNEL', 'BatchError', 'Param', 'notebook_parameters',
            'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
            'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'reset_job', 'finalize_job',
            'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
@@ -37,34 +30,10 @@ class BatchError(LMRError):
     "A batch file, its notebook or its parameters are invalid; or jobs of a batch failed."
 
 # %% ../nbs/08_batch.ipynb #1d5c1ac5
-class _Loader(_ConfigLoader):
-    "The config layer's YAML loader (`1e-4` is a float) that also rejects a key given twice."
-
-# %% ../nbs/08_batch.ipynb #ef422c3a
-def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen = {}
-    for k, _ in node.value:
-        key = loader.construct_object(k, deep=True)
-        if key in seen:
-            raise BatchError(f'line {k.start_mark.line + 1}: key {key!r} given twice (first on line {seen[key]})')
-        seen[key] = k.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-# %% ../nbs/08_batch.ipynb #f202d630
-_Loader.add_constructor('tag:yaml.org,2002:map', _mapping)
-
-def read_yaml(path: str | Path) -> Any:
-    "Parse a YAML file (1e-4 is a float; duplicate keys are errors); BatchError names the file and line."
-    path = Path(path)
-    if not path.is_file(): raise BatchError(f'{path}: no such batch file')
-    try: return yaml.load(path.read_text(encoding='utf-8'), Loader=_Loader)
-    except BatchError as e: raise BatchError(f'{path}: {e}') from None
-    except UnicodeDecodeError as e: raise BatchError(f'{path}: not UTF-8 text ({e.reason})') from None
-    except yaml.YAMLError as e:
-        m = getattr(e, 'problem_mark', None)
-        raise BatchError(
-            f'{path}' + (f':{m.line + 1}' if m else '') + f': invalid YAML: {getattr(e, "problem", None) or e}'
-        ) from None
+def _read_batch_file(path: Path) -> Any:
+    "The YAML of a batch file, read by `config.read_yaml`; its errors (file, line) become BatchError."
+    try: return read_yaml(path, 'batch file', mapping=False)
+    except ConfigError as e: raise BatchError(str(e)) from None
 
 # %% ../nbs/08_batch.ipynb #d712b6e3
 _TYPES = {bool: 'bool', int: 'int', float: 'float', str: 'str', list: 'list', tuple: 'list', dict: 'dict'}
@@ -154,6 +123,7 @@ TOP_KEYS = ('name', 'description', 'notebook', 'params', 'grid', 'sets', 'stages
 STAGE_KEYS = ('name', 'notebook', 'params', 'grid', 'sets', 'needs', 'timeout')
 REF_ATTRS = ('run_dir', 'job_dir', 'job_id')
 RESERVED = 'run_dir'
+KERNEL = 'lmresearch'   # the project's Jupyter kernel: jobs run in it, `make lab` registers it, every notebook names it
 _REF = re.compile(r'\$\{([^}]*)\}')
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 
@@ -184,7 +154,7 @@ class BatchSpec:
     stages: list
     single: bool = True
     slurm: dict = field(default_factory=dict)
-    kernel: str = 'lmresearch'
+    kernel: str = KERNEL
     description: str = ''
 
 # %% ../nbs/08_batch.ipynb #716a1768
@@ -211,7 +181,7 @@ def _find_notebook(nb: Any, batch_file: Path, where: str) -> Path:
     for t in tries:
         if t.is_file(): return t.resolve()
     raise BatchError(
-        f'{where}notebook: {nb} does not exist (looked for ' + ' and '.join(map(str, dict.fromkeys(tries))) + ')'
+        f'{where}notebook: {nb} does not exist (looked for ' + ' and '.join(map(show_paths, dict.fromkeys(tries))) + ')'
     )
 
 # %% ../nbs/08_batch.ipynb #5af295b1
@@ -331,24 +301,12 @@ def _check_refs(st: Stage, earlier: dict, file: Path, prefix: str):
     if stages and st.needs is None: st.needs = stages.pop()
 
 # %% ../nbs/08_batch.ipynb #79e3e66a
-def load_batch(path: str | Path, overrides: dict | None = None) -> BatchSpec:
-    "Read and validate a batch file (and its notebooks' parameters); `overrides` replace shared parameters."
-    file = Path(path).resolve() if Path(path).exists() else Path(path)
-    raw = read_yaml(file)
-    if not isinstance(raw, dict):
-        raise BatchError(
-            f'{file}: expected a mapping with notebook and grid/sets (or stages), got {type(raw).__name__}'
-        )
-    _unknown(raw, TOP_KEYS, f'{file}: ')
-    name = raw.get('name', file.stem)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise BatchError(f'{file}: name: expected a simple name (letters, digits, . _ -), got {name!r}')
-    shared = raw.get('params') or {}
-    if not isinstance(shared, dict):
-        raise BatchError(f'{file}: params: expected a mapping of name: value, got {shared!r}')
-    overrides = dict(overrides or {})
-    if RESERVED in overrides:
-        raise BatchError(f'override {RESERVED}: reserved, the batch sets it to each job\'s run directory')
+def _stages(raw: dict, # the batch file's mapping
+            shared: dict, # its shared `params`
+            overrides: dict, # `--set` values
+            file: Path, # the batch file, for messages
+           ) -> tuple[dict[str, Stage], bool]:
+    "The stages of a batch file by name (one stage `main` for a single notebook), and whether it is a single one."
     if 'stages' in raw:
         both = [k for k in ('notebook', 'grid', 'sets', 'timeout') if k in raw]
         if both: raise BatchError(f'{file}: {both[0]}: with stages, give {both[0]} inside each stage')
@@ -366,18 +324,46 @@ def load_batch(path: str | Path, overrides: dict | None = None) -> BatchSpec:
         if st.name in stages: raise BatchError(f'{file}: {where}name: stage {st.name!r} given twice')
         _check_refs(st, stages, file, where)
         stages[st.name] = st
+    return stages, single
+
+def _check_declared(stages: dict[str, Stage], shared: dict, overrides: dict, file: Path, single: bool) -> None:
+    "Every shared parameter and override is declared by some notebook of the batch."
     for k in list(shared) + list(overrides):
-        if not any(k in s.declared for s in stages.values()):
-            nbs = ', '.join(s.notebook.name for s in stages.values())
-            if single and k in shared:
-                st = stages['main']
-                raise _unknown_param(k, st.name, st.notebook, st.declared, f'{file}: params.{k}')
-            raise BatchError(f'{file}: params.{k}: no notebook of this batch declares {k!r} ({nbs})' if k in shared else
-                             f'override {k}: no notebook of this batch declares {k!r} ({nbs})')
+        if any(k in s.declared for s in stages.values()): continue
+        nbs = ', '.join(s.notebook.name for s in stages.values())
+        if single and k in shared:
+            st = stages['main']
+            raise _unknown_param(k, st.name, st.notebook, st.declared, f'{file}: params.{k}')
+        raise BatchError(f'{file}: params.{k}: no notebook of this batch declares {k!r} ({nbs})' if k in shared else
+                         f'override {k}: no notebook of this batch declares {k!r} ({nbs})')
+
+# %% ../nbs/08_batch.ipynb #f4d238da
+def load_batch(path: str | Path, # the batch file (YAML)
+               overrides: dict | None = None, # `--set` values: they replace shared parameters
+              ) -> BatchSpec:
+    "Read and validate a batch file (and its notebooks' parameters); `overrides` replace shared parameters."
+    file = Path(path).resolve() if Path(path).exists() else Path(path)
+    raw = _read_batch_file(file)
+    if not isinstance(raw, dict):
+        raise BatchError(
+            f'{file}: expected a mapping with notebook and grid/sets (or stages), got {type(raw).__name__}'
+        )
+    _unknown(raw, TOP_KEYS, f'{file}: ')
+    name = raw.get('name', file.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise BatchError(f'{file}: name: expected a simple name (letters, digits, . _ -), got {name!r}')
+    shared = raw.get('params') or {}
+    if not isinstance(shared, dict):
+        raise BatchError(f'{file}: params: expected a mapping of name: value, got {shared!r}')
+    overrides = dict(overrides or {})
+    if RESERVED in overrides:
+        raise BatchError(f'override {RESERVED}: reserved, the batch sets it to each job\'s run directory')
+    stages, single = _stages(raw, shared, overrides, file)
+    _check_declared(stages, shared, overrides, file, single)
     slurm = raw.get('slurm') or {}
     if not isinstance(slurm, dict):
         raise BatchError(f'{file}: slurm: expected a mapping of submitit parameters, got {slurm!r}')
-    kernel = raw.get('kernel', 'lmresearch')
+    kernel = raw.get('kernel', KERNEL)
     if not isinstance(kernel, str) or not kernel:
         raise BatchError(f'{file}: kernel: expected a kernel name, got {kernel!r}')
     return BatchSpec(name, file, list(stages.values()), single, slurm, kernel, str(raw.get('description') or ''))
@@ -425,49 +411,29 @@ def _resolve(v: Any, up: Job | None, ups: dict) -> Any:
     return val(m.group(1)) if m else _REF.sub(lambda m: str(val(m.group(1))), v)
 
 # %% ../nbs/08_batch.ipynb #d8c9cf32
-def expand_jobs(spec: BatchSpec, out: str | Path) -> list[Job]:
+def expand_jobs(spec: BatchSpec, # a validated batch (`load_batch`)
+                out: str | Path, # the batch folder: each job gets `out/<job id>`
+               ) -> list[Job]:
     "All jobs of the batch (upstream stages first), with ids, folders under `out` and resolved parameters."
     out, jobs, by_stage = Path(out), [], {}
     for st in spec.stages:
-        ups = by_stage.get(st.needs, []) if st.needs else [None]
         up_decl = next((s.declared for s in spec.stages if s.name == st.needs), {})
+        defaults = {k: p.default for k, p in st.declared.items() if k != RESERVED}
         mine = []
-        for up in ups:
+        for up in (by_stage.get(st.needs, []) if st.needs else [None]):
             for s in st.sets:
-                raw = {**st.params, **s}
-                params = {
-                    k: (
-                        check_value(_resolve(v, up, up_decl), st.declared[k], f'{spec.path}: stage {st.name}: {k}')
-                        if _refs(v)
-                        else v
-                    )
-                    for k, v in raw.items()
-                }
+                raw, where = {**st.params, **s}, f'{spec.path}: stage {st.name}'
+                params = {k: check_value(_resolve(v, up, up_decl), st.declared[k], f'{where}: {k}') if _refs(v) else v
+                          for k, v in raw.items()}
                 varying = {**(up.varying if up else {}), **{k: s[k] for k in st.varying if k in s}}
                 key = {'stage': st.name, 'notebook': st.notebook_rel, 'params': raw, 'upstream': up.id if up else None}
                 jid = job_id(varying, key, '' if spec.single else f'{st.name}-')
-                defaults = {k: p.default for k, p in st.declared.items() if k != RESERVED}
-                mine.append(
-                    Job(
-                        st.name,
-                        jid,
-                        out / jid,
-                        st.notebook,
-                        params,
-                        varying,
-                        up.id if up else None,
-                        st.timeout,
-                        defaults,
-                    )
-                )
-        seen = {}
-        for j in mine:
-            if j.id in seen:
-                raise BatchError(
-                    f'{spec.path}: stage {st.name}: two jobs have the same parameters {j.params} (duplicate values in'
-                    ' grid or sets?)'
-                )
-            seen[j.id] = j
+                mine.append(Job(st.name, jid, out / jid, st.notebook, params, varying, up.id if up else None,
+                                st.timeout, defaults))
+        ids = [j.id for j in mine]
+        dup = next((j for j in mine if ids.count(j.id) > 1), None)
+        if dup: raise BatchError(f'{spec.path}: stage {st.name}: two jobs have the same parameters {dup.params} '
+                                 '(duplicate values in grid or sets?)')
         by_stage[st.name] = mine
         jobs += mine
     return jobs
@@ -539,7 +505,7 @@ def _kernel_python(name: str) -> str | None:
     return argv[0] if argv else None
 
 # %% ../nbs/08_batch.ipynb #2d8cb7d2
-def ensure_kernel(name: str = 'lmresearch') -> str:
+def ensure_kernel(name: str = KERNEL) -> str:
     "Register this environment's Python as Jupyter kernel `name` if needed; returns the kernel name."
     if _kernel_python(name) == sys.executable: return name
     from ipykernel.kernelspec import install
@@ -831,18 +797,25 @@ def _lock(out: Path):
     finally: p.unlink(missing_ok=True)
 
 # %% ../nbs/08_batch.ipynb #cabb9140
-def _schedule(
-    todo: list[Job],
-    by_id: dict,
-    launch: Callable[[Job], int],
-    n: int,
-    prep: Callable[[Job], None],
-    progress: bool,
-    desc: str,
-) -> tuple[list, list]:
+def _skip_blocked(j: Job, # a job whose upstream job did not complete
+                  why: str, # the upstream job's status
+                 ) -> None:
+    "Record `j` as skipped because its upstream job is `why`."
+    rec = read_record(j) or {}
+    rec.update(status='skipped', error=f'upstream job {j.needs} is {why}', ended=_now()[0])
+    j.dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(j.dir / 'job.json', rec)
+
+def _schedule(todo: list[Job], # the jobs to run, upstream ones first
+              by_id: dict, # every job of the batch by id (to read an upstream job's status)
+              launch: Callable[[Job], int], # runs one job, returns its exit code
+              n: int, # jobs at a time
+              prep: Callable[[Job], None], # called on a job just before it is launched
+              progress: bool, # a tqdm bar over the jobs
+              desc: str, # the bar's label
+             ) -> tuple[list, list]:
     "Run `todo` with at most `n` at a time, upstream first; returns (ran, skipped) ids."
     from tqdm.auto import tqdm
-
     pending, running, ran, skipped = list(todo), {}, [], []
     status = lambda jid: (read_record(by_id[jid]) or {}).get('status')
     bar = tqdm(total=len(todo), desc=desc, unit='job', disable=not progress)
@@ -850,39 +823,24 @@ def _schedule(
         try:
             while pending or running:
                 for j in list(pending):
-                    if len(running) >= n:
-                        break
-                    if j.needs and any(r.id == j.needs for r in pending + list(running.values())):
-                        continue  # upstream not done yet
+                    if len(running) >= n: break
+                    if j.needs and any(r.id == j.needs for r in pending + list(running.values())): continue  # upstream
                     pending.remove(j)
                     if j.needs and status(j.needs) != 'completed':
-                        rec = read_record(j) or {}
-                        rec.update(
-                            status='skipped', error=f'upstream job {j.needs} is {status(j.needs)}', ended=_now()[0]
-                        )
-                        j.dir.mkdir(parents=True, exist_ok=True)
-                        atomic_write_json(j.dir / 'job.json', rec)
-                        skipped.append(j.id)
-                        bar.update(1)
+                        _skip_blocked(j, status(j.needs)); skipped.append(j.id); bar.update(1)
                         continue
                     prep(j)
                     running[pool.submit(launch, j)] = j
-                if not running:
-                    continue
+                if not running: continue
                 done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for f in done:
                     j = running.pop(f)
-                    try:
-                        rc = f.result()
-                    except Exception as e:
-                        rc = -1
-                        print(f'{j.id}: could not run: {e}', file=sys.stderr)  # noqa: BLE001
-                    rec = finalize_job(j, rc)
-                    ran.append(j.id)
-                    bar.update(1)
+                    try: rc = f.result()
+                    except Exception as e:  # noqa: BLE001
+                        rc = -1; print(f'{j.id}: could not run: {e}', file=sys.stderr)
+                    finalize_job(j, rc); ran.append(j.id); bar.update(1)
                     bar.set_postfix(failed=sum(status(i) == 'failed' for i in ran))
-        finally:
-            bar.close()
+        finally: bar.close()
     return ran, skipped
 
 # %% ../nbs/08_batch.ipynb #6fcf74b3
@@ -973,9 +931,9 @@ def parse_sets(items: list[str]) -> dict:
         k, eq, v = s.partition('=')
         if not eq or not k.strip().isidentifier():
             raise BatchError(f'--set {s!r}: expected NAME=VALUE, e.g. --set lr=1e-4')
-        try: out[k.strip()] = yaml.load(v, Loader=_Loader) if v.strip() else None
+        try: out[k.strip()] = load_yaml(v) if v.strip() else None
         except yaml.YAMLError: out[k.strip()] = v   # not YAML: the plain string
-        except BatchError as e: raise BatchError(f'--set {s!r}: {e}') from None
+        except ConfigError as e: raise BatchError(f'--set {s!r}: {e}') from None
     return out
 
 # %% ../nbs/08_batch.ipynb #d19d820b

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, importlib, os, sys
 
-from .core import LMRError, system_info, to_json
+from .core import LMRError, show_paths, system_info, to_json
 
 # %% auto #0
 __all__ = ['FIGURE_MODULES', 'LINE_CLIS', 'collect_info', 'format_info', 'build_parser', 'main']
@@ -38,7 +38,7 @@ def format_info(info: dict) -> str:
     out += [f'  {k:<14} {v or "-"}' for k, v in s['packages'].items()]
     out += ['', 'offline assets:', _text_table(info['assets'], ['name', 'package', 'version', 'installed', 'path'])]
     out += ['', 'corpora:', _text_table(info['corpora'], ['name', 'language', 'package', 'installed', 'license'])]
-    return '\n'.join(out)
+    return show_paths('\n'.join(out))   # paths relative to the project: the report reads the same anywhere
 
 # %% ../nbs/90_cli.ipynb #47fd2dc1
 FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis', 'lmresearch.domains.analysis',   # they register

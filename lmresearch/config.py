@@ -15,8 +15,8 @@ from .core import LMRError, atomic_write_text, configs_dir, short_hash
 
 # %% auto #0
 __all__ = ['ConfigError', 'ModelConfig', 'DataConfig', 'TrainConfig', 'TrackingConfig', 'ExperimentConfig', 'from_dict',
-           'to_dict', 'load_yaml', 'dump_yaml', 'save_config', 'flatten', 'parse_overrides', 'merge', 'list_presets',
-           'preset_path', 'load_config', 'load_preset', 'config_hash', 'describe']
+           'to_dict', 'dump_yaml', 'save_config', 'flatten', 'load_yaml', 'read_yaml', 'parse_overrides', 'merge',
+           'list_presets', 'preset_path', 'load_config', 'load_preset', 'config_hash', 'describe']
 
 # %% ../nbs/01_config.ipynb #e97de6bd
 class ConfigError(LMRError):
@@ -31,7 +31,10 @@ class ConfigError(LMRError):
         return ConfigError(self.detail, self.key, source)
 
 # %% ../nbs/01_config.ipynb #d5ec7497
-def _f(default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING, **meta) -> Any:
+def _f(default: Any = dataclasses.MISSING, # the default value
+       factory: Any = dataclasses.MISSING, # or a function that makes the default (for lists and dicts)
+       **meta, # validation rules: `ge`, `gt`, `le`, `lt`, `choices`
+      ) -> Any:
     "A dataclass field with validation metadata (`ge`, `gt`, `le`, `lt`, `choices`)."
     return field(default=default, default_factory=factory, metadata=meta)
 
@@ -127,6 +130,10 @@ def _got(v: Any) -> str:
     "How a wrong value is shown in a message."
     return repr(v) if isinstance(v, (str, int, float, bool, type(None))) else f'{type(v).__name__} {v!r}'[:80]
 
+def _bad(tp: Any, v: Any, path: str) -> ConfigError:
+    "The error for value `v` that does not fit annotation `tp`."
+    return ConfigError(f'expected {_type_name(tp)}, got {_got(v)}', path)
+
 # %% ../nbs/01_config.ipynb #d60a6240
 def _hints(cls: type) -> dict:
     "Resolved type hints of a dataclass (string annotations from `from __future__ import annotations` included)."
@@ -134,7 +141,10 @@ def _hints(cls: type) -> dict:
     except Exception: return {f.name: f.type for f in fields(cls)}
 
 # %% ../nbs/01_config.ipynb #e4a3ee58
-def _check_range(v: Any, meta: Any, path: str):
+def _check_range(v: Any, # a converted scalar
+                 meta: Any, # the field's metadata: `ge`, `gt`, `le`, `lt`, `choices`
+                 path: str, # the key path, for the message
+                ) -> None:
     "Apply `ge`/`gt`/`le`/`lt`/`choices` field metadata to a scalar value."
     if v is None or not meta: return
     if 'choices' in meta and v not in meta['choices']:
@@ -145,66 +155,87 @@ def _check_range(v: Any, meta: Any, path: str):
             raise ConfigError(f'must be {op} {meta[k]}, got {v!r}', path)
 
 # %% ../nbs/01_config.ipynb #76454491
-def _convert(tp: Any, v: Any, path: str) -> Any:
-    "Check `v` against the annotation `tp` and return it converted (int to float, dict to dataclass, ...)."
+def _convert_scalar(tp: type, # bool, int, float, str or another class
+                    v: Any, # the value to check
+                    path: str, # the key path, for the message
+                   ) -> Any:
+    "`v` if it has type `tp`; an int or a numeric string becomes a float, an integral float an int. Never a bool."
+    if isinstance(v, bool) and tp is not bool: raise _bad(tp, v, path)
+    if tp is float and (isinstance(v, int) or isinstance(v, str) and _NUM.fullmatch(v.strip())): return float(v)
+    if tp is int and isinstance(v, float) and v.is_integer(): return int(v)   # 1e3 from YAML 1.2 tools
+    if isinstance(v, tp): return v
+    raise _bad(tp, v, path)
+
+# %% ../nbs/01_config.ipynb #19fb6a3b
+def _convert_seq(tp: Any, # list, tuple, list[X], tuple[X, ...] or tuple[X, Y]
+                 v: Any, # the value to check
+                 path: str, # the key path, for the message
+                ) -> list | tuple:
+    "A list or tuple of converted items; a fixed-length tuple must have exactly as many items as types."
     o, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = lambda: ConfigError(f'expected {_type_name(tp)}, got {_got(v)}', path)
+    if not isinstance(v, (list, tuple)): raise _bad(tp, v, path)
+    if o is tuple and args and args[-1] is not Ellipsis:
+        if len(v) != len(args): raise ConfigError(f'expected {len(args)} items, got {len(v)}', path)
+        return tuple(_convert(a, x, f'{path}[{i}]') for i, (a, x) in enumerate(zip(args, v)))
+    out = [_convert(args[0] if args else Any, x, f'{path}[{i}]') for i, x in enumerate(v)]
+    return tuple(out) if (o or tp) is tuple else out
+
+# %% ../nbs/01_config.ipynb #52ef3f18
+def _convert_dict(tp: Any, # dict or dict[K, V]
+                  v: Any, # the value to check
+                  path: str, # the key path, for the message
+                 ) -> dict:
+    "A dict with converted keys and values; the key path of each value ends in its key."
+    if not isinstance(v, dict): raise _bad(tp, v, path)
+    kt, vt = typing.get_args(tp) or (Any, Any)
+    keys = {k: f'{path}.{k}' if path else str(k) for k in v}
+    return {_convert(kt, k, keys[k]): _convert(vt, x, keys[k]) for k, x in v.items()}
+
+# %% ../nbs/01_config.ipynb #65925812
+def _convert_union(tp: Any, # Union[...] or X | Y, Optional included
+                   v: Any, # the value to check
+                   path: str, # the key path, for the message
+                  ) -> Any:
+    "`v` converted by the first member of the union that accepts it; null where the union allows it."
+    args = typing.get_args(tp)
+    if v is None and type(None) in args: return None
+    errs = []
+    for a in (a for a in args if a is not type(None)):
+        try: return _convert(a, v, path)
+        except ConfigError as e: errs.append(e)
+    if len(errs) == 1: raise errs[0]
+    raise _bad(tp, v, path)
+
+# %% ../nbs/01_config.ipynb #ae3a0286
+def _convert(tp: Any, # a type annotation
+             v: Any, # the value to check
+             path: str, # the key path, for the message
+            ) -> Any:
+    "Check `v` against the annotation `tp` and return it converted (int to float, dict to dataclass, ...)."
+    o = typing.get_origin(tp)
     if tp is Any or tp is object: return v
     if tp is type(None):
         if v is None: return None
-        raise bad()
-    if o in (Union, types.UnionType):
-        if v is None and type(None) in args: return None
-        errs = []
-        for a in (a for a in args if a is not type(None)):
-            try: return _convert(a, v, path)
-            except ConfigError as e: errs.append(e)
-        if len(errs) == 1: raise errs[0]
-        raise bad()
+        raise _bad(tp, v, path)
+    if o in (Union, types.UnionType): return _convert_union(tp, v, path)
     if o is Literal:
+        args = typing.get_args(tp)
         if v in args and not (isinstance(v, bool) and not any(isinstance(a, bool) for a in args)): return v
         raise ConfigError(f'expected one of {list(args)}, got {_got(v)}', path)
     if is_dataclass(tp):
         if isinstance(v, tp): v = to_dict(v)
         if not isinstance(v, dict): raise ConfigError(f'expected a mapping ({tp.__name__}), got {_got(v)}', path)
         return from_dict(tp, v, path)
-    if tp is bool:
-        if isinstance(v, bool): return v
-        raise bad()
-    if tp is int:
-        if isinstance(v, int) and not isinstance(v, bool): return v
-        if isinstance(v, float) and v.is_integer() and not isinstance(v, bool): return int(v)  # 1e3 from YAML 1.2 tools
-        raise bad()
-    if tp is float:
-        if isinstance(v, (int, float)) and not isinstance(v, bool): return float(v)
-        if isinstance(v, str) and _NUM.fullmatch(v.strip()): return float(v)
-        raise bad()
-    if tp is str:
-        if isinstance(v, str): return v
-        raise bad()
-    if tp in (list, tuple) or o in (list, tuple):
-        if not isinstance(v, (list, tuple)): raise bad()
-        if o is tuple and args and args[-1] is not Ellipsis:
-            if len(v) != len(args): raise ConfigError(f'expected {len(args)} items, got {len(v)}', path)
-            return tuple(_convert(a, x, f'{path}[{i}]') for i, (a, x) in enumerate(zip(args, v)))
-        et = args[0] if args else Any
-        out = [_convert(et, x, f'{path}[{i}]') for i, x in enumerate(v)]
-        return tuple(out) if (o or tp) is tuple else out
-    if tp is dict or o is dict:
-        if not isinstance(v, dict): raise bad()
-        kt, vt = args if args else (Any, Any)
-        out = {}
-        for k, x in v.items():
-            kp = f'{path}.{k}' if path else str(k)
-            out[_convert(kt, k, kp)] = _convert(vt, x, kp)
-        return out
-    if isinstance(tp, type):
-        if isinstance(v, tp): return v
-        raise bad()
+    if tp in (list, tuple) or o in (list, tuple): return _convert_seq(tp, v, path)
+    if tp is dict or o is dict: return _convert_dict(tp, v, path)
+    if isinstance(tp, type): return _convert_scalar(tp, v, path)
     raise ConfigError(f'unsupported annotation {tp!r}', path)
 
 # %% ../nbs/01_config.ipynb #ffffd352
-def from_dict(cls: type, d: dict, path: str = '') -> Any:
+def from_dict(cls: type, # a dataclass
+              d: dict, # its values, nested dicts for nested dataclasses (a dataclass instance is re-validated)
+              path: str = '', # the key path of `d` inside a larger config, for messages
+             ) -> Any:
     "Build the (nested) dataclass `cls` from `d`, validating keys, types and ranges; errors name the key path."
     if not is_dataclass(cls): raise TypeError(f'{cls!r} is not a dataclass')
     if is_dataclass(d) and not isinstance(d, type): d = to_dict(d)
@@ -237,45 +268,37 @@ def _plain(o: Any) -> Any:
     return o
 
 # %% ../nbs/01_config.ipynb #4a0cefca
-def to_dict(cfg: Any) -> dict:
+def to_dict(cfg: Any # a dataclass instance
+           ) -> dict:
     "A (nested) dataclass as plain dicts and lists, ready for YAML or JSON."
     if not (is_dataclass(cfg) and not isinstance(cfg, type)):
         raise TypeError(f'expected a dataclass instance, got {type(cfg).__name__}')
     return _plain(cfg)
 
-# %% ../nbs/01_config.ipynb #7e1dfb7d
-class _Dumper(yaml.SafeDumper):
-    """SafeDumper that double-quotes strings holding NEL (U+0085), which plain safe_dump writes raw and reads back as a
-    space."""
-
 # %% ../nbs/01_config.ipynb #8ef92811
+class _Dumper(yaml.SafeDumper):
+    "SafeDumper that double-quotes strings holding NEL (U+0085), which plain safe_dump writes raw and reads as a space."
+
 _Dumper.add_representer(str, lambda dumper, s: dumper.represent_scalar(
     'tag:yaml.org,2002:str', s, style='"' if any(c in s for c in '\x85\u2028\u2029') else None))
 
-class _Loader(yaml.SafeLoader):
-    "SafeLoader that also reads `1e-4` (scientific notation without a dot) as a float, as YAML 1.2 does."
-
 # %% ../nbs/01_config.ipynb #fe9a2913
-_Loader.add_implicit_resolver(
-    'tag:yaml.org,2002:float', re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$'), list('-+0123456789')
-)
-
-def load_yaml(text: str) -> Any:
-    "Parse YAML text into plain data (safe types only; `1e-4` is a float)."
-    return yaml.load(text, Loader=_Loader)
-
-# %% ../nbs/01_config.ipynb #d1634eef
-def dump_yaml(d: Any) -> str:
+def dump_yaml(d: Any # plain data (dicts, lists, scalars; dataclasses and paths are converted)
+             ) -> str:
     "YAML text of plain data (safe types only), keeping key order and non-ASCII text readable."
     return yaml.dump(_plain(d), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
-# %% ../nbs/01_config.ipynb #31f9d90b
-def save_config(cfg: Any, path: str | Path) -> Path:
+# %% ../nbs/01_config.ipynb #d1634eef
+def save_config(cfg: Any, # a dataclass or a dict
+                path: str | Path, # the YAML file to write
+               ) -> Path:
     "Write a config (dataclass or dict) to `path` as YAML, atomically, keeping the field order."
     return atomic_write_text(path, dump_yaml(to_dict(cfg) if is_dataclass(cfg) else cfg))
 
-# %% ../nbs/01_config.ipynb #a729bbb0
-def flatten(d: dict, prefix: str = '') -> dict:
+# %% ../nbs/01_config.ipynb #31f9d90b
+def flatten(d: dict, # a nested dict or a dataclass instance
+            prefix: str = '', # prepended to every key, with a dot
+           ) -> dict:
     "A nested dict (or dataclass) as one level of dotted keys: {'train': {'lr': 1}} -> {'train.lr': 1}."
     if is_dataclass(d) and not isinstance(d, type): d = to_dict(d)
     out = {}
@@ -285,8 +308,54 @@ def flatten(d: dict, prefix: str = '') -> dict:
         else: out[key] = v
     return out
 
+# %% ../nbs/01_config.ipynb #cdff9af7
+class _Loader(yaml.SafeLoader):
+    "SafeLoader that reads `1e-4` as a float (YAML 1.2) and rejects a key given twice in one mapping."
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    "Construct a mapping; ConfigError naming both lines for a key given twice."
+    seen = {}
+    for k, _ in node.value:
+        key = loader.construct_object(k, deep=True)
+        if key in seen:
+            where = f'line {k.start_mark.line + 1}'
+            raise ConfigError(f'key {key!r} given twice (first on line {seen[key]})', source=where)
+        seen[key] = k.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+_Loader.add_implicit_resolver(
+    'tag:yaml.org,2002:float', re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$'), list('-+0123456789'))
+_Loader.add_constructor('tag:yaml.org,2002:map', _mapping)
+
+# %% ../nbs/01_config.ipynb #3d3df1f8
+def load_yaml(text: str # YAML text
+             ) -> Any:
+    "Parse YAML text into plain data (safe types only; `1e-4` is a float; a key given twice is a ConfigError)."
+    return yaml.load(text, Loader=_Loader)
+
 # %% ../nbs/01_config.ipynb #244f3397
-def _set_path(out: dict, key: str, v: Any, src: str):
+def read_yaml(path: str | Path, # the YAML file
+              what: str = 'config file', # what the file is, for the message when it is missing
+              mapping: bool = True, # require a mapping at the top level (an empty file gives {})
+             ) -> Any:
+    "Parse a YAML file with `load_yaml`; ConfigError names the file, and the line of bad YAML or a key given twice."
+    path = Path(path)
+    if not path.is_file(): raise ConfigError(f'no such {what}', source=str(path))
+    try: d = load_yaml(path.read_text(encoding='utf-8'))
+    except yaml.YAMLError as e:
+        m = getattr(e, 'problem_mark', None)
+        where = f'{path}:{m.line + 1}' if m else str(path)
+        raise ConfigError(f'invalid YAML: {getattr(e, "problem", None) or e}', source=where) from None
+    except ConfigError as e: raise e.with_source(f'{path}: {e.source}') from None
+    except UnicodeDecodeError as e: raise ConfigError(f'not UTF-8 text ({e.reason})', source=str(path)) from None
+    if not mapping: return d
+    if d is None: return {}
+    if not isinstance(d, dict):
+        raise ConfigError(f'expected a mapping at the top level, got {type(d).__name__}', source=str(path))
+    return d
+
+# %% ../nbs/01_config.ipynb #94be8d30
+def _set_path(out: dict, key: str, v: Any, src: str) -> None:
     "Set `out[a][b][c] = v` for key 'a.b.c', refusing to mix a value and a section."
     parts = key.split('.')
     if not key or any(not p for p in parts): raise ConfigError(f'bad override key {key!r}', source=src)
@@ -294,9 +363,8 @@ def _set_path(out: dict, key: str, v: Any, src: str):
     for i, p in enumerate(parts[:-1]):
         nxt = node.setdefault(p, {})
         if not isinstance(nxt, dict):
-            raise ConfigError(
-                f'conflicting overrides: {".".join(parts[:i + 1])} is set to a value and used as a section', source=src
-            )
+            msg = f'conflicting overrides: {".".join(parts[:i + 1])} is set to a value and used as a section'
+            raise ConfigError(msg, source=src)
         node = nxt
     last = parts[-1]
     if isinstance(node.get(last), dict) and node[last] and isinstance(v, dict): node[last] = merge(node[last], v)
@@ -304,8 +372,9 @@ def _set_path(out: dict, key: str, v: Any, src: str):
         raise ConfigError(f'conflicting overrides: {key} is set to a value and used as a section', source=src)
     else: node[last] = v
 
-# %% ../nbs/01_config.ipynb #115d8b2e
-def parse_overrides(items: list[str] | dict | None) -> dict:
+# %% ../nbs/01_config.ipynb #7f85a258
+def parse_overrides(items: list[str] | dict | None # `key=value` strings, a flat dotted dict or a nested dict
+                   ) -> dict:
     "`['train.lr=1e-4', ...]`, a flat dict `{'train.lr': 1e-4}` or a nested dict -> one nested dict."
     if not items: return {}
     if isinstance(items, str): items = [items]
@@ -317,17 +386,18 @@ def parse_overrides(items: list[str] | dict | None) -> dict:
         if not isinstance(s, str) or '=' not in s:
             raise ConfigError(f'bad override {s!r}: expected key=value (e.g. train.lr=1e-4)', source='override')
         k, raw = s.split('=', 1)
-        try:
-            v = load_yaml(raw) if raw.strip() else None
+        try: v = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as e:
-            raise ConfigError(
-                f'value {raw!r} is not valid YAML ({getattr(e, "problem", e)})', k.strip(), 'override'
-            ) from None
+            msg = f'value {raw!r} is not valid YAML ({getattr(e, "problem", e)})'
+            raise ConfigError(msg, k.strip(), 'override') from None
+        except ConfigError as e: raise ConfigError(f'value {raw!r}: {e}', k.strip(), 'override') from None
         _set_path(out, k.strip(), v, 'override')
     return out
 
-# %% ../nbs/01_config.ipynb #94be8d30
-def merge(base: dict, upd: dict) -> dict:
+# %% ../nbs/01_config.ipynb #5a2421c8
+def merge(base: dict, # the lower layer (left untouched)
+          upd: dict, # the layer laid over it
+         ) -> dict:
     "Deep merge: a new dict with `upd` laid over `base` (nested dicts merged, other values replaced)."
     out = dict(base)
     for k, v in (upd or {}).items():
@@ -341,28 +411,13 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in d.glob('*.yaml')) if d.is_dir() else []
 
 # %% ../nbs/01_config.ipynb #7655a6bd
-def preset_path(name: str) -> Path:
+def preset_path(name: str # a preset's name, e.g. 'tiny'
+               ) -> Path:
     "The YAML file of preset `name`; `ConfigError` listing the available ones if there is none."
     p = configs_dir() / 'presets' / f'{name}.yaml'
     if not isinstance(name, str) or not re.fullmatch(r'[\w.-]+', name) or not p.is_file():
         raise ConfigError(f'unknown preset {name!r}; available: {", ".join(list_presets()) or "none"}', 'preset')
     return p
-
-# %% ../nbs/01_config.ipynb #6fdf8776
-def _read_yaml(path: str | Path) -> dict:
-    "A YAML mapping from `path`; `ConfigError` with file, line and column for bad YAML."
-    path = Path(path)
-    if not path.is_file(): raise ConfigError('no such config file', source=str(path))
-    try: d = load_yaml(path.read_text(encoding='utf-8'))
-    except yaml.YAMLError as e:
-        m = getattr(e, 'problem_mark', None)
-        where = f'{path}:{m.line + 1}:{m.column + 1}' if m else str(path)
-        raise ConfigError(f'invalid YAML: {getattr(e, "problem", None) or e}', source=where) from None
-    except UnicodeDecodeError as e: raise ConfigError(f'not UTF-8 text ({e.reason})', source=str(path)) from None
-    if d is None: return {}
-    if not isinstance(d, dict):
-        raise ConfigError(f'expected a mapping at the top level, got {type(d).__name__}', source=str(path))
-    return d
 
 # %% ../nbs/01_config.ipynb #8f236f1c
 def _sources(d: dict, src: str, out: dict, prefix: str = '') -> dict:
@@ -382,16 +437,19 @@ def _blame(key: str, srcs: dict) -> str:
     return ''
 
 # %% ../nbs/01_config.ipynb #fcfe4c44
-def load_config(path: str | Path | None = None, cls: type = ExperimentConfig, preset: str | None = None,
-                overrides: list[str] | dict | None = None) -> Any:
+def load_config(path: str | Path | None = None, # a YAML file (optional)
+                cls: type = ExperimentConfig, # the config dataclass to build
+                preset: str | None = None, # a shipped preset; default: the file's `preset:` key
+                overrides: list[str] | dict | None = None, # `key=value` strings or a dotted dict, laid over everything
+               ) -> Any:
     "Build `cls` from dataclass defaults < preset < YAML file < overrides, validated; errors name the file and key."
-    file_d = _read_yaml(path) if path is not None else {}
+    file_d = read_yaml(path) if path is not None else {}
     over = parse_overrides(overrides)
     name = over.get('preset', preset if preset is not None else file_d.get('preset'))
     layers = []
     if name is not None:
         pp = preset_path(name)
-        pd = _read_yaml(pp)
+        pd = read_yaml(pp)
         if pd.get('preset', name) != name:
             raise ConfigError(f'a preset cannot start from another preset ({pd["preset"]!r})', 'preset', str(pp))
         layers.append((pd, str(pp)))
@@ -406,17 +464,23 @@ def load_config(path: str | Path | None = None, cls: type = ExperimentConfig, pr
     except ConfigError as e: raise e.with_source(_blame(e.key, srcs)) from None
 
 # %% ../nbs/01_config.ipynb #4742dccb
-def load_preset(name: str, cls: type = ExperimentConfig) -> Any:
+def load_preset(name: str, # a shipped preset's name
+                cls: type = ExperimentConfig, # the config dataclass to build
+               ) -> Any:
     "The shipped preset `name` as a validated `cls`."
     return load_config(cls=cls, preset=name)
 
 # %% ../nbs/01_config.ipynb #98307f27
-def config_hash(cfg: Any, n: int = 8) -> str:
+def config_hash(cfg: Any, # a config dataclass
+                n: int = 8, # hex digits
+               ) -> str:
     "Short stable hex digest of a config's values (via core.short_hash), for run ids."
     return short_hash(to_dict(cfg), n=n)
 
 # %% ../nbs/01_config.ipynb #6ef5a923
-def describe(cfg: Any, all_keys: bool = False) -> str:
+def describe(cfg: Any, # a config dataclass
+             all_keys: bool = False, # list every value, not only those that differ from the defaults
+            ) -> str:
     "`key = value` lines of the values that differ from the defaults (or of every value with `all_keys`)."
     try: ref = {} if all_keys else flatten(type(cfg)())
     except TypeError: ref = {}  # a dataclass with required fields: no defaults to compare with

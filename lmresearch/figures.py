@@ -80,12 +80,18 @@ def _fmt(v, digits: int) -> str:
         return '' if np.isnan(v) else f'{v:.{digits}f}'
     return str(v)
 
+def _cells(d: pd.DataFrame, digits: int) -> list[list[str]]:
+    "Formatted rows; a float column of whole numbers (integers upcast by a missing value) prints as integers."
+    cols = [d.iloc[:, i] for i in range(d.shape[1])]
+    whole = [pd.api.types.is_float_dtype(c) and c.notna().any() and bool((c.dropna() % 1 == 0).all()) for c in cols]
+    return [[_fmt(v, 0 if w else digits) for v, w in zip(r, whole)] for r in d.itertuples(index=False)]
+
 # %% ../nbs/09_figures.ipynb #33c297de
 def table_to_markdown(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
     "A GitHub-flavoured Markdown table of `df`, numbers right-aligned."
     d = df.reset_index() if index else df
     num = [pd.api.types.is_numeric_dtype(d[c]) for c in d.columns]
-    rows = [[_fmt(v, digits) for v in r] for r in d.itertuples(index=False)]
+    rows = _cells(d, digits)
     head = '| ' + ' | '.join(map(str, d.columns)) + ' |'
     rule = '|' + '|'.join('---:' if n else '---' for n in num) + '|'
     return '\n'.join([head, rule] + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
@@ -117,7 +123,7 @@ def table_to_latex(
         ' & '.join(_tex_escape(str(c)) for c in d.columns) + r' \\',
         r'\midrule',
     ]
-    lines += [' & '.join(_tex_escape(_fmt(v, digits)) for v in r) + r' \\' for r in d.itertuples(index=False)]
+    lines += [' & '.join(_tex_escape(v) for v in r) + r' \\' for r in _cells(d, digits)]
     lines += [r'\bottomrule', r'\end{tabular}', r'\end{table}']
     return '\n'.join(lines) + '\n'
 

@@ -11,44 +11,47 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from execnb.nbio import read_nb
 
-from .config import flatten
-from .core import LMRError, atomic_write_text, project_root
+from .config import flatten, load_yaml
+from .core import LMRError, atomic_write_text, package_dir, project_root, show_paths
 
 # %% auto #0
-__all__ = ['SiteError', 'load_quarto', 'expand_globs', 'md_to_html', 'cell_directives', 'clean_text', 'output_html', 'Page',
-           'read_notebook', 'notebook_page', 'qmd_page', 'batch_page', 'write_batch_pages', 'site_css',
-           'render_offline', 'page_links', 'site_problems', 'build_site']
+__all__ = ['WIDGET_MIME', 'FONTS', 'SiteError', 'load_quarto', 'expand_globs', 'md_to_html', 'cell_directives', 'cell_shows',
+           'clean_text', 'output_html', 'Page', 'highlight_code', 'code_cell_html', 'notebook_page', 'include_files',
+           'front_matter', 'label_names', 'figure_blocks', 'table_captions', 'fenced_divs', 'cross_refs', 'byline',
+           'qmd_page', 'key_first', 'batch_page', 'write_batch_pages', 'page_html', 'site_css', 'render_offline',
+           'page_links', 'site_problems', 'build_site']
 
 # %% ../nbs/10_site.ipynb #d8b2e687
 class SiteError(LMRError):
     "`_quarto.yml`, a page or the site build is invalid or failed."
 
 # %% ../nbs/10_site.ipynb #00809067
-def load_quarto(root: str | Path) -> dict:
+def load_quarto(root: str | Path # the project folder holding `_quarto.yml`
+               ) -> dict:
     "The parsed `_quarto.yml` of `root`; SiteError names the file when it is missing or not a website."
     f = Path(root) / '_quarto.yml'
     if not f.is_file(): raise SiteError(f'{f}: no such file (the website is described by _quarto.yml)')
-    try: cfg = yaml.safe_load(f.read_text(encoding='utf-8'))
+    try: cfg = load_yaml(f.read_text(encoding='utf-8'))
     except yaml.YAMLError as e:
         m = getattr(e, 'problem_mark', None)
-        raise SiteError(
-            f'{f}' + (f':{m.line + 1}' if m else '') + f': invalid YAML: {getattr(e, "problem", None) or e}'
-        ) from None
+        where = f':{m.line + 1}' if m else ''
+        raise SiteError(f'{f}{where}: invalid YAML: {getattr(e, "problem", None) or e}') from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get('project'), dict):
         raise SiteError(f'{f}: expected a mapping with a `project` section')
     if cfg['project'].get('type', 'website') != 'website':
-        raise SiteError(
-            f"{f}: project.type is {cfg['project'].get('type')!r}; the offline renderer builds websites only"
-        )
+        raise SiteError(f"{f}: project.type is {cfg['project'].get('type')!r}; "
+                        'the offline renderer builds websites only')
     return cfg
 
-# %% ../nbs/10_site.ipynb #0250cf00
+# %% ../nbs/10_site.ipynb #1c96dd9a
 def _hidden(rel: str) -> bool: return any(p.startswith(('_', '.')) for p in Path(rel).parts)
 
-# %% ../nbs/10_site.ipynb #209dfa12
-def expand_globs(root: str | Path, patterns: str | list[str]) -> list[str]:
-    "Project-relative posix paths matching `patterns` (in order, without repeats; `!pat` removes matches)."
+def expand_globs(root: str | Path, # the folder the patterns are relative to
+                 patterns: str | list[str] # globs in order; `!pattern` removes what earlier ones matched
+                ) -> list[str]:
+    "Project-relative posix paths matching `patterns` (in order, without repeats), hidden files left out."
     root, out = Path(root), []
     for pat in [patterns] if isinstance(patterns, str) else patterns:
         neg = pat.startswith('!')
@@ -62,31 +65,30 @@ _MD_EXT = ['tables', 'fenced_code', 'codehilite', 'attr_list', 'md_in_html', 'sa
 _MD_CFG = {'codehilite': {'css_class': 'highlight', 'guess_lang': False}, 'toc': {'permalink': False}}
 _MATH = re.compile(r'(\$\$.+?\$\$|(?<![\\$\w])\$(?=\S)[^$\n]+?(?<=\S)\$(?!\w))', re.S)
 
-def md_to_html(text: str) -> str:
-    "HTML of Markdown `text` (tables, fenced code with highlighting, attribute lists, heading ids; math kept verbatim)."
+def md_to_html(text: str # Markdown, with `$math$` and tables
+              ) -> str:
+    "HTML of Markdown `text` (tables in a scrolling box, highlighted code, heading ids; math kept verbatim)."
     import markdown
     maths: list[str] = []
-    def keep(m):
-        maths.append(m.group(0)); return f'LMRMATH{len(maths) - 1}X'
-    # math outside code spans and fences only
-    parts = re.split(r'(```.*?```|`[^`\n]*`)', text, flags=re.S)
+    def keep(m): maths.append(m.group(0)); return f'LMRMATH{len(maths) - 1}X'
+    parts = re.split(r'(```.*?```|`[^`\n]*`)', text, flags=re.S)   # math outside code spans and fences only
     text = ''.join(p if i % 2 else _MATH.sub(keep, p) for i, p in enumerate(parts))
     out = markdown.markdown(text, extensions=_MD_EXT, extension_configs=_MD_CFG, output_format='html')
+    out = out.replace('<table>', '<div class="table-wrap"><table>').replace('</table>', '</table></div>')
     return re.sub(r'LMRMATH(\d+)X', lambda m: f'<span class="math">{html.escape(maths[int(m.group(1))])}</span>', out)
 
 # %% ../nbs/10_site.ipynb #8d2998fe
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s?(.*)$')
 
-def cell_directives(source: str) -> tuple[dict, str]:
-    """The leading `#|` options of a code cell (`hide` -> {'hide': True}, `echo: false` -> {'echo': False}) and the code
-    without them."""
-    lines, opts = source.splitlines(), {}
-    i = 0
+def cell_directives(source: str # a code cell's source
+                   ) -> tuple[dict, str]:
+    "The leading `#|` options of a code cell (`hide` -> {'hide': True}, `echo: false` -> {'echo': False}) and the code."
+    lines, opts, i = source.splitlines(), {}, 0
     while i < len(lines) and (m := _DIRECTIVE.match(lines[i])):
         d = m.group(1).strip()
         if re.match(r'^[\w-]+\s*:', d):
             k, v = d.split(':', 1)
-            with contextlib.suppress(yaml.YAMLError): v = yaml.safe_load(v.strip()) if v.strip() else True
+            with contextlib.suppress(yaml.YAMLError): v = load_yaml(v.strip()) if v.strip() else True
             opts[k.strip()] = v
         elif d:
             k, *rest = d.split(None, 1)
@@ -94,65 +96,58 @@ def cell_directives(source: str) -> tuple[dict, str]:
         i += 1
     return opts, '\n'.join(lines[i:]).strip('\n')
 
-# %% ../nbs/10_site.ipynb #773d2650
-def _show(opts: dict, tags: list[str]) -> tuple[bool, bool]:
-    "(show code, show outputs) for a cell with options `opts` and tags `tags`."
-    if (
-        opts.get('hide')
-        or opts.get('include') is False
-        or 'default_exp' in opts
-        or {'remove-cell', 'remove_cell', 'hide'} & set(tags)
-    ):
-        return False, False
+# %% ../nbs/10_site.ipynb #92cf6c11
+def cell_shows(opts: dict, # the cell's `#|` options, from `cell_directives`
+               tags: list[str] # the cell's metadata tags
+              ) -> tuple[bool, bool]:
+    "(show the code, show the outputs) of a cell with options `opts` and tags `tags`."
+    gone = opts.get('hide') or opts.get('include') is False or 'default_exp' in opts
+    if gone or {'remove-cell', 'remove_cell', 'hide'} & set(tags): return False, False
     code = opts.get('echo', True) is not False and not {'remove-input', 'remove_input', 'hide-input'} & set(tags)
     outs = opts.get('output', True) is not False and not {'remove-output', 'remove_output', 'hide-output'} & set(tags)
     return code, outs
 
 # %% ../nbs/10_site.ipynb #506e9da7
 _ANSI = re.compile(r'\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07')
-_REMOTE = re.compile(
-    r'<script\b[^>]*\bsrc\s*=\s*["\']?(?:https?:)?//[^>]*>\s*</script>|'
-    r'<link\b[^>]*\bhref\s*=\s*["\']?(?:https?:)?//[^>]*>',
-    re.I,
-)
-_MIME_ORDER = ['text/html', 'image/svg+xml', 'image/png', 'image/jpeg', 'text/markdown', 'text/latex', 'text/plain']
 
-def _text(v: Any) -> str: return ''.join(v) if isinstance(v, list) else (v or '')
-
-# %% ../nbs/10_site.ipynb #8b8b669a
-def clean_text(s: str) -> str:
+def clean_text(s: str # terminal output
+              ) -> str:
     "Terminal text as a page shows it: ANSI codes removed, each line's carriage-return rewrites reduced to the last."
     s = _ANSI.sub('', s).replace('\r\n', '\n')
     return '\n'.join(l.rstrip('\r').rsplit('\r', 1)[-1] for l in s.split('\n'))
 
-# %% ../nbs/10_site.ipynb #70aeb423
-def output_html(out: dict, files: dict[str, bytes], prefix: str) -> str:
-    "HTML of one notebook output; images are added to `files` under `prefix` + a number and linked relatively."
-    kind = out.get('output_type')
+# %% ../nbs/10_site.ipynb #6c80b50d
+_REMOTE = re.compile(r'<script\b[^>]*\bsrc\s*=\s*["\']?(?:https?:)?//[^>]*>\s*</script>|'
+                     r'<link\b[^>]*\bhref\s*=\s*["\']?(?:https?:)?//[^>]*>', re.I)
+_MIME_ORDER = ['text/html', 'image/svg+xml', 'image/png', 'image/jpeg', 'text/markdown', 'text/latex', 'text/plain']
+WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'   # a widget's output: it needs its live kernel
+
+def _text(v: Any) -> str: return ''.join(v) if isinstance(v, list) else (v or '')
+
+def output_html(out: dict, # one notebook output
+                files: dict[str, bytes], # images found so far, by name; this output's image is added
+                prefix: str # the name of images before their number, e.g. `page_files/fig-`
+               ) -> str:
+    "HTML of one notebook output; an image is added to `files` under `prefix` + a number and linked relatively."
+    kind, data = out.get('output_type'), out.get('data') or {}
     if kind == 'stream':
-        return (
-            '<pre class="output stream'
-            f' {html.escape(out.get("name", "stdout"))}">{html.escape(clean_text(_text(out.get("text"))))}</pre>'
-        )
+        text = html.escape(clean_text(_text(out.get('text'))))
+        return f'<pre class="output stream {html.escape(out.get("name", "stdout"))}">{text}</pre>'
     if kind == 'error':
         tb = clean_text('\n'.join(out.get('traceback') or [f"{out.get('ename')}: {out.get('evalue')}"]))
         return f'<pre class="output error">{html.escape(tb)}</pre>'
-    data = out.get('data') or {}
     mime = next((m for m in _MIME_ORDER if m in data), None)
-    if mime is None: return ''
-    v = data[mime]
-    if mime == 'text/html': return f'<div class="output html">{_REMOTE.sub("", _text(v))}</div>'
-    if mime.startswith('image/'):
-        ext = {'image/svg+xml': 'svg', 'image/png': 'png', 'image/jpeg': 'jpg'}[mime]
-        name = f'{prefix}{len(files) + 1}.{ext}'
-        files[name] = _text(v).encode() if ext == 'svg' else base64.b64decode(_text(v))
-        alt = html.escape(_text(data.get('text/plain', 'figure'))[:80], quote=True)
-        return (
-            '<div class="output image"><img'
-            f' src="{html.escape(urllib.parse.quote(name, safe="/=+-._~,@"), quote=True)}" alt="{alt}"></div>'
-        )
-    if mime == 'text/markdown': return f'<div class="output markdown">{md_to_html(_text(v))}</div>'
-    return f'<pre class="output text">{html.escape(clean_text(_text(v)))}</pre>'
+    if mime is None or WIDGET_MIME in data: return ''
+    v = _text(data[mime])
+    if mime == 'text/html': return f'<div class="output html">{_REMOTE.sub("", v)}</div>'
+    if mime == 'text/markdown': return f'<div class="output markdown">{md_to_html(v)}</div>'
+    if not mime.startswith('image/'): return f'<pre class="output text">{html.escape(clean_text(v))}</pre>'
+    ext = {'image/svg+xml': 'svg', 'image/png': 'png', 'image/jpeg': 'jpg'}[mime]
+    name = f'{prefix}{len(files) + 1}.{ext}'
+    files[name] = v.encode() if ext == 'svg' else base64.b64decode(v)
+    alt = html.escape(_text(data.get('text/plain', 'figure'))[:80], quote=True)
+    src = html.escape(urllib.parse.quote(name, safe='/=+-._~,@'), quote=True)
+    return f'<div class="output image"><img src="{src}" alt="{alt}"></div>'
 
 # %% ../nbs/10_site.ipynb #89d1653d
 @dataclass
@@ -163,8 +158,11 @@ class Page:
     subtitle: str = ''
     files: dict[str, bytes] = field(default_factory=dict)
 
-# %% ../nbs/10_site.ipynb #905599f0
-def _highlight(code: str, lang: str = 'python') -> str:
+# %% ../nbs/10_site.ipynb #e79e405d
+def highlight_code(code: str, # source code
+                   lang: str = 'python' # a Pygments lexer name; unknown ones show as plain text
+                  ) -> str:
+    "`code` as Pygments' highlighted HTML (its colours are in the site's `style.css`)."
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
@@ -173,140 +171,139 @@ def _highlight(code: str, lang: str = 'python') -> str:
     except ClassNotFound: lexer = get_lexer_by_name('text')
     return highlight(code, lexer, HtmlFormatter(cssclass='highlight'))
 
-# %% ../nbs/10_site.ipynb #e79e405d
-def read_notebook(path: str | Path) -> dict:
-    "A notebook's JSON; SiteError names the file when it is not a readable notebook."
-    path = Path(path)
-    try: nb = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, ValueError) as e: raise SiteError(f'{path}: not a readable notebook ({e})') from None
-    if not isinstance(nb, dict) or not isinstance(nb.get('cells'), list):
-        raise SiteError(f'{path}: not a notebook (no `cells` list)')
-    return nb
+# %% ../nbs/10_site.ipynb #b6ce60e6
+def code_cell_html(cell: dict, # a notebook code cell
+                   files: dict[str, bytes], # images of the page so far; this cell's are added
+                   prefix: str, # image name prefix, e.g. `page_files/fig-`
+                   lang: str = 'python' # the notebook's language, for highlighting
+                  ) -> str:
+    "A code cell as HTML: its code and outputs as its `#|` options and tags allow, '' when nothing shows."
+    opts, code = cell_directives(_text(cell.get('source')))
+    show_code, show_out = cell_shows(opts, (cell.get('metadata') or {}).get('tags') or [])
+    outs = ''.join(output_html(o, files, prefix) for o in cell.get('outputs') or []) if show_out else ''
+    code_html = f'<div class="cell-code">{highlight_code(code, lang)}</div>' if show_code and code.strip() else ''
+    return f'<div class="cell code">{code_html}{outs}</div>' if code_html or outs else ''
 
-# %% ../nbs/10_site.ipynb #ed803bfc
-def notebook_page(path: str | Path, nb: dict | None = None) -> Page:
-    "Render a notebook (read from `path` unless `nb` is given) to a `Page`; images go to `<stem>_files/`."
+# %% ../nbs/10_site.ipynb #3553b5de
+_NB_TITLE = re.compile(r'\s*#\s+(.+?)\s*\n(?:\s*\n)*(?:>\s*(.+?)\s*(?:\n|$))?')
+
+def notebook_page(path: str | Path, # the notebook file
+                  nb: dict | None = None # the notebook, when it is already read
+                 ) -> Page:
+    "Render a notebook to a `Page`; its images go to `<stem>_files/`."
     path = Path(path)
-    nb = nb if nb is not None else read_notebook(path)
+    if nb is None:
+        try: nb = read_nb(path)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SiteError(f'{path}: not a readable notebook ({e})') from None
     lang = ((nb.get('metadata') or {}).get('kernelspec') or {}).get('language') or 'python'
     title, subtitle, parts, files = '', '', [], {}
     for i, cell in enumerate(nb['cells']):
-        src, tags = _text(cell.get('source')), (cell.get('metadata') or {}).get('tags') or []
-        if cell.get('cell_type') == 'raw' and i == 0 and src.lstrip().startswith('---'):
+        src, kind = _text(cell.get('source')), cell.get('cell_type')
+        if kind == 'raw' and i == 0 and src.lstrip().startswith('---'):
             with contextlib.suppress(yaml.YAMLError, AttributeError):
-                fm = yaml.safe_load(src.strip().strip('-')) or {}
+                fm = load_yaml(src.strip().strip('-')) or {}
                 title, subtitle = str(fm.get('title', '')), str(fm.get('subtitle', fm.get('description', '')))
-            continue
-        if cell.get('cell_type') == 'markdown':
-            if not title and (m := re.match(r'\s*#\s+(.+?)\s*\n(?:\s*\n)*(?:>\s*(.+?)\s*(?:\n|$))?', src + '\n')):
+        elif kind == 'markdown':
+            if not title and (m := _NB_TITLE.match(src + '\n')):
                 title, subtitle, src = m.group(1), m.group(2) or '', src[m.end():]
             if src.strip(): parts.append(f'<div class="cell markdown">{md_to_html(src)}</div>')
-            continue
-        if cell.get('cell_type') != 'code': continue
-        opts, code = cell_directives(src)
-        show_code, show_out = _show(opts, tags)
-        outs = (
-            ''.join(output_html(o, files, f'{path.stem}_files/fig-') for o in cell.get('outputs') or [])
-            if show_out
-            else ''
-        )
-        code_html = f'<div class="cell-code">{_highlight(code, lang)}</div>' if show_code and code.strip() else ''
-        if code_html or outs: parts.append(f'<div class="cell code">{code_html}{outs}</div>')
-    return Page(title or path.stem, '\n'.join(parts), subtitle, files)
+        elif kind == 'code': parts.append(code_cell_html(cell, files, f'{path.stem}_files/fig-', lang))
+    return Page(title or path.stem, '\n'.join(p for p in parts if p), subtitle, files)
 
 # %% ../nbs/10_site.ipynb #21e206d0
-_FRONT = re.compile(r'\A---\s*\n(.*?)\n---\s*(?:\n|\Z)', re.S)
 _INCLUDE = re.compile(r'\{\{<\s*include\s+(\S+?)\s*>\}\}')
-_SHORTCODE = re.compile(r'\{\{<.*?>\}\}')
-_LABEL = re.compile(r'\{[^}]*?#((fig|tbl|sec)-[\w-]+)[^}]*\}')
-_FIGURE = re.compile(
-    r'^!\[(?P<cap>[^\]]*)\]\((?P<src>[^)\s]+)(?:\s+"[^"]*")?\)\{(?P<attrs>[^}]*#fig-[^}]*)\}\s*$', re.M
-)
-_TBLCAP = re.compile(r'^:\s+(?P<cap>.+?)\s*\{#(?P<id>tbl-[\w-]+)\}\s*$')
-_XREF = re.compile(r'(?<![\w.@])\[?@((?:fig|tbl|sec)-[\w-]+)\]?')
-_KIND = {'fig': 'Figure', 'tbl': 'Table', 'sec': 'Section'}
 
-def _includes(text: str, base: Path, depth: int = 0) -> str:
+def include_files(text: str, # Quarto Markdown
+                  base: Path, # the document's folder: include paths are relative to it
+                  depth: int = 0 # how deep in nested includes this text is
+                 ) -> str:
+    "`text` with each `{{< include FILE >}}` replaced by the file's text; a placeholder where the file is missing."
     def inc(m):
         f = (base / m.group(1)).resolve()
         if depth > 5: raise SiteError(f'{f}: includes nested more than 5 deep')
-        if not f.is_file():
-            return (
-                f'\n<div class="missing">not made yet: <code>{html.escape(m.group(1))}</code> (run <code>lmr'
-                ' figures</code> to make it)</div>\n'
-            )
-        return _includes(f.read_text(encoding='utf-8'), f.parent, depth + 1)
+        if f.is_file(): return include_files(f.read_text(encoding='utf-8'), f.parent, depth + 1)
+        what = f'<code>{html.escape(m.group(1))}</code>'
+        return f'\n<div class="missing">not made yet: {what} (run <code>lmr figures</code> to make it)</div>\n'
     return _INCLUDE.sub(inc, text)
 
-# %% ../nbs/10_site.ipynb #9fa346da
-def _inline(md: str) -> str: return re.sub(r'^<p>(.*)</p>$', r'\1', md_to_html(md).strip(), flags=re.S)
-
-# %% ../nbs/10_site.ipynb #ec194eda
-def _author(a: Any) -> str:
-    if isinstance(a, list): return ', '.join(_author(x) for x in a)
-    if isinstance(a, dict): return str(a.get('name', ''))
-    return str(a or '')
-
 # %% ../nbs/10_site.ipynb #d7fc5143
-def _front_matter(text: str, path: Path) -> tuple[dict, str]:
+_FRONT = re.compile(r'\A---\s*\n(.*?)\n---\s*(?:\n|\Z)', re.S)
+
+def front_matter(text: str, # a Quarto document
+                 path: Path # its file, named in errors
+                ) -> tuple[dict, str]:
     "The YAML front matter of a Quarto document (or `{}`) and the text after it; SiteError naming `path` if invalid."
     m = _FRONT.match(text)
     if not m: return {}, text
-    try: fm = yaml.safe_load(m.group(1)) or {}
+    try: fm = load_yaml(m.group(1)) or {}
     except yaml.YAMLError as e: raise SiteError(f'{path}: invalid YAML front matter ({e})') from None
     return fm, text[m.end():]
 
 # %% ../nbs/10_site.ipynb #952c60cb
-def _labels(text: str) -> dict[str, str]:
+_LABEL = re.compile(r'\{[^}]*?#((fig|tbl|sec)-[\w-]+)[^}]*\}')
+_KIND = {'fig': 'Figure', 'tbl': 'Table', 'sec': 'Section'}
+
+def label_names(text: str # Quarto Markdown
+               ) -> dict[str, str]:
     "What each `#fig-…`, `#tbl-…` and `#sec-…` label is called: 'Figure 1', 'Table 2', or the section's title."
-    labels, counts = {}, {}
+    labels, counts = {}, Counter()
     for m in _LABEL.finditer(text):
         lid, kind = m.group(1), m.group(2)
         if lid in labels: continue
-        counts[kind] = counts.get(kind, 0) + 1
+        counts[kind] += 1
         labels[lid] = f'{_KIND[kind]} {counts[kind]}'
     for m in re.finditer(r'^#+\s+(.+?)\s*\{[^}]*#(sec-[\w-]+)[^}]*\}\s*$', text, re.M): labels[m.group(2)] = m.group(1)
     return labels
 
 # %% ../nbs/10_site.ipynb #4c796d90
-def _figures(text: str, # Quarto Markdown
-             labels: dict[str, str], # from `_labels`
-             base: Path, # the document's folder: local image paths are relative to it
-             missing_hint: str # what makes a missing image, shown in its placeholder
-            ) -> str:
+_FIGURE = re.compile(r'^!\[(?P<cap>[^\]]*)\]\((?P<src>[^)\s]+)(?:\s+"[^"]*")?\)'
+                     r'\{(?P<attrs>[^}]*#fig-[^}]*)\}\s*$', re.M)
+
+def _inline(md: str) -> str: return re.sub(r'^<p>(.*)</p>$', r'\1', md_to_html(md).strip(), flags=re.S)
+
+def figure_blocks(text: str, # Quarto Markdown
+                  labels: dict[str, str], # from `label_names`
+                  base: Path, # the document's folder: local image paths are relative to it
+                  missing_hint: str # what makes a missing image, shown in its placeholder
+                 ) -> str:
     "Each `![caption](src){#fig-…}` line as a numbered `<figure>`; a placeholder when a local image does not exist."
     def figure(m):
         lid = re.search(r'#(fig-[\w-]+)', m.group('attrs')).group(1)
         width = re.search(r'width\s*=\s*"?([\d.]+(?:%|px|in|cm)?)"?', m.group('attrs'))
         style = f' style="width:{html.escape(width.group(1))}"' if width else ''
-        cap = f'<figcaption><strong>{labels[lid]}:</strong> {_inline(m.group("cap"))}</figcaption>'
-        src = m.group('src')
-        local = not re.match(r'^[a-zA-Z][\w+.-]*:', src)
-        if local and not (base / urllib.parse.unquote(src)).is_file():
+        cap, src = f'<figcaption><strong>{labels[lid]}:</strong> {_inline(m.group("cap"))}</figcaption>', m.group('src')
+        if not re.match(r'^[a-zA-Z][\w+.-]*:', src) and not (base / urllib.parse.unquote(src)).is_file():
             img = f'<div class="missing">figure not made yet: <code>{html.escape(src)}</code> ({missing_hint})</div>'
         else: img = f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(m.group("cap"), quote=True)}"{style}>'
         return f'\n<figure id="{lid}">{img}{cap}</figure>\n'
     return _FIGURE.sub(figure, text)
 
 # %% ../nbs/10_site.ipynb #1d160a10
-def _table_captions(text: str, labels: dict[str, str]) -> str:
-    "Each `: caption {#tbl-…}` line as a numbered caption paragraph above the table it follows."
+_TBLCAP = re.compile(r'^:\s+(?P<cap>.+?)\s*\{#(?P<id>tbl-[\w-]+)\}\s*$')
+
+def table_captions(text: str, # Quarto Markdown
+                   labels: dict[str, str] # from `label_names`
+                  ) -> str:
+    "Each `: caption {#tbl-…}` paragraph as a numbered caption paragraph above the table it follows."
     lines = text.split('\n')
     for i in reversed(range(len(lines))):
-        if not (m := _TBLCAP.match(lines[i])): continue
+        if not lines[i].startswith(': '): continue
+        k = i
+        while k + 1 < len(lines) and lines[k + 1].strip(): k += 1
+        if not (m := _TBLCAP.match(' '.join(l.strip() for l in lines[i:k + 1]))): continue
         j = i - 1
         while j >= 0 and not lines[j].strip(): j -= 1
         while j >= 0 and lines[j].lstrip().startswith('|'): j -= 1
-        cap = (
-            f'<p class="table-caption" id="{m.group("id")}"><strong>{labels[m.group("id")]}:</strong>'
-            f' {_inline(m.group("cap"))}</p>'
-        )
-        lines[i] = ''
-        lines.insert(j + 1, f'\n{cap}\n')
+        lid = m.group('id')
+        lines[i:k + 1] = ['']
+        cap = f'<strong>{labels[lid]}:</strong> {_inline(m.group("cap"))}'
+        lines.insert(j + 1, f'\n<p class="table-caption" id="{lid}">{cap}</p>\n')
     return '\n'.join(lines)
 
 # %% ../nbs/10_site.ipynb #1fe4a39a
-def _divs(text: str) -> str:
+def fenced_divs(text: str # Quarto Markdown
+               ) -> str:
     "Quarto's fenced divs (`::: {#id .class}` or `::: class` ... `:::`) as `<div>`s whose content stays Markdown."
     def div(m):
         attrs = m.group(1) if m.group(1) is not None else m.group(2)
@@ -318,7 +315,11 @@ def _divs(text: str) -> str:
     return re.sub(r'^:::+[ \t]*(?:\{([^}]*)\}|([\w-]+))?[ \t]*$', div, text, flags=re.M)
 
 # %% ../nbs/10_site.ipynb #77f4b808
-def _xrefs(text: str, labels: dict[str, str]) -> str:
+_XREF = re.compile(r'(?<![\w.@])\[?@((?:fig|tbl|sec)-[\w-]+)\]?')
+
+def cross_refs(text: str, # Quarto Markdown
+               labels: dict[str, str] # from `label_names`
+              ) -> str:
     "`@fig-…`, `@tbl-…` and `@sec-…` outside code as links named by `labels`; an unknown label as `?@label`."
     def xref(m):
         lid = m.group(1)
@@ -328,16 +329,22 @@ def _xrefs(text: str, labels: dict[str, str]) -> str:
     return ''.join(p if i % 2 else _XREF.sub(xref, p) for i, p in enumerate(parts))
 
 # %% ../nbs/10_site.ipynb #842bae7e
-def _byline(fm: dict, path: Path) -> str:
-    "HTML for the front matter's author, date (`today`, `last-modified`: of `path`) and abstract; '' if none."
+def _author(a: Any) -> str:
+    if isinstance(a, list): return ', '.join(_author(x) for x in a)
+    return str(a.get('name', '')) if isinstance(a, dict) else str(a or '')
+
+def byline(fm: dict, # a document's front matter
+           path: Path # the document; `date: last-modified` is its modification time
+          ) -> str:
+    "HTML for the front matter's author, date (`today`, `last-modified`) and abstract; '' if none."
     date = fm.get('date')
     if str(date) in ('today', 'last-modified'):
         t = path.stat().st_mtime if date == 'last-modified' else datetime.datetime.now().timestamp()
         date = datetime.date.fromtimestamp(t).isoformat()
     head = ''
     if fm.get('author') or date:
-        head += f'<p class="byline">{html.escape(_author(fm.get("author")))}'
-        head += (f' · {html.escape(str(date))}' if date else '') + '</p>'
+        when = f' · {html.escape(str(date))}' if date else ''
+        head += f'<p class="byline">{html.escape(_author(fm.get("author")))}{when}</p>'
     if fm.get('abstract'):
         head += f'<div class="abstract"><strong>Abstract.</strong> {md_to_html(str(fm["abstract"]))}</div>'
     return head
@@ -350,66 +357,60 @@ def qmd_page(path: str | Path, # a Quarto Markdown file
     path = Path(path)
     try: text = path.read_text(encoding='utf-8')
     except OSError as e: raise SiteError(f'{path}: cannot read ({e})') from None
-    fm, text = _front_matter(text, path)
-    text = _SHORTCODE.sub('', _includes(text, path.parent))
+    fm, text = front_matter(text, path)
+    text = re.sub(r'\{\{<.*?>\}\}', '', include_files(text, path.parent))
     text = re.sub(r'^```\{(\w+)[^}]*\}', r'```\1', text, flags=re.M)  # executable chunks are shown as code
-    labels = _labels(text)
-    text = _xrefs(_divs(_table_captions(_figures(text, labels, path.parent, missing_hint), labels)), labels)
-    return Page(str(fm.get('title') or path.stem), _byline(fm, path) + md_to_html(text), str(fm.get('subtitle') or ''))
+    labels = label_names(text)
+    text = table_captions(figure_blocks(text, labels, path.parent, missing_hint), labels)
+    text = cross_refs(fenced_divs(text), labels)
+    return Page(str(fm.get('title') or path.stem), byline(fm, path) + md_to_html(text), str(fm.get('subtitle') or ''))
 
-# %% ../nbs/10_site.ipynb #93d860f7
-_META_COLS = {'stage', 'job_id', 'status', 'duration_s', 'commit', 'error', 'job_dir', 'notebook_hash'}
-
+# %% ../nbs/10_site.ipynb #4ec97228
 def _md_cell(v: Any, width: int = 60) -> str:
+    "A value as the text of one Markdown table cell, at most `width` characters."
     if v is None or (isinstance(v, float) and v != v): return ''
     if isinstance(v, float): s = f'{v:.4g}'
-    elif isinstance(v, (list, dict)): s = json.dumps(v, separators=(',', ':'))
-    else: s = str(v)
+    else: s = json.dumps(v, separators=(',', ':')) if isinstance(v, (list, dict)) else str(v)
     s = ' '.join(s.split())
     if len(s) > width: s = s[:width - 1] + '…'
     return re.sub(r'([\\`*_\[\]|<>#])', r'\\\1', s)
 
-# %% ../nbs/10_site.ipynb #4ec97228
+def _link(text: str, href: str) -> str: return f'[{_md_cell(text, 200)}]({urllib.parse.quote(href, safe="/=+-._~")})'
+
+def _table(rows: list[list[str]], head: list[str], right: list[bool]) -> str:
+    "A Markdown table of cells `rows` under `head`; the columns where `right` is true are right-aligned."
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '|'.join('---:' if r else '---' for r in right) + '|']
+    return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
+
+# %% ../nbs/10_site.ipynb #a4cf6812
 def _json_dict(f: Path) -> dict:
+    "The JSON object in `f`, or `{}` when it is missing or not an object."
     with contextlib.suppress(OSError, ValueError):
         d = json.loads(f.read_text(encoding='utf-8'))
         if isinstance(d, dict): return d
     return {}
 
-# %% ../nbs/10_site.ipynb #81058302
 def _job_notebook(d: Path) -> Path | None:
+    "The executed notebook of job folder `d` (`notebook.ipynb` first), or None."
     nbs = sorted(d.glob('*.ipynb'), key=lambda p: (p.name != 'notebook.ipynb', p.name))
     return nbs[0] if nbs else None
 
-# %% ../nbs/10_site.ipynb #e77cacb2
-def _relative(v: Any, *roots: Path) -> Any:
-    "An absolute path under one of `roots` shown relative to it: this machine's folders mean nothing on the site."
-    if isinstance(v, str) and v.startswith('/'):
-        for r in roots:
-            with contextlib.suppress(ValueError, OSError):
-                return Path(v).resolve().relative_to(Path(r).resolve()).as_posix()
-    return v
-
-# %% ../nbs/10_site.ipynb #a4cf6812
-def _link(text: str, href: str) -> str: return f'[{_md_cell(text, 200)}]({urllib.parse.quote(href, safe="/=+-._~")})'
-
-# %% ../nbs/10_site.ipynb #6a853fc8
-def _table(rows: list[list[str]], head: list[str], right: list[bool]) -> str:
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '|'.join('---:' if r else '---' for r in right) + '|']
-    return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows]) + '\n'
-
-# %% ../nbs/10_site.ipynb #617ec2ba
-def _job_records(d: Path, jobs: list[Path]) -> tuple[dict, dict, dict]:
-    "Per job folder: its `job.json`, its run's scalar summary metrics (flattened) and its parameters (paths relative)."
-    recs = {j: _json_dict(j / 'job.json') for j in jobs}
-    scalar = lambda v: v is None or isinstance(v, (int, float, str, bool))
-    summ = {j: {k: v for k, v in flatten(_json_dict(j / 'run' / 'summary.json')).items() if scalar(v)} for j in jobs}
-    roots = (d.parent, project_root())
-    params = {j: {k: _relative(v, *roots) for k, v in (r.get('params') or {}).items()} for j, r in recs.items()}
+def _job_records(d: Path, # a batch folder
+                 jobs: list[Path], # its job folders
+                 root: Path # the project: paths show relative to it
+                ) -> tuple[dict, dict, dict]:
+    "Per job folder: its `job.json`, its run's scalar summary metrics (flattened) and its parameters."
+    local = lambda v: show_paths(v, root) if isinstance(v, str) else v
+    recs = {j: {k: local(v) for k, v in _json_dict(j / 'job.json').items()} for j in jobs}
+    summ = {j: {k: local(v) for k, v in flatten(_json_dict(j / 'run' / 'summary.json')).items()
+                if v is None or isinstance(v, (int, float, str, bool))} for j in jobs}
+    params = {j: {k: local(v) for k, v in (r.get('params') or {}).items()} for j, r in recs.items()}
     return recs, summ, params
 
-# %% ../nbs/10_site.ipynb #12b04077
-def _varying(recs: dict, params: dict) -> tuple[list[str], dict]:
+# %% ../nbs/10_site.ipynb #31ed91a6
+def _varying(recs: dict, # job folder -> job.json, from `_job_records`
+             params: dict # job folder -> parameters
+            ) -> tuple[list[str], dict]:
     "The parameters that differ between jobs (the batch's declared `varying` ones first), and those all jobs share."
     vary = list(dict.fromkeys(k for r in recs.values() for k in (r.get('varying') or {})))
     keys = list(dict.fromkeys(k for p in params.values() for k in p))
@@ -419,39 +420,57 @@ def _varying(recs: dict, params: dict) -> tuple[list[str], dict]:
     return vary, {k: first.get(k) for k in keys if k not in vary}
 
 # %% ../nbs/10_site.ipynb #ce973a7d
-def _jobs_intro(recs: dict, shared: dict) -> list[str]:
+def _jobs_intro(recs: dict, # job folder -> job.json
+                shared: dict # the parameters all jobs share
+               ) -> list[str]:
     "The lines above a batch's table: jobs per status, the notebook(s) they ran, the parameters all of them share."
     st = Counter(r.get('status', 'unknown') for r in recs.values())
     md = [f'{len(recs)} jobs: ' + ', '.join(f'{n} {k}' for k, n in st.items()) + '.']
     nbs = sorted({str(r['notebook']) for r in recs.values() if r.get('notebook')})
     if nbs: md.append('Notebook: ' + ', '.join(f'`{Path(n).name}`' for n in nbs) + '.')
-    if shared: md.append('Shared parameters: ' + ', '.join(f'`{k}={json.dumps(v, default=str)}`'
-                                                             for k, v in shared.items()) + '.')
+    shown = ', '.join(f'`{k}={json.dumps(v, default=str)}`' for k, v in shared.items())
+    if shared: md.append(f'Shared parameters: {shown}.')
     return md
 
 # %% ../nbs/10_site.ipynb #028a30b4
-def _jobs_table(recs: dict, summ: dict, params: dict, vary: list[str]) -> str:
-    "One row per job: name (linked to its executed notebook), stage, status, varying parameters, metrics, time, error."
-    metrics = list(dict.fromkeys(k for s in summ.values() for k in s if k not in vary))[:12]
-    stages = len({r.get('stage') for r in recs.values()}) > 1
-    failed = any(r.get('error') for r in recs.values())
-    head = ['job'] + ['stage'] * stages + ['status'] + vary + metrics + ['duration (s)'] + ['error'] * failed
-    right = [False] * (2 + stages + len(vary)) + [True] * (len(metrics) + 1) + [False] * failed
+_KEY_METRIC = re.compile(r'ppl|perplexity|composite|accuracy|acc\b|bits_per_char|bpc|f1|loss', re.I)
+
+def key_first(names: list[str] # column names
+             ) -> list[str]:
+    "`names` with the key result columns (perplexity, composite, accuracy, bits per character, F1, loss) first."
+    return sorted(names, key=lambda n: not _KEY_METRIC.search(str(n)))
+
+# %% ../nbs/10_site.ipynb #388a6d39
+def _jobs_table(recs: dict, # job folder -> job.json
+                summ: dict, # job folder -> summary metrics
+                params: dict, # job folder -> parameters
+                vary: list[str] # the parameters that differ between jobs
+               ) -> str:
+    "One row per job: name (linked to its notebook), stage, status, key results, varying parameters, metrics, error."
+    metrics = key_first(list(dict.fromkeys(k for s in summ.values() for k in s if k not in vary)))[:12]
+    key = [m for m in metrics if _KEY_METRIC.search(m)]
+    stages, failed = len({r.get('stage') for r in recs.values()}) > 1, any(r.get('error') for r in recs.values())
+    rest = metrics[len(key):]
+    head = ['job'] + ['stage'] * stages + ['status'] + key + vary + rest + ['duration (s)'] + ['error'] * failed
+    right = [False] * (2 + stages) + [True] * len(key) + [False] * len(vary) + [True] * (len(rest) + 1)
+    right += [False] * failed
     rows = []
     for j, r in recs.items():
         name, nb = r.get('job_id') or j.name, _job_notebook(j)
         row = [_link(name, f'{j.name}/{nb.name}') if nb else _md_cell(name)] + [_md_cell(r.get('stage'))] * stages
-        row += [_md_cell(r.get('status'))] + [_md_cell(params[j].get(k)) for k in vary]
-        row += [_md_cell(summ[j].get(k)) for k in metrics] + [_md_cell(r.get('duration_s'))]
+        row += [_md_cell(r.get('status'))] + [_md_cell(summ[j].get(k)) for k in key]
+        row += [_md_cell(params[j].get(k)) for k in vary] + [_md_cell(summ[j].get(k)) for k in rest]
+        row += [_md_cell(r.get('duration_s'))]
         rows.append(row + [_md_cell(r.get('error'))] * failed)
     return _table(rows, head, right)
 
-# %% ../nbs/10_site.ipynb #41666f96
-def _results_csv_table(d: Path) -> str:
-    "A batch known only by its `results.csv`: the job count and the table, job ids linked to executed notebooks."
-    import pandas as pd
+# %% ../nbs/10_site.ipynb #929f68e4
+def _results_csv_table(d: Path # a batch folder with a `results.csv`
+                      ) -> str:
+    "A batch known only by its `results.csv`: the job count and the table (key results first), notebooks linked."
     df = pd.read_csv(d / 'results.csv')
-    df = df[[c for c in df.columns if c != 'job_dir']]
+    lead = [c for c in ('stage', 'job_id', 'status') if c in df.columns]
+    df = df[lead + key_first([c for c in df.columns if c not in lead and c != 'job_dir'])]
     rows = []
     for rec in df.to_dict('records'):
         jd, cells = d / str(rec.get('job_id', '')), [_md_cell(v) for v in rec.values()]
@@ -462,26 +481,28 @@ def _results_csv_table(d: Path) -> str:
     return f'{len(df)} jobs.\n\n' + _table(rows, [_md_cell(c) for c in df.columns], right)
 
 # %% ../nbs/10_site.ipynb #3ab1c74e
-def _batch_files(d: Path) -> list[str]:
+def _batch_files(d: Path # a batch folder
+                ) -> list[str]:
     "Links to the batch's results tables, and its figures (`*.png`/`*.svg`, also in `figures/`) shown inline."
     md = []
     res = [f'[{f}]({f})' for f in ('results.csv', 'results.parquet') if (d / f).is_file()]
     if res: md.append('Results table: ' + ' · '.join(res) + '.')
     figs = sorted([*d.glob('*.png'), *d.glob('*.svg'), *d.glob('figures/*.png'), *d.glob('figures/*.svg')])
-    if figs:
-        md.append('\n## Figures\n\n' + '\n\n'.join(f'![{f.stem}]({urllib.parse.quote(f.relative_to(d).as_posix())})'
-                                                   for f in figs))
+    shown = [f'![{f.stem}]({urllib.parse.quote(f.relative_to(d).as_posix())})' for f in figs]
+    if figs: md.append('\n## Figures\n\n' + '\n\n'.join(shown))
     return md
 
 # %% ../nbs/10_site.ipynb #97ba41f9
-def batch_page(batch_dir: str | Path # a batch folder, `runs/<batch>`
+def batch_page(batch_dir: str | Path, # a batch folder, `runs/<batch>`
+               root: str | Path | None = None # the project, for relative paths (default: the folder above `runs/`)
               ) -> str | None:
     "Quarto Markdown for the results page of one batch folder, or None when it holds no jobs and no results.csv."
     d = Path(batch_dir)
+    root = Path(root) if root is not None else d.resolve().parent.parent
     jobs = sorted(p.parent for p in d.glob('*/job.json'))
     md = [f'---\ntitle: "Batch: {d.name}"\n---\n']
     if jobs:
-        recs, summ, params = _job_records(d, jobs)
+        recs, summ, params = _job_records(d, jobs, root)
         vary, shared = _varying(recs, params)
         md += _jobs_intro(recs, shared) + ['\n' + _jobs_table(recs, summ, params, vary)]
     elif (d / 'results.csv').is_file(): md.append(_results_csv_table(d))
@@ -489,111 +510,39 @@ def batch_page(batch_dir: str | Path # a batch folder, `runs/<batch>`
     return '\n\n'.join(md + _batch_files(d)) + '\n'
 
 # %% ../nbs/10_site.ipynb #05387b94
-def write_batch_pages(root: str | Path) -> list[Path]:
+def write_batch_pages(root: str | Path # the project; its batches are the folders in `root/runs`
+                     ) -> list[Path]:
     "Write `runs/<batch>/index.qmd` (see `batch_page`) for every batch under `root/runs`; returns the pages."
     runs, out = Path(root) / 'runs', []
     for d in sorted(p for p in runs.glob('*') if p.is_dir() and not _hidden(p.name)) if runs.is_dir() else []:
-        text = batch_page(d)
+        text = batch_page(d, root)
         if text is None: continue
         f = d / 'index.qmd'
         if not f.is_file() or f.read_text(encoding='utf-8') != text: atomic_write_text(f, text)
         out.append(f)
     return out
 
-# %% ../nbs/10_site.ipynb #fec102c0
-_CSS = '''
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#212529;
-  background:#fff}
-nav.sidebar{position:fixed;top:0;left:0;bottom:0;width:260px;overflow-y:auto;background:#f3f5f8;
-  border-right:1px solid #dde1e6;padding:18px 14px;font-size:14px}
-nav.sidebar .site-title{display:block;font-weight:700;font-size:17px;color:#1a3c6e;text-decoration:none;
-  margin-bottom:14px}
-nav.sidebar ul{list-style:none;margin:0;padding:0} nav.sidebar li{margin:2px 0}
-nav.sidebar li.section>span{display:block;margin-top:12px;font-weight:600;color:#495057;text-transform:uppercase;
-  font-size:12px;letter-spacing:.05em}
-nav.sidebar li.section ul{padding-left:8px}
-nav.sidebar a{color:#2c5aa0;text-decoration:none}
-nav.sidebar a:hover{text-decoration:underline}
-nav.sidebar a.active{font-weight:700;color:#111}
-main{margin-left:260px;padding:24px 40px 60px;max-width:1100px}
-header.title-block h1{margin:0 0 4px;font-size:30px}
-header.title-block p.subtitle{margin:0 0 18px;color:#5c6670;font-size:17px}
-h2{border-bottom:1px solid #e5e7ea;padding-bottom:4px;margin-top:30px} a{color:#2c5aa0}
-pre,code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:13px}
-code{background:#f1f3f5;padding:1px 4px;border-radius:3px}
-.highlight{background:#f7f8fa;border-left:3px solid #8fb3e0;margin:10px 0}
-.highlight pre{margin:0;padding:8px 12px;overflow-x:auto}
-pre code{background:none;padding:0}
-pre.output{margin:4px 0 12px;padding:6px 12px;overflow-x:auto;background:#fff;border-left:3px solid #d7dbe0;
-  white-space:pre-wrap}
-pre.output.stderr{background:#fff8e6} pre.output.error{background:#fdecec;border-left-color:#d9534f}
-div.output{margin:4px 0 12px;overflow-x:auto} div.output img,figure img{max-width:100%;height:auto}
-table{border-collapse:collapse;margin:10px 0;font-size:14px}
-th,td{border:1px solid #d7dbe0;padding:4px 8px}
-th{background:#f3f5f8}
-figure{margin:18px 0;text-align:center}
-figcaption,.table-caption{font-size:14px;color:#444;margin-top:6px}
-.table-caption{margin-bottom:4px}
-.missing{border:2px dashed #d9534f;color:#a94442;padding:18px;background:#fdf7f7}
-.xref-missing{color:#d9534f} .byline{color:#5c6670} .abstract{background:#f7f8fa;padding:8px 14px;border-radius:4px}
-div[class^=callout]{border-left:4px solid #2c5aa0;background:#f3f7fd;padding:4px 14px;margin:14px 0}
-div.callout-warning{border-left-color:#e69f00;background:#fff8e6}
-.job-info{background:#f7f8fa;border:1px solid #e5e7ea;padding:8px 14px;border-radius:4px;margin-bottom:16px}
-.pager{display:flex;justify-content:space-between;margin-top:40px;border-top:1px solid #e5e7ea;padding-top:10px}
-.math{font-family:"DejaVu Serif",serif}
-'''
-
-def site_css() -> str:
-    "The site's one stylesheet: page layout plus Pygments' code colours."
-    from pygments.formatters import HtmlFormatter
-    return _CSS + HtmlFormatter(style='friendly').get_style_defs('.highlight') + '\n'
-
 # %% ../nbs/10_site.ipynb #6e3e156d
-_TAG = re.compile(r'<[a-zA-Z][^<>]*>')
-_URL_ATTR = re.compile(r'(\s(?:href|src)\s*=\s*)(["\'])(.*?)\2', re.I | re.S)
-_SCHEME = re.compile(r'^[a-zA-Z][\w+.-]*:')
+def _sources(root: Path, # the project
+             cfg: dict, # its `_quarto.yml`
+             out: Path # the output folder: nothing in it is a page
+            ) -> list[str]:
+    "The project-relative files `project.render` makes pages of: notebooks, `.qmd` and `.md`."
+    srcs = [s for s in expand_globs(root, cfg['project'].get('render') or ['**/*.ipynb', '**/*.qmd'])
+            if Path(s).suffix in ('.ipynb', '.qmd', '.md') and not (root / s).resolve().is_relative_to(out)]
+    if not srcs: raise SiteError(f'{root / "_quarto.yml"}: project.render matches no notebooks or .qmd files')
+    return srcs
 
-def _rel(target: str, page: str) -> str:
-    "Relative URL from site page `page` to site file `target` (both site-relative posix paths)."
-    return urllib.parse.quote(
-        os.path.relpath(target, os.path.dirname(page) or '.').replace(os.sep, '/'), safe="/=+-._~,@"
-    )
+def _index_src(srcs: list[str]) -> str | None:
+    "The page that becomes `index.html`: a top-level `index.*`, else the first `index.*`."
+    top = [s for s in srcs if '/' not in s and Path(s).stem == 'index']
+    return (top or [s for s in srcs if Path(s).stem == 'index'] or [None])[0]
 
-# %% ../nbs/10_site.ipynb #f9e0b759
-@dataclass
-class _Build:
-    root: Path
-    out_of: dict[str, str]                     # project-relative source -> site-relative page
-    copies: dict[str, Path] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def rewrite(self, body: str, src: str, page: str, keep: Any = ()) -> str:
-        """Point links in `body` (written relative to source `src`) at the site: pages to .html, files copied; URLs in
-        `keep` stay."""
-        def fix(m):
-            url = html.unescape(m.group(3)).strip()
-            if not url or _SCHEME.match(url) or url.startswith(('#', '/')) or urllib.parse.unquote(url) in keep:
-                return m.group(0)
-            path, sep, frag = url.partition('#')
-            path = urllib.parse.unquote(path.split('?')[0])
-            if not path: return m.group(0)
-            tgt = (self.root / src).parent / path
-            try: rel = tgt.resolve().relative_to(self.root).as_posix()
-            except ValueError: rel = None
-            if rel in self.out_of: new = self.out_of[rel]
-            elif tgt.is_file() and rel is not None and not _hidden(rel):
-                new = rel; self.copies[rel] = tgt
-            else:
-                self.warnings.append(
-                    f'{src}: link to {url!r}: no such file' + (' in the project' if tgt.exists() else '')
-                )
-                return m.group(0)
-            return f'{m.group(1)}{m.group(2)}{html.escape(_rel(new, page) + sep + frag, quote=True)}{m.group(2)}'
-        return _TAG.sub(lambda t: _URL_ATTR.sub(fix, t.group(0)), body)   # attributes of real tags only, never text
-
-# %% ../nbs/10_site.ipynb #dbaf4979
-def _sidebar(root: Path, cfg: dict, srcs: list[str]) -> list:
+# %% ../nbs/10_site.ipynb #601b4ae5
+def _sidebar(root: Path, # the project
+             cfg: dict, # its `_quarto.yml`
+             srcs: list[str] # the rendered pages
+            ) -> list:
     "[('link', src, text|None) | ('section', title, [...])] from website.sidebar, limited to rendered `srcs`."
     sb = (cfg.get('website') or {}).get('sidebar') or {}
     if isinstance(sb, list): sb = sb[0] if sb else {}
@@ -611,29 +560,104 @@ def _sidebar(root: Path, cfg: dict, srcs: list[str]) -> list:
         return out
     return walk(sb.get('contents') or 'auto')
 
-# %% ../nbs/10_site.ipynb #aaf04d79
 def _flat_nav(nav: list) -> list[str]:
+    "The sidebar's pages in order."
     return [x for it in nav for x in ([it[1]] if it[0] == 'link' else _flat_nav(it[2]))]
 
-# %% ../nbs/10_site.ipynb #da3ec865
-def _nav_html(nav: list, b: _Build, page: str, titles: dict[str, str]) -> str:
-    def items(nav):
-        out = []
+# %% ../nbs/10_site.ipynb #dbaf4979
+_TAG = re.compile(r'<[a-zA-Z][^<>]*>')
+_URL_ATTR = re.compile(r'(\s(?:href|src)\s*=\s*)(["\'])(.*?)\2', re.I | re.S)
+_SCHEME = re.compile(r'^[a-zA-Z][\w+.-]*:')
+
+def _rel(target: str, page: str) -> str:
+    "Relative URL from site page `page` to site file `target` (both site-relative posix paths)."
+    rel = os.path.relpath(target, os.path.dirname(page) or '.').replace(os.sep, '/')
+    return urllib.parse.quote(rel, safe="/=+-._~,@")
+
+@dataclass
+class _Build:
+    root: Path                                 # the project
+    out_of: dict[str, str]                     # project-relative source -> site-relative page
+    nav: list = field(default_factory=list)    # from `_sidebar`
+    titles: dict[str, str] = field(default_factory=dict)   # source -> page title
+    name: str = ''                             # the site's title
+    copies: dict[str, Path] = field(default_factory=dict)  # site-relative path -> file copied in
+    warnings: list[str] = field(default_factory=list)
+
+    def rewrite(self, body: str, src: str, page: str, keep: Any = ()) -> str:
+        "Point links in `body` (relative to source `src`) at the site: pages to .html, files copied; `keep` URLs stay."
+        def fix(m):
+            url = html.unescape(m.group(3)).strip()
+            if not url or _SCHEME.match(url) or url.startswith(('#', '/')) or urllib.parse.unquote(url) in keep:
+                return m.group(0)
+            path, sep, frag = url.partition('#')
+            path = urllib.parse.unquote(path.split('?')[0])
+            if not path: return m.group(0)
+            tgt = (self.root / src).parent / path
+            try: rel = tgt.resolve().relative_to(self.root).as_posix()
+            except ValueError: rel = None
+            if rel in self.out_of: new = self.out_of[rel]
+            elif tgt.is_file() and rel is not None and not _hidden(rel): new = rel; self.copies[rel] = tgt
+            else:
+                where = ' in the project' if tgt.exists() else ''
+                self.warnings.append(f'{src}: link to {url!r}: no such file{where}')
+                return m.group(0)
+            return f'{m.group(1)}{m.group(2)}{html.escape(_rel(new, page) + sep + frag, quote=True)}{m.group(2)}'
+        return _TAG.sub(lambda t: _URL_ATTR.sub(fix, t.group(0)), body)   # attributes of real tags only, never text
+
+# %% ../nbs/10_site.ipynb #e24ae02c
+def _job_header(nb_path: Path # a job's executed notebook, `runs/<batch>/<job>/notebook.ipynb`
+               ) -> str:
+    "HTML of the job's record (batch, status, duration, parameters, error) above its notebook; '' without `job.json`."
+    rec = _json_dict(nb_path.parent / 'job.json')
+    if not rec: return ''
+    cell = lambda v: f'<code>{html.escape(json.dumps(v, default=str))}</code>'
+    params = (rec.get('params') or {}).items()
+    rows = ''.join(f'<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>' for k, v in params)
+    bits = [f'batch <a href="../index.qmd">{html.escape(str(rec.get("batch") or nb_path.parent.parent.name))}</a>',
+            f'status <strong>{html.escape(str(rec.get("status")))}</strong>']
+    if rec.get('duration_s') is not None: bits.append(f'{rec["duration_s"]:.1f} s')
+    if rec.get('ended'): bits.append(f'ended {html.escape(str(rec["ended"]))}')
+    err = f'<pre class="output error">{html.escape(str(rec["error"]))}</pre>' if rec.get('error') else ''
+    table = f'<table>{rows}</table>' if rows else ''
+    return f'<div class="job-info"><p>{" · ".join(bits)}</p>{table}{err}</div>'
+
+# %% ../nbs/10_site.ipynb #646044db
+def _page_of(root: Path, # the project
+             src: str # a project-relative page source
+            ) -> Page:
+    "The `Page` of one source: a notebook (a job's gets its `job.json` header), a `.qmd` or a `.md` file."
+    f = root / src
+    if f.suffix == '.ipynb':
+        pg = notebook_page(f)
+        if (f.parent / 'job.json').is_file():
+            pg.title, pg.subtitle = f'{f.parent.parent.name} / {f.parent.name}', pg.title
+            pg.body = _job_header(f) + pg.body
+        return pg
+    if f.suffix in ('.qmd', '.md'): return qmd_page(f)
+    raise SiteError(f'{src}: cannot render {f.suffix} files offline (notebooks, .qmd and .md only)')
+
+# %% ../nbs/10_site.ipynb #636aacea
+def _nav_html(b: _Build, # the build: its sidebar, pages and titles
+              page: str # the site-relative page the sidebar is for
+             ) -> str:
+    "The sidebar of `page`: links relative to it, the page itself marked, its section open."
+    def items(nav) -> tuple[str, bool]:
+        out, here = [], False
         for it in nav:
             if it[0] == 'link':
-                tgt = b.out_of[it[1]]
+                tgt = b.out_of[it[1]]; here |= tgt == page
                 cls = ' class="active"' if tgt == page else ''
-                out.append(
-                    f'<li><a{cls}'
-                    f' href="{html.escape(_rel(tgt, page), quote=True)}">{html.escape(it[2] or titles[it[1]])}</a></li>'
-                )
+                href, text = html.escape(_rel(tgt, page), quote=True), html.escape(it[2] or b.titles[it[1]])
+                out.append(f'<li><a{cls} href="{href}">{text}</a></li>')
             elif it[2]:
-                out.append(
-                    f'<li class="section"><span>{html.escape(it[1])}</span><ul>{"".join(items(it[2]))}</ul></li>'
-                )
-        return out
-    return '<ul>' + ''.join(items(nav)) + '</ul>'
+                inner, open_ = items(it[2]); here |= open_
+                head = f'<details{" open" if open_ else ""}><summary>{html.escape(it[1])}</summary>'
+                out.append(f'<li class="section">{head}<ul>{inner}</ul></details></li>')
+        return ''.join(out), here
+    return '<ul>' + items(b.nav)[0] + '</ul>'
 
+# %% ../nbs/10_site.ipynb #389674ff
 _TEMPLATE = '''<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -656,106 +680,136 @@ _TEMPLATE = '''<!DOCTYPE html>
 </html>
 '''
 
-# %% ../nbs/10_site.ipynb #e24ae02c
-def _job_header(nb_path: Path) -> str:
-    rec = _json_dict(nb_path.parent / 'job.json')
-    if not rec: return ''
-    rows = ''.join(
-        f'<tr><th>{html.escape(str(k))}</th><td><code>{html.escape(json.dumps(v, default=str))}</code></td></tr>'
-        for k, v in (rec.get('params') or {}).items()
-    )
-    bits = [f'batch <a href="../index.qmd">{html.escape(str(rec.get("batch") or nb_path.parent.parent.name))}</a>',
-            f'status <strong>{html.escape(str(rec.get("status")))}</strong>']
-    if rec.get('duration_s') is not None: bits.append(f'{rec["duration_s"]:.1f} s')
-    if rec.get('ended'): bits.append(f'ended {html.escape(str(rec["ended"]))}')
-    err = f'<pre class="output error">{html.escape(str(rec["error"]))}</pre>' if rec.get('error') else ''
-    return (
-        f'<div class="job-info"><p>{" · ".join(bits)}</p>' + (f'<table>{rows}</table>' if rows else '') + err + '</div>'
-    )
+def _pager(b: _Build, src: str, page: str) -> str:
+    "Previous/next links of page `src` in sidebar order; '' for a page outside the sidebar."
+    order = _flat_nav(b.nav)
+    if src not in order: return ''
+    i, link = order.index(src), lambda s, t: f'<a href="{_rel(b.out_of[s], page)}">{t}</a>'
+    prev = link(order[i - 1], f'← {html.escape(b.titles[order[i - 1]])}') if i > 0 else '<span></span>'
+    nxt = link(order[i + 1], f'{html.escape(b.titles[order[i + 1]])} →') if i + 1 < len(order) else '<span></span>'
+    return f'<nav class="pager">{prev}{nxt}</nav>'
 
-# %% ../nbs/10_site.ipynb #636aacea
-def _index_src(srcs: list[str]) -> str | None:
-    top = [s for s in srcs if '/' not in s and Path(s).stem == 'index']
-    return (top or [s for s in srcs if Path(s).stem == 'index'] or [None])[0]
+def page_html(b: _Build, # the build
+              src: str, # the page's project-relative source
+              pg: Page # its rendered content
+             ) -> str:
+    "The whole HTML document of one page; its text shows paths relative to the project."
+    page = b.out_of[src]
+    body = b.rewrite(pg.body, src, page, keep=pg.files)
+    body = ''.join(t if t.startswith('<') else show_paths(t, b.root) for t in re.split(r'(<[^>]*>)', body))
+    return _TEMPLATE.format(title=html.escape(pg.title), site=html.escape(b.name), css=_rel('style.css', page),
+                            home=_rel('index.html', page), nav=_nav_html(b, page), body=body,
+                            pager=_pager(b, src, page),
+                            subtitle=f'<p class="subtitle">{_inline(pg.subtitle)}</p>' if pg.subtitle else '')
 
-# %% ../nbs/10_site.ipynb #73f9979f
-def _page_of(root: Path, src: str) -> Page:
-    f = root / src
-    if f.suffix == '.ipynb':
-        pg = notebook_page(f)
-        if (f.parent / 'job.json').is_file():
-            pg.title, pg.subtitle, pg.body = (
-                f'{f.parent.parent.name} / {f.parent.name}',
-                pg.title,
-                _job_header(f) + pg.body,
-            )
-        return pg
-    if f.suffix in ('.qmd', '.md'): return qmd_page(f)
-    raise SiteError(f'{src}: cannot render {f.suffix} files offline (notebooks, .qmd and .md only)')
+# %% ../nbs/10_site.ipynb #ebaa1adf
+FONTS = package_dir('lmresearch').parent / 'assets' / 'fonts'   # the checkout's fonts (an editable install)
 
-# %% ../nbs/10_site.ipynb #389674ff
-def render_offline(root: str | Path, out_dir: str | Path, cfg: dict | None = None) -> tuple[Path, list[str]]:
+_CSS = '''
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.55 "Noto Sans Devanagari",system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+  color:#212529;background:#fff}
+nav.sidebar{position:fixed;top:0;left:0;bottom:0;width:260px;overflow-y:auto;background:#f3f5f8;
+  border-right:1px solid #dde1e6;padding:18px 14px;font-size:14px}
+nav.sidebar .site-title{display:block;font-weight:700;font-size:17px;color:#1a3c6e;text-decoration:none;
+  margin-bottom:14px}
+nav.sidebar ul{list-style:none;margin:0;padding:0} nav.sidebar li{margin:2px 0}
+nav.sidebar summary{margin-top:10px;font-weight:600;color:#495057;text-transform:uppercase;font-size:12px;
+  letter-spacing:.05em;cursor:pointer}
+nav.sidebar li.section ul{padding-left:10px}
+nav.sidebar a{color:#2c5aa0;text-decoration:none} nav.sidebar a:hover{text-decoration:underline}
+nav.sidebar a.active{font-weight:700;color:#111}
+main{margin-left:260px;padding:24px 40px 60px;max-width:1100px;min-width:0}
+header.title-block h1{margin:0 0 4px;font-size:30px}
+header.title-block p.subtitle{margin:0 0 18px;color:#5c6670;font-size:17px}
+h2{border-bottom:1px solid #e5e7ea;padding-bottom:4px;margin-top:30px} a{color:#2c5aa0}
+pre,code{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace,"Noto Sans Devanagari";font-size:13px}
+code{background:#f1f3f5;padding:1px 4px;border-radius:3px}
+.highlight{background:#f7f8fa;border-left:3px solid #8fb3e0;margin:10px 0}
+.highlight pre{margin:0;padding:8px 12px;overflow-x:auto}
+pre code{background:none;padding:0}
+pre.output{margin:4px 0 12px;padding:6px 12px;overflow-x:auto;background:#fff;border-left:3px solid #d7dbe0;
+  white-space:pre-wrap}
+pre.output.stderr{background:#fff8e6} pre.output.error{background:#fdecec;border-left-color:#d9534f}
+div.output,.table-wrap{margin:4px 0 12px;overflow-x:auto;max-width:100%}
+div.output img,figure img{max-width:100%;height:auto}
+table{border-collapse:collapse;margin:10px 0;font-size:14px}
+th,td{border:1px solid #d7dbe0;padding:4px 8px;white-space:nowrap}
+th{background:#f3f5f8}
+figure{margin:18px 0;text-align:center}
+figcaption,.table-caption{font-size:14px;color:#444;margin-top:6px}
+.table-caption{margin-bottom:4px}
+.missing{border:2px dashed #d9534f;color:#a94442;padding:18px;background:#fdf7f7}
+.xref-missing{color:#d9534f} .byline{color:#5c6670} .abstract{background:#f7f8fa;padding:8px 14px;border-radius:4px}
+div[class^=callout]{border-left:4px solid #2c5aa0;background:#f3f7fd;padding:4px 14px;margin:14px 0}
+div.callout-warning{border-left-color:#e69f00;background:#fff8e6}
+.job-info{background:#f7f8fa;border:1px solid #e5e7ea;padding:8px 14px;border-radius:4px;margin-bottom:16px}
+.pager{display:flex;justify-content:space-between;margin-top:40px;border-top:1px solid #e5e7ea;padding-top:10px}
+.math{font-family:"DejaVu Serif",serif}
+'''
+_FONT_FACE = ('@font-face{{font-family:"Noto Sans Devanagari";font-style:normal;font-weight:{w};font-display:swap;'
+              'src:url(fonts/{f}) format("woff2");unicode-range:U+0900-097F,U+1CD0-1CF9,U+200C-200D,U+20A8,U+20B9,'
+              'U+20F0,U+25CC,U+A830-A839,U+A8E0-A8FF,U+11B00-11B09}}\n')
+
+def site_css(fonts: Path | None = FONTS # the folder of the site's fonts; None or a missing folder: no font faces
+            ) -> str:
+    "The site's one stylesheet: the Devanagari font faces, the page layout, and Pygments' code colours."
+    from pygments.formatters import HtmlFormatter
+    woff2 = sorted(fonts.glob('*.woff2')) if fonts and fonts.is_dir() else []
+    faces = [_FONT_FACE.format(w=f.stem.split('-')[-2], f=f.name) for f in woff2]   # *-400-normal.woff2: weight 400
+    return ''.join(faces) + _CSS + HtmlFormatter(style='friendly').get_style_defs('.highlight') + '\n'
+
+# %% ../nbs/10_site.ipynb #ffdb9f22
+def _write_files(b: _Build, # the build: its copied files
+                 pages: dict[str, Page], # source -> rendered page
+                 d: Path # the folder the site is written into
+                ):
+    "Write every page with its images, the copied files, the stylesheet and the fonts (with their licence) into `d`."
+    def put(rel: str, data: bytes | str):
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_bytes(data) if isinstance(data, bytes) else (d / rel).write_text(data, encoding='utf-8')
+    for s, pg in pages.items():
+        for name, data in pg.files.items(): put((Path(b.out_of[s]).parent / name).as_posix(), data)
+        put(b.out_of[s], page_html(b, s, pg))
+    for rel, f in b.copies.items(): put(rel, f.read_bytes())
+    for f in sorted(FONTS.glob('*.woff2')) + [FONTS / 'OFL.txt'] if FONTS.is_dir() else []:
+        put(f'fonts/{f.name}', f.read_bytes())
+    put('style.css', site_css()); put('.nojekyll', '')
+
+def _swap_in(new: Path, # the freshly built site
+             out: Path # where the site goes; what was there is replaced at once
+            ):
+    "Replace `out` by `new` with two renames, so the site is never half written."
+    old = out.with_name(f'.{out.name}.old-{os.getpid()}')
+    if out.exists(): os.replace(out, old)
+    os.replace(new, out)
+    if old.exists(): shutil.rmtree(old, ignore_errors=True)
+
+# %% ../nbs/10_site.ipynb #3f141ca5
+def render_offline(root: str | Path, # the project
+                   out_dir: str | Path, # where the site goes (replaced whole, at the end)
+                   cfg: dict | None = None # its `_quarto.yml`, if already read
+                  ) -> tuple[Path, list[str]]:
     "Build the site `_quarto.yml` describes into `out_dir` without Quarto (atomically); returns (out_dir, warnings)."
     root, out = Path(root).resolve(), Path(out_dir).resolve()
     cfg = cfg or load_quarto(root)
-    srcs = [s for s in expand_globs(root, (cfg['project'].get('render') or ['**/*.ipynb', '**/*.qmd']))
-            if Path(s).suffix in ('.ipynb', '.qmd', '.md') and not (root / s).resolve().is_relative_to(out)]
-    if not srcs: raise SiteError(f'{root / "_quarto.yml"}: project.render matches no notebooks or .qmd files')
+    srcs = _sources(root, cfg, out)
     idx = _index_src(srcs)
-    b = _Build(root, {s: 'index.html' if s == idx else Path(s).with_suffix('.html').as_posix() for s in srcs})
+    b = _Build(root, {s: 'index.html' if s == idx else Path(s).with_suffix('.html').as_posix() for s in srcs},
+               _sidebar(root, cfg, srcs), name=str((cfg.get('website') or {}).get('title') or root.name))
     pages = {s: _page_of(root, s) for s in srcs}
-    titles = {s: p.title for s, p in pages.items()}
-    nav = _sidebar(root, cfg, srcs)
-    order = _flat_nav(nav)
-    site = str((cfg.get('website') or {}).get('title') or root.name)
+    b.titles = {s: p.title for s, p in pages.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmpd = Path(tempfile.mkdtemp(prefix=f'.{out.name}.build-', dir=out.parent))
-    try:
-        for s, pg in pages.items():
-            page = b.out_of[s]
-            for name, data in pg.files.items():
-                f = tmpd / Path(page).parent / name; f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(data)
-            body = b.rewrite(pg.body, s, page, keep=pg.files)
-            pager = ''
-            if s in order:
-                i = order.index(s)
-                prev = (
-                    f'<a href="{_rel(b.out_of[order[i - 1]], page)}">← {html.escape(titles[order[i - 1]])}</a>'
-                    if i > 0
-                    else '<span></span>'
-                )
-                nxt = (
-                    f'<a href="{_rel(b.out_of[order[i + 1]], page)}">{html.escape(titles[order[i + 1]])} →</a>'
-                    if i + 1 < len(order)
-                    else '<span></span>'
-                )
-                pager = f'<nav class="pager">{prev}{nxt}</nav>'
-            doc = _TEMPLATE.format(
-                title=html.escape(pg.title),
-                site=html.escape(site),
-                css=_rel('style.css', page),
-                home=_rel('index.html', page),
-                nav=_nav_html(nav, b, page, titles),
-                body=body,
-                pager=pager,
-                subtitle=f'<p class="subtitle">{_inline(pg.subtitle)}</p>' if pg.subtitle else '',
-            )
-            (tmpd / page).parent.mkdir(parents=True, exist_ok=True); (tmpd / page).write_text(doc, encoding='utf-8')
-        for rel, f in b.copies.items():
-            (tmpd / rel).parent.mkdir(parents=True, exist_ok=True); shutil.copyfile(f, tmpd / rel)
-        (tmpd / 'style.css').write_text(site_css(), encoding='utf-8')
-        (tmpd / '.nojekyll').write_text('')
-        old = out.with_name(f'.{out.name}.old-{os.getpid()}')
-        if out.exists(): os.replace(out, old)
-        os.replace(tmpd, out)
-        if old.exists(): shutil.rmtree(old, ignore_errors=True)
+    try: _write_files(b, pages, tmpd); _swap_in(tmpd, out)
     except BaseException:
         shutil.rmtree(tmpd, ignore_errors=True)
         raise
     return out, b.warnings
 
-# %% ../nbs/10_site.ipynb #ebaa1adf
-def page_links(page: str | Path) -> list[tuple[str, str, str]]:
+# %% ../nbs/10_site.ipynb #ea78777f
+def page_links(page: str | Path # an HTML file
+              ) -> list[tuple[str, str, str]]:
     "(tag, attribute, url) of every href/src on an HTML page."
     from html.parser import HTMLParser
     links = []
@@ -765,13 +819,13 @@ def page_links(page: str | Path) -> list[tuple[str, str, str]]:
     P().feed(Path(page).read_text(encoding='utf-8'))
     return links
 
-# %% ../nbs/10_site.ipynb #ba56a684
-def site_problems(out_dir: str | Path) -> list[str]:
+# %% ../nbs/10_site.ipynb #c5b8c45b
+def site_problems(out_dir: str | Path # a built site
+                 ) -> list[str]:
     "Broken local links and remote scripts/styles/images on every page of a built site (empty when all is well)."
     out, bad = Path(out_dir), []
-    pages = sorted(out.rglob('*.html'))
     if not (out / 'index.html').is_file(): bad.append(f'{out}: no index.html')
-    for p in pages:
+    for p in sorted(out.rglob('*.html')):
         rel = p.relative_to(out).as_posix()
         for tag, attr, url in page_links(p):
             if re.match(r'^(https?:)?//', url):
@@ -784,45 +838,40 @@ def site_problems(out_dir: str | Path) -> list[str]:
                 bad.append(f'{rel}: <{tag} {attr}={url!r}> does not resolve to a file')
     return bad
 
-# %% ../nbs/10_site.ipynb #ffdb9f22
-def _quarto_render(root: Path, out: Path, cfg: dict) -> Path:
+# %% ../nbs/10_site.ipynb #df7be981
+def _quarto_render(root: Path, # the project
+                   out: Path, # the output folder
+                   cfg: dict # its `_quarto.yml`
+                  ) -> Path:
+    "Run `quarto render` in `root`; SiteError with Quarto's message when it fails."
     exe = shutil.which('quarto')
     if exe is None: raise SiteError('quarto is not on PATH: install Quarto, or build offline with use_quarto=False')
-    cmd = [exe, 'render']
     default_out = (root / cfg['project'].get('output-dir', '_site')).resolve()
-    if out != default_out: cmd += ['--output-dir', str(out)]
+    cmd = [exe, 'render'] + (['--output-dir', str(out)] if out != default_out else [])
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if r.returncode:
         raise SiteError(f'`{" ".join(cmd)}` failed (exit {r.returncode}):\n{(r.stderr or r.stdout)[-3000:]}')
     idx = _index_src(expand_globs(root, cfg['project'].get('render') or []))
     if not (out / 'index.html').exists() and idx:
-        target = Path(idx).with_suffix('.html').as_posix()
-        atomic_write_text(
-            out / 'index.html',
-            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={target}">'
-            f'<title>Redirect</title></head><body><a href="{target}">{target}</a></body></html>\n',
-        )
+        t = Path(idx).with_suffix('.html').as_posix()
+        atomic_write_text(out / 'index.html', f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><meta http-equiv='
+                          f'"refresh" content="0; url={t}"><title>Redirect</title></head>'
+                          f'<body><a href="{t}">{t}</a></body></html>\n')
     return out
 
-# %% ../nbs/10_site.ipynb #7cecc49d
-def build_site(
-    root: str | Path | None = None, out_dir: str | Path | None = None, use_quarto: bool | None = None
-) -> Path:
-    """Build the website of `_quarto.yml` (default root: the project) with Quarto if available/asked, else offline;
-    returns the output folder."""
+# %% ../nbs/10_site.ipynb #217733d7
+def build_site(root: str | Path | None = None, # the project (default: this checkout)
+               out_dir: str | Path | None = None, # where the site goes (default: `project.output-dir`, `_site/`)
+               use_quarto: bool | None = None # True: Quarto; False: offline; None: Quarto when it is on PATH
+              ) -> Path:
+    "Build the website of `_quarto.yml` with Quarto if available (or asked), else offline; returns the output folder."
     import sys
-
     root = Path(root).resolve() if root is not None else project_root()
     cfg = load_quarto(root)
-    out = (
-        Path(out_dir).resolve() if out_dir is not None else (root / cfg['project'].get('output-dir', '_site')).resolve()
-    )
+    out = Path(out_dir if out_dir is not None else root / cfg['project'].get('output-dir', '_site')).resolve()
     write_batch_pages(root)
-    if use_quarto is None:
-        use_quarto = shutil.which('quarto') is not None
-    if use_quarto:
-        return _quarto_render(root, out, cfg)
+    if use_quarto is None: use_quarto = shutil.which('quarto') is not None
+    if use_quarto: return _quarto_render(root, out, cfg)
     out, warnings = render_offline(root, out, cfg)
-    for w in warnings:
-        print(f'warning: {w}', file=sys.stderr)
+    for w in warnings: print(f'warning: {w}', file=sys.stderr)
     return out

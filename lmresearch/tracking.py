@@ -9,13 +9,12 @@ from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 from fastcore.basics import patch
 
 from .core import (LMRError, atomic_write_json, atomic_write_text, project_root, runs_dir,
-                             short_hash, system_info, to_json)
+                             short_hash, show_paths, system_info, to_json)
 from .core import utc_now as _now
-from .config import flatten, save_config
+from .config import flatten, read_yaml, save_config
 
 # %% auto #0
 __all__ = ['FORMAT', 'MARKERS', 'BASE_COLUMNS', 'TrackingError', 'git_info', 'write_config', 'read_jsonl', 'Run', 'find_runs',
@@ -32,9 +31,10 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return r.stdout if r.returncode == 0 else None
 
 # %% ../nbs/02_tracking.ipynb #a90d4e05
-def git_info(root: str | Path | None = None) -> dict:
-    """Commit, branch, dirty flag and diff hash of the git checkout at `root` (default: project root); None fields
-    outside git."""
+def git_info(root: str | Path | None = None # a folder inside a git checkout (default: the project root)
+            ) -> dict:
+    "Commit, branch, dirty flag and diff hash of the git checkout at `root`; None fields outside git."
+
     root = Path(root or project_root())
     info = {'commit': None, 'branch': None, 'dirty': None, 'diff_hash': None}
     commit = _git(['rev-parse', 'HEAD'], root)
@@ -56,10 +56,11 @@ def _config_dict(config: Any) -> dict:
     return json.loads(to_json(config))
 
 # %% ../nbs/02_tracking.ipynb #80b53005
-def write_config(config: Any, path: str | Path) -> Path:
+def write_config(config: Any, # a dataclass instance, a dict or None
+                 path: str | Path, # the YAML file to write
+                ) -> Path:
     "Write `config` (dataclass or dict) as YAML to `path` atomically."
-    if is_dataclass(config) and not isinstance(config, type): return save_config(config, path)
-    return atomic_write_text(path, yaml.safe_dump(_config_dict(config), sort_keys=False, allow_unicode=True))
+    return save_config(config if is_dataclass(config) and not isinstance(config, type) else _config_dict(config), path)
 
 # %% ../nbs/02_tracking.ipynb #26db0ee5
 def _section(config: Any, name: str) -> Any:
@@ -70,7 +71,7 @@ def _section(config: Any, name: str) -> Any:
 # %% ../nbs/02_tracking.ipynb #66194352
 def _append_line(path: Path, line: str):
     "Append `line` (which ends in a newline) with one write, then flush to disk."
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)   # the umask applies, as for any new file
     try:
         data = line.encode()
         while data: data = data[os.write(fd, data):]
@@ -101,9 +102,10 @@ def _repair_tail(path: Path) -> bool:
     return True
 
 # %% ../nbs/02_tracking.ipynb #d17a8b87
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSONL file; a torn last line is skipped with a warning, a bad line elsewhere raises naming file and
-    line."""
+def read_jsonl(path: str | Path # a JSON Lines file written by this library (absent: no rows)
+              ) -> list[dict]:
+    "Rows of a JSONL file; a torn last line is skipped with a warning, a bad line elsewhere names its file and line."
+
     path = Path(path)
     if not path.is_file(): return []
     lines = path.read_bytes().split(b'\n')
@@ -156,19 +158,22 @@ def _is_run_dir(d: Path) -> bool:
 # %% ../nbs/02_tracking.ipynb #f50a0bdd
 class Run:
     "One experiment run: a directory with config, metadata, metrics, summary and a final marker."
-    def __init__(self, dir: str | Path, tensorboard: bool | None = None, wandb: bool | None = None):
+    def __init__(self,
+                 dir: str | Path, # the run directory
+                 tensorboard: bool | None = None, # None: as recorded in metadata.json
+                 wandb: bool | None = None, # None: as recorded in metadata.json
+                ):
         "Use `Run.create` or `Run.open`."
         self.dir = Path(dir).resolve()
         sinks = self.metadata.get('sinks', {})
-        self._tb_on = (
-            sinks.get('tensorboard', False) if tensorboard is None else (tensorboard and _tensorboard_available())
-        )
+        tb_on = tensorboard and _tensorboard_available()
+        self._tb_on = sinks.get('tensorboard', False) if tensorboard is None else tb_on
         self._wandb_on = sinks.get('wandb', False) if wandb is None else wandb
         self._tb = self._wandb = None
         self._purge_step: int | None = None
         self._live = False   # set on the first log of this process: the run is going (again)
 
-    def __repr__(self) -> str: return f'Run({str(self.dir)!r}, status={self.status!r})'
+    def __repr__(self) -> str: return f'Run({show_paths(self.dir)!r}, status={self.status!r})'
     def path(self, *parts: str) -> Path:
         "A path inside the run directory."
         return self.dir.joinpath(*parts)
@@ -185,7 +190,7 @@ class Run:
     def config(self) -> dict:
         "Contents of config.yaml, as a dict."
         p = self.path('config.yaml')
-        return (yaml.safe_load(p.read_text()) or {}) if p.is_file() else {}
+        return read_yaml(p) if p.is_file() else {}
 
     @property
     def status(self) -> str:
@@ -220,9 +225,8 @@ def create(
         v = _section(trk, key)
         return default if v is None else v
     tensorboard, wandb = pick(tensorboard, 'tensorboard', True), pick(wandb, 'wandb', False)
-    wandb_mode, wandb_project = pick(wandb_mode, 'wandb_mode', 'offline'), pick(
-        wandb_project, 'wandb_project', 'lmresearch'
-    )
+    wandb_mode = pick(wandb_mode, 'wandb_mode', 'offline')
+    wandb_project = pick(wandb_project, 'wandb_project', 'lmresearch')
     if wandb_mode not in ('offline', 'online'):
         raise TrackingError(f"wandb_mode must be 'offline' or 'online', got {wandb_mode!r}")
     if wandb: _import_wandb()                      # fail before writing anything
@@ -247,7 +251,11 @@ def create(
 
 # %% ../nbs/02_tracking.ipynb #c113b340
 @patch(cls_method=True)
-def open(cls: Run, dir: str | Path, tensorboard: bool | None = None, wandb: bool | None = None) -> Run:
+def open(cls: Run,
+         dir: str | Path, # an existing run directory
+         tensorboard: bool | None = None, # None: as recorded when the run was created
+         wandb: bool | None = None, # None: as recorded when the run was created
+        ) -> Run:
     "An existing run (to resume it or read it); LMRError if `dir` is not a run directory."
     d = Path(dir)
     if not d.is_dir(): raise TrackingError(f'{d}: no such run directory')
@@ -265,19 +273,16 @@ def _go_live(self: Run):
     was = self.status
     for m in MARKERS: self.path(m).unlink(missing_ok=True)
     t, _ = _now()
-    self._update_metadata(
-        end_time=None,
-        end_unix=None,
-        duration_s=None,
-        resumes=[
-            *self.metadata.get('resumes', []),
-            {'time': t, 'from_status': was, 'argv': sys.argv, 'pid': os.getpid()},
-        ],
-    )
+    resume = {'time': t, 'from_status': was, 'argv': sys.argv, 'pid': os.getpid()}
+    self._update_metadata(end_time=None, end_unix=None, duration_s=None,
+                          resumes=[*self.metadata.get('resumes', []), resume])
 
 # %% ../nbs/02_tracking.ipynb #a883306c
 @patch
-def log(self: Run, metrics: dict, step: int):
+def log(self: Run,
+        metrics: dict, # metric name -> value (numbers go to the sinks too)
+        step: int, # the training step, a non-negative int
+       ) -> None:
     "Append one row `{step, time, **metrics}` to metrics.jsonl (and to the enabled sinks)."
     if isinstance(step, bool) or not hasattr(step, '__index__') or int(step) < 0:
         raise TrackingError(f'step must be a non-negative int, got {step!r}')
@@ -301,15 +306,9 @@ def log(self: Run, metrics: dict, step: int):
 @patch
 def _start_wandb(self: Run):
     wandb, s = _import_wandb(), self.metadata['sinks']
-    return wandb.init(
-        project=s.get('wandb_project', 'lmresearch'),
-        name=self.metadata.get('name'),
-        id=s.get('wandb_id'),
-        dir=str(self.dir),
-        mode=s.get('wandb_mode', 'offline'),
-        config=self.config,
-        resume='allow',
-    )
+    return wandb.init(project=s.get('wandb_project', 'lmresearch'), name=self.metadata.get('name'),
+                      id=s.get('wandb_id'), dir=str(self.dir), mode=s.get('wandb_mode', 'offline'), config=self.config,
+                      resume='allow')
 
 # %% ../nbs/02_tracking.ipynb #0cc3badb
 @patch
@@ -319,7 +318,9 @@ def read_metrics(self: Run) -> list[dict]:
 
 # %% ../nbs/02_tracking.ipynb #ec22e2c9
 @patch
-def rewind(self: Run, step: int):
+def rewind(self: Run,
+           step: int, # the step of the checkpoint being resumed; later rows are dropped
+          ) -> None:
     "Drop metrics rows with step > `step`, atomically (for resuming from the checkpoint at `step`)."
     p = self.path('metrics.jsonl')
     keep = [r for r in self.read_metrics() if r.get('step', -1) <= step]
@@ -344,7 +345,9 @@ def update_summary(self: Run, **kv) -> dict:
 
 # %% ../nbs/02_tracking.ipynb #d9b5637a
 @patch
-def close(self: Run, exit_code: int = 0):
+def close(self: Run,
+          exit_code: int = 0, # passed to W&B's `finish`
+         ) -> None:
     "Flush and close the sinks (the run's files stay as they are)."
     if self._tb is not None: self._tb.close(); self._tb = None
     if self._wandb is not None: self._wandb.finish(exit_code=exit_code); self._wandb = None
@@ -371,7 +374,9 @@ def finish(self: Run, **summary) -> Run:
 
 # %% ../nbs/02_tracking.ipynb #331a0909
 @patch
-def fail(self: Run, exc: BaseException | None = None) -> Run:
+def fail(self: Run,
+         exc: BaseException | None = None, # default: the exception being handled
+        ) -> Run:
     "Record the end time, then write FAILED with the traceback of `exc` (default: the exception being handled)."
     exc = exc if exc is not None else sys.exc_info()[1]
     tb = ''.join(traceback.format_exception(exc)) if exc is not None else 'failed (no exception given)\n'
@@ -396,7 +401,9 @@ def __exit__(self: Run, typ, exc, tb) -> bool:
 # %% ../nbs/02_tracking.ipynb #239175ab
 BASE_COLUMNS = ['dir', 'name', 'status', 'start_time', 'end_time', 'duration_s', 'seed', 'git_commit', 'git_dirty']
 
-def find_runs(root: str | Path | None = None, with_config: bool = False):
+def find_runs(root: str | Path | None = None, # a folder searched recursively (default: `runs_dir()`)
+              with_config: bool = False, # add each run's config as `config.section.key` columns
+             ) -> 'pd.DataFrame':
     "A DataFrame with one row per run directory under `root` (default: runs_dir()): status, name, times, summary."
     import pandas as pd
     root = Path(root or runs_dir())
@@ -405,18 +412,10 @@ def find_runs(root: str | Path | None = None, with_config: bool = False):
         d = p.parent
         if not _is_run_dir(d): continue
         r = Run(d, tensorboard=False, wandb=False); md = r.metadata
-        row = {
-            '_t': md.get('start_unix') or 0,
-            'dir': str(d),
-            'name': md.get('name'),
-            'status': r.status,
-            'start_time': md.get('start_time'),
-            'end_time': md.get('end_time'),
-            'duration_s': md.get('duration_s'),
-            'seed': md.get('seed'),
-            'git_commit': (md.get('git') or {}).get('commit'),
-            'git_dirty': (md.get('git') or {}).get('dirty'),
-        }
+        git = md.get('git') or {}
+        row = {'_t': md.get('start_unix') or 0, 'dir': str(d), 'name': md.get('name'), 'status': r.status,
+               **{k: md.get(k) for k in ('start_time', 'end_time', 'duration_s', 'seed')},
+               'git_commit': git.get('commit'), 'git_dirty': git.get('dirty')}
         for k, v in flatten(r.summary).items(): row[k if k not in row else f'summary.{k}'] = v
         if with_config: row.update(flatten(r.config, 'config'))
         rows.append(row)
@@ -427,7 +426,8 @@ def find_runs(root: str | Path | None = None, with_config: bool = False):
     return df
 
 # %% ../nbs/02_tracking.ipynb #00087072
-def load_run(dir: str | Path) -> dict:
+def load_run(dir: str | Path # a run directory
+            ) -> dict:
     "Everything in a run as plain data: dir, status, config, metadata, summary and metrics (a DataFrame)."
     import pandas as pd
     r = Run.open(dir, tensorboard=False, wandb=False)
@@ -444,7 +444,10 @@ def model_dir(path: str | Path # a run directory with `model/`, or a saved model
     raise LMRError(f'{path}: neither a run directory with model/config.json nor a model folder (no config.json)')
 
 # %% ../nbs/02_tracking.ipynb #27bd1105
-def plot_metrics(run: Run | str | Path, keys: Iterable[str] | str, x: str = 'step'):
+def plot_metrics(run: Run | str | Path, # a `Run` or its directory
+                 keys: Iterable[str] | str, # the metrics to draw, one panel each
+                 x: str = 'step', # the column on the x axis
+                ) -> 'plt.Figure':
     "Learning curves: one matplotlib panel per metric in `keys` against `x`; returns the figure."
     import matplotlib.pyplot as plt
     run = run if isinstance(run, Run) else Run.open(run, tensorboard=False, wandb=False)
@@ -452,10 +455,8 @@ def plot_metrics(run: Run | str | Path, keys: Iterable[str] | str, x: str = 'ste
     rows = run.read_metrics()
     missing = [k for k in keys if not any(k in r for r in rows)]
     if missing:
-        raise TrackingError(
-            f'{run.path("metrics.jsonl")}: no metric named {missing} (have'
-            f' {sorted({k for r in rows for k in r} - {"step", "time"})})'
-        )
+        have = sorted({k for r in rows for k in r} - {'step', 'time'})
+        raise TrackingError(f'{run.path("metrics.jsonl")}: no metric named {missing} (have {have})')
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False, constrained_layout=True)
     for ax, k in zip(axes[0], keys):
         pts = [(r[x], r[k]) for r in rows if r.get(k) is not None and r.get(x) is not None]

@@ -18,9 +18,9 @@ from .core import (LMRError, atomic_write_json, atomic_write_text, atomic_save_s
                              seed_everything)
 
 # %% auto #0
-__all__ = ['TIME_KEYS', 'TrainError', 'CheckpointError', 'encode_texts', 'fit_length', 'pack_examples', 'collate',
-           'count_targets', 'batch_order', 'padding_fraction', 'shard_batches', 'warmup_steps', 'lr_factor',
-           'make_scheduler', 'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
+__all__ = ['SCHEDULES', 'TIME_KEYS', 'TrainError', 'CheckpointError', 'encode_texts', 'fit_length', 'pack_examples', 'collate',
+           'count_targets', 'batch_order', 'padding_fraction', 'shard_batches', 'warmup_steps', 'make_scheduler',
+           'rng_state', 'set_rng_state', 'model_tensors', 'check_model_tensors', 'load_model_tensors',
            'list_checkpoints', 'latest_checkpoint', 'save_checkpoint', 'read_checkpoint', 'prune_checkpoints',
            'causal_lm_loss_sum', 'param_counts', 'make_optimizer', 'model_logits', 'Objective', 'example_lengths',
            'evaluate_loss', 'Trainer', 'read_texts', 'config_splits', 'shared_run', 'train_from_config',
@@ -119,19 +119,17 @@ def batch_order(lengths: Sequence[int], # tokens of each example
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(n) if shuffle else np.arange(n)
     lens = np.asarray(lengths)
-    if group:
-        w = batch_size * window if shuffle else max(n, 1)
-        order = (
-            np.concatenate([c[np.argsort(-lens[c], kind='stable')] for c in np.array_split(order, max(1, -(-n // w)))])
-            if n
-            else order
-        )
+    if group and n:
+        w = batch_size * window if shuffle else n
+        order = np.concatenate([c[np.argsort(-lens[c], kind='stable')] for c in np.array_split(order, -(-n // w))])
     batches = [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
     if group and shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
 # %% ../nbs/06_train.ipynb #fb321299
-def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+def padding_fraction(batches: Sequence[Sequence[int]], # example indices of each batch
+                     lengths: Sequence[int], # tokens of each example
+                    ) -> float:
     "Fraction of padded positions when each batch is padded to its longest example."
     total = sum(len(b) * max(lengths[i] for i in b) for b in batches)
     return 1 - sum(lengths[i] for b in batches for i in b) / max(total, 1)
@@ -145,35 +143,26 @@ def shard_batches(batches: Sequence[Sequence[int]], # the global batches of an e
     return [list(b[rank::world]) for b in batches if len(b) >= world]
 
 # %% ../nbs/06_train.ipynb #6564cd52
-def warmup_steps(warmup: float, total: int) -> int:
+def warmup_steps(warmup: float, # a ratio of `total` below 1, otherwise a number of steps
+                 total: int, # steps in the run
+                ) -> int:
     "Warmup in steps: `warmup` < 1 is a ratio of `total`, otherwise a step count."
     if warmup < 0: raise TrainError(f'train.warmup: must be >= 0, got {warmup}')
     return int(math.ceil(warmup * total)) if warmup < 1 else int(warmup)
 
 # %% ../nbs/06_train.ipynb #4c654aaf
-def lr_factor(step: int, # the optimizer step, 0-based
-              total: int, # steps in the run
-              warmup: int, # warmup steps (linear from 0)
-              kind: str = 'cosine' # 'linear', 'cosine' or 'constant' after the warmup
-             ) -> float:
-    "Multiplier of the peak learning rate at `step` (0-based) for schedule `kind`."
-    if step < warmup: return step / max(1, warmup)
-    if kind == 'constant': return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
-    if kind == 'linear': return max(0.0, 1 - progress)
-    if kind == 'cosine': return max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
-    raise TrainError(f"train.schedule: expected one of ['linear', 'cosine', 'constant'], got {kind!r}")
+SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
 
-# %% ../nbs/06_train.ipynb #01603902
 def make_scheduler(optimizer, # the torch optimizer whose learning rate it scales
-                   kind: str, # 'linear', 'cosine' or 'constant'
+                   kind: str, # 'linear', 'cosine' or 'constant' after a linear warmup from 0
                    total: int, # steps in the run
-                   warmup: float # a ratio of `total` below 1, otherwise a number of steps
+                   warmup: float, # a ratio of `total` below 1, otherwise a number of steps
                   ) -> torch.optim.lr_scheduler.LambdaLR:
-    "A `LambdaLR` following `lr_factor`; its state dict holds only numbers."
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, functools.partial(lr_factor, total=total, warmup=warmup_steps(warmup, total), kind=kind)
-    )
+    "`transformers.get_scheduler` for `train.schedule`; its state dict holds only numbers."
+    from transformers import get_scheduler
+    if kind not in SCHEDULES: raise TrainError(f'train.schedule: expected one of {list(SCHEDULES)}, got {kind!r}')
+    return get_scheduler(SCHEDULES[kind], optimizer, num_warmup_steps=warmup_steps(warmup, total),
+                         num_training_steps=total)
 
 # %% ../nbs/06_train.ipynb #849d39a6
 def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -426,13 +415,14 @@ def _make_accelerator(precision: str, cpu: bool = False):
     return Accelerator(mixed_precision=_PRECISION[precision], cpu=cpu)
 
 # %% ../nbs/06_train.ipynb #fd6d3dc8
-def param_counts(model: torch.nn.Module) -> dict:
-    "Trainable and total parameter counts (tied weights counted once)."
-    seen, tot, tr = set(), 0, 0
-    for p in model.parameters():
-        if id(p) in seen: continue
-        seen.add(id(p)); tot += p.numel(); tr += p.numel() if p.requires_grad else 0
-    return {'trainable_params': tr, 'total_params': tot}
+def param_counts(model: torch.nn.Module # a Hugging Face model (peft ones too) or any torch module
+                ) -> dict:
+    "Trainable and total parameters: `PreTrainedModel.num_parameters` (4-bit weights counted whole), else torch's."
+    if hasattr(model, 'num_parameters'):
+        return {'trainable_params': model.num_parameters(only_trainable=True), 'total_params': model.num_parameters()}
+    ps = list(model.parameters())                  # torch yields a tied tensor once
+    return {'trainable_params': sum(p.numel() for p in ps if p.requires_grad),
+            'total_params': sum(p.numel() for p in ps)}
 
 # %% ../nbs/06_train.ipynb #402aae40
 def make_optimizer(model: torch.nn.Module, # the parameters with `requires_grad` are optimised
@@ -501,10 +491,8 @@ def evaluate_loss(model, # the model to evaluate (switched to eval mode and back
     tot, n = torch.zeros((), dtype=torch.float64, device=device), torch.zeros((), dtype=torch.float64, device=device)
     for idx in (g[rank::world] for g in batches):
         if not idx: continue   # a last batch with fewer examples than processes
-        b = {
-            k: v.to(device) if torch.is_tensor(v) else v
-            for k, v in obj.collate([examples[i] for i in idx], pad_id).items()
-        }
+        b = obj.collate([examples[i] for i in idx], pad_id)
+        b = {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
         ls = obj.loss_sum(model, b, accelerator)
         tot += (ls[0] if isinstance(ls, tuple) else ls).double(); n += obj.targets(b)
     if was: model.train()
@@ -513,6 +501,9 @@ def evaluate_loss(model, # the model to evaluate (switched to eval mode and back
     return {f'{prefix}_loss': loss, f'{prefix}_ppl': math.exp(min(loss, 700)), f'{prefix}_tokens': int(n)}
 
 # %% ../nbs/06_train.ipynb #9560c9ca
+def _empty_window() -> dict:
+    return {'loss_sum': 0.0, 'targets': 0, 'tokens': 0, 'positions': 0, 'extras': {}, 'micro': 0}
+
 class Trainer:
     "Train a model with accelerate on examples through an `Objective`; exact resume from `Run` checkpoints."
     def __init__(self,
@@ -531,9 +522,8 @@ class Trainer:
         self.cfg, self.run, self.seed, self.progress, self.pad_id = cfg, run, seed, progress, pad_id
         self.objective, self.evaluator = objective or Objective(), evaluator
         if cfg.patience is not None and not valid:
-            raise TrainError(
-                'train.patience: early stopping needs validation data (data.valid or data.valid_fraction > 0)'
-            )
+            raise TrainError('train.patience: early stopping needs validation data '
+                             '(data.valid or data.valid_fraction > 0)')
         if not train: raise TrainError('no training examples (is the training file empty?)')
         self.acc = _make_accelerator(cfg.precision, cpu=cpu)
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
@@ -541,9 +531,8 @@ class Trainer:
         self.train = pack_examples(ex, cfg.seq_len) if cfg.batching == 'pack' else ex
         self.valid = self.objective.fit_length(valid, cfg.seq_len) if valid else []
         self.lengths = example_lengths(self.train)
-        self.order = order or (
-            lambda ex, bs, seed, epoch: batch_order(self.lengths, bs, seed, epoch, group=cfg.batching == 'group')
-        )
+        group = cfg.batching == 'group'
+        self.order = order or (lambda ex, bs, seed, epoch: batch_order(self.lengths, bs, seed, epoch, group=group))
         self._cache = {}
         self.n_micro = len(self._epoch_batches(0))   # batches per epoch: global ones, one share each per process
         if self.n_micro == 0: raise TrainError(f'fewer training examples ({len(self.train)}) than processes')
@@ -555,9 +544,7 @@ class Trainer:
         self.optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.betas, cfg.eps)
         self.scheduler = make_scheduler(self.optimizer, cfg.schedule, self.total, cfg.warmup)
         self.pmodel, self.poptimizer = self.acc.prepare(model, self.optimizer)
-        self.acc.unwrap_model(
-            self.pmodel, keep_fp32_wrapper=False
-        )  # autocast by hand (in `model_logits`): no fp32 copy of the logits
+        self.acc.unwrap_model(self.pmodel, keep_fp32_wrapper=False)  # autocast by hand (`model_logits`): no fp32 logits
         self.ckpt_dir = Path(run.path('checkpoints'))
         self.state = {'step': 0, 'epoch': 0, 'batch_index': 0, 'tokens_seen': 0, 'best_metric': None, 'best_step': None,
                       'best_checkpoint': None, 'bad_evals': 0, 'stopped_early': False, 'finished': False,
@@ -596,13 +583,6 @@ def _sum(self: Trainer, x: float) -> float:
     "`x` summed over the processes (itself on one)."
     if self.world == 1: return x
     return float(self.acc.reduce(torch.tensor(float(x), dtype=torch.float64, device=self.acc.device), 'sum'))
-
-
-
-
-# %% ../nbs/06_train.ipynb #a28a937a
-def _empty_window() -> dict:
-    return {'loss_sum': 0.0, 'targets': 0, 'tokens': 0, 'positions': 0, 'extras': {}, 'micro': 0}
 
 # %% ../nbs/06_train.ipynb #ab4ebb55
 @patch
@@ -650,7 +630,6 @@ def save(self: Trainer, best: bool = False) -> Path:
 # %% ../nbs/06_train.ipynb #dd07c6b2
 def _weights_kind(trainable_only: bool) -> str: return 'trainable weights only' if trainable_only else 'all weights'
 
-# %% ../nbs/06_train.ipynb #bc322ced
 @patch
 def load_weights(self: Trainer, path: str | Path) -> dict:
     "Read checkpoint `path`, check that it fits this model, and copy its weights in; returns the checkpoint."
@@ -704,33 +683,30 @@ def _log_window(self: Trainer, extra: dict, dt: float, bar) -> dict:
     bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}", tok_s=f"{row['tokens_per_s']:.0f}")
     return row
 
-# %% ../nbs/06_train.ipynb #284541cc
-def _improved(new: float, best: float | None, mode: str) -> bool:
-    return best is None or (new < best if mode == 'min' else new > best)
-
 # %% ../nbs/06_train.ipynb #ac674dea
 @patch
 def evaluate(self: Trainer) -> dict:
     "Validation metrics now: the objective's loss and perplexity, plus the evaluator's metrics."
     cfg = self.cfg
-    ev = evaluate_loss(
-        self.pmodel, self.valid, cfg.batch_size, self.pad_id, self.acc, cfg.eval_batches, objective=self.objective
-    )
+    ev = evaluate_loss(self.pmodel, self.valid, cfg.batch_size, self.pad_id, self.acc, cfg.eval_batches,
+                       objective=self.objective)
     if self.evaluator is not None:
         was = self.pmodel.training; self.pmodel.eval()
         with torch.no_grad(): ev.update(self.evaluator(self))
         if was: self.pmodel.train()
     return ev
 
-# %% ../nbs/06_train.ipynb #2573aa2b
+# %% ../nbs/06_train.ipynb #f493f1fd
+def _improved(new: float, best: float | None, mode: str) -> bool:
+    return best is None or (new < best if mode == 'min' else new > best)
+
 @patch
 def _eval(self: Trainer) -> dict:
     cfg, s = self.cfg, self.state
     ev = self.evaluate()
     if cfg.early_stopping_metric not in ev:
-        raise TrainError(
-            f'train.early_stopping_metric: {cfg.early_stopping_metric!r} is not computed; choose one of {sorted(ev)}'
-        )
+        raise TrainError(f'train.early_stopping_metric: {cfg.early_stopping_metric!r} is not computed; '
+                         f'choose one of {sorted(ev)}')
     s['last_eval'] = ev
     best = _improved(ev[cfg.early_stopping_metric], s['best_metric'], cfg.early_stopping_mode)
     if best: s['best_metric'], s['best_step'], s['bad_evals'] = ev[cfg.early_stopping_metric], s['step'], 0
@@ -768,9 +744,8 @@ def fit(self: Trainer,
     s = self.state
     self.pmodel.train()
     t_start = t0 = time.time()
-    bar = tqdm(
-        total=self.total, initial=s['step'], disable=not (self.progress and self.main), desc='train', dynamic_ncols=True
-    )
+    bar = tqdm(total=self.total, initial=s['step'], disable=not (self.progress and self.main), desc='train',
+               dynamic_ncols=True)
     try:
         while s['step'] < self.total and not s['stopped_early'] and (stop_at is None or s['step'] < stop_at):
             info = self._train_step(); bar.update(1)
@@ -799,24 +774,13 @@ def summary(self: Trainer, elapsed: float | None = None) -> dict:
     name = cfg.early_stopping_metric if self.valid else None
     why = (f'best {name} {s["best_metric"]:.6g} at step {s["best_step"]} (train.restore_best)'
            if s['restored_step'] is not None else None)
-    out = {
-        'steps': s['step'],
-        'total_steps': self.total,
-        'epochs': s['epoch'] + s['batch_index'] / max(self.n_micro, 1),
-        'tokens_seen': s['tokens_seen'],
-        'stopped_early': s['stopped_early'],
-        'best_metric_name': name,
-        'best_metric': s['best_metric'],
-        'best_step': s['best_step'],
-        'best_checkpoint': str(self.ckpt_dir / s['best_checkpoint']) if s['best_checkpoint'] else None,
-        'last_checkpoint': str(latest_checkpoint(self.ckpt_dir)) if latest_checkpoint(self.ckpt_dir) else None,
-        'restored_step': s['restored_step'],
-        'restored_because': why,
-        **(s['last_eval'] or {}),
-        **self.counts,
-        'precision': cfg.precision,
-        'processes': self.world,
-    }
+    last = latest_checkpoint(self.ckpt_dir)
+    out = dict(steps=s['step'], total_steps=self.total, epochs=s['epoch'] + s['batch_index'] / max(self.n_micro, 1),
+               tokens_seen=s['tokens_seen'], stopped_early=s['stopped_early'], best_metric_name=name,
+               best_metric=s['best_metric'], best_step=s['best_step'],
+               best_checkpoint=str(self.ckpt_dir / s['best_checkpoint']) if s['best_checkpoint'] else None,
+               last_checkpoint=str(last) if last else None, restored_step=s['restored_step'], restored_because=why,
+               **(s['last_eval'] or {}), **self.counts, precision=cfg.precision, processes=self.world)
     if elapsed is not None: out['elapsed_s'] = elapsed
     return out
 
@@ -880,56 +844,57 @@ def shared_run(run_dir: str | Path, # the run directory
     return run or Run.open(run_dir)
 
 # %% ../nbs/06_train.ipynb #8365943a
+def _run_config(cfg_or_path: Any, # an `ExperimentConfig`, a dict, a YAML path, or None
+                run_dir: Path, # the run directory
+                resume: bool, # continue the run in `run_dir`
+                overrides: list[str] | dict | None = None, # `key=value` overrides of the config
+               ) -> ExperimentConfig:
+    "The config of a new run (its folder must be empty), or the saved config of a resumed one (nothing may differ)."
+    from lmresearch.config import load_config, to_dict, flatten
+    if not resume:
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise TrainError(f'{run_dir}: run directory exists and is not empty; use --resume to continue it or '
+                             'another --run-dir')
+        return _config(cfg_or_path, overrides)
+    if not run_dir.is_dir(): raise TrainError(f'{run_dir}: cannot resume: no such run directory')
+    if not (run_dir / 'config.yaml').is_file():
+        raise TrainError(f'{run_dir}: cannot resume: no config.yaml (not a run directory)')
+    cfg = load_config(run_dir / 'config.yaml')
+    if cfg_or_path is not None or overrides:
+        want, have = flatten(to_dict(_config(cfg_or_path, overrides))), flatten(to_dict(cfg))
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if diff: raise TrainError(f'{run_dir}: cannot resume with a different config ({", ".join(diff[:5])} differ); '
+                                  'resume without a config or start a new run')
+    return cfg
+
+# %% ../nbs/06_train.ipynb #99243d7d
 def train_from_config(cfg_or_path: Any, # an `ExperimentConfig`, a dict, or a YAML path (None: the defaults)
                       run_dir: str | Path, # the run directory to create (or to resume)
                       resume: bool = False, # continue the run in `run_dir` from its newest checkpoint
                       overrides: list[str] | dict | None = None, # `key=value` overrides of the config
                       progress: bool = True, # a progress bar on the main process
-                      save_model: bool = True # save the final model and tokenizer to `run_dir/model`
+                      save_model: bool = True, # save the final model and tokenizer to `run_dir/model`
                      ) -> dict:
     "Train the causal LM an `ExperimentConfig` (or YAML path) describes into `run_dir`; returns the summary."
-    from lmresearch.config import load_config, to_dict, flatten
     from lmresearch.models import model_from_config, pad_token_id
-
     run_dir = Path(run_dir)
+    cfg = _run_config(cfg_or_path, run_dir, resume, overrides)
     base = Path(cfg_or_path).parent if isinstance(cfg_or_path, (str, Path)) else None
-    if resume:
-        if not run_dir.is_dir():
-            raise TrainError(f'{run_dir}: cannot resume: no such run directory')
-        if not (run_dir / 'config.yaml').is_file():
-            raise TrainError(f'{run_dir}: cannot resume: no config.yaml (not a run directory)')
-        cfg = load_config(run_dir / 'config.yaml')
-        if cfg_or_path is not None or overrides:
-            want, have = flatten(to_dict(_config(cfg_or_path, overrides))), flatten(to_dict(cfg))
-            diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-            if diff:
-                raise TrainError(
-                    f'{run_dir}: cannot resume with a different config ({", ".join(diff[:5])} differ); '
-                    'resume without a config or start a new run'
-                )
-    else:
-        cfg = _config(cfg_or_path, overrides)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise TrainError(
-                f'{run_dir}: run directory exists and is not empty; use --resume to continue it or another --run-dir'
-            )
     splits = config_splits(cfg.data, cfg.seed, base)  # every input checked before anything is written
     seed_everything(cfg.seed)
     model, tok = model_from_config(cfg.model, seed=cfg.seed)
-    pad = pad_token_id(tok)
     train, valid = (encode_texts(splits[k], tok, cfg.train.seq_len) for k in ('train', 'valid'))
     run = shared_run(run_dir, resume, config=cfg, seed=cfg.seed)
     try:
-        trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad, seed=cfg.seed, progress=progress)
+        trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad_token_id(tok), seed=cfg.seed,
+                          progress=progress)
         summary = trainer.fit(resume=resume)
         if save_model and trainer.main:
             out = run.path('model')
-            trainer.unwrapped().save_pretrained(out)
-            tok.save_pretrained(out)
+            trainer.unwrapped().save_pretrained(out); tok.save_pretrained(out)
             summary['model_dir'] = str(out)
         summary.update(run_dir=str(run.dir), train_texts=len(splits['train']), valid_texts=len(splits['valid']))
-        if trainer.main:
-            run.finish(**summary)
+        if trainer.main: run.finish(**summary)
         return summary
     except BaseException as e:
         run.fail(e)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as hst
 
 from lmresearch.batch import (BatchError, add_batch_args, batch_main, expand_jobs, finalize_job, job_id, load_batch,
-                              notebook_hash, notebook_parameters, parse_sets, plan_jobs, reset_job, read_yaml, run_batch)
+                              notebook_hash, notebook_parameters, parse_sets, plan_jobs, reset_job, run_batch)
 from lmresearch.tracking import Run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,16 +237,18 @@ def test_job_ids_are_stable_safe_names(params):
     assert all(c.isalnum() or c in '.+-=_' for c in jid) and not jid.startswith(('.', '-'))
     assert jid != job_id(params, {**params, 'extra': 1})
 
-def test_yaml_loader_is_the_config_loader_plus_duplicate_keys(tmp_path):
-    from lmresearch.config import load_yaml
+def test_batch_files_are_read_by_the_config_reader(tmp_path):
+    "One YAML reader (config.read_yaml): a batch file, a config file and a --set value mean the same; errors are BatchError."
+    from lmresearch.config import load_yaml, read_yaml
     text = 'lr: 1e-4\nb: 2.5e-4\nn: 3\nlevels: [A1, B1]\n'
     assert read_yaml(write(tmp_path / 'a.yaml', text)) == load_yaml(text) == {'lr': 1e-4, 'b': 2.5e-4, 'n': 3, 'levels': ['A1', 'B1']}
     assert parse_sets(['lr=1e-4', 'levels=[A1, B1]']) == {'lr': 1e-4, 'levels': ['A1', 'B1']}
     with pytest.raises(BatchError, match=r"d\.yaml: line 3: key 'lr' given twice \(first on line 2\)"):
-        read_yaml(write(tmp_path / 'd.yaml', 'grid:\n  lr: [1]\n  lr: [2]\n'))
+        load_batch(write(tmp_path / 'd.yaml', 'grid:\n  lr: [1]\n  lr: [2]\n'))
     with pytest.raises(BatchError, match="--set 'd={a: 1, a: 2}': line 1: key 'a' given twice"): parse_sets(['d={a: 1, a: 2}'])
     with pytest.raises(BatchError, match='e.yaml: not UTF-8 text'):
-        (tmp_path / 'e.yaml').write_bytes(b'name: \xff\n'); read_yaml(tmp_path / 'e.yaml')
+        (tmp_path / 'e.yaml').write_bytes(b'name: \xff\n'); load_batch(tmp_path / 'e.yaml')
+    with pytest.raises(BatchError, match='nope.yaml: no such batch file'): load_batch(tmp_path / 'nope.yaml')
 
 
 def test_relative_out_and_a_notebook_without_kernelspec(tmp_path, monkeypatch):

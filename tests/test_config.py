@@ -8,7 +8,7 @@ from typing import Literal, Union
 import pytest, yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lmresearch.config import (ConfigError, ExperimentConfig, config_hash, flatten, from_dict, list_presets,
+from lmresearch.config import (ConfigError, read_yaml, ExperimentConfig, config_hash, flatten, from_dict, list_presets,
                                load_config, load_preset, merge, parse_overrides, save_config, to_dict)
 
 # ---- a strategy for any valid instance of a config dataclass, driven by its type hints and metadata
@@ -132,7 +132,7 @@ def test_shipped_presets_listed():
 def test_shipped_preset_loads(name):
     cfg = load_preset(name)
     assert isinstance(cfg, ExperimentConfig) and cfg.preset == name
-    raw = yaml.safe_load((Path(__file__).parents[1] / 'configs' / 'presets' / f'{name}.yaml').read_text())
+    raw = read_yaml(Path(__file__).parents[1] / 'configs' / 'presets' / f'{name}.yaml')
     assert raw.get('preset') == name
     assert from_dict(ExperimentConfig, raw) == cfg  # the file alone is valid and complete for its keys
     assert cfg.train.seq_len <= cfg.model.positions or not cfg.model.name.startswith('tiny-')
@@ -147,3 +147,17 @@ def test_preset_values():
 def test_unknown_preset_lists_available():
     with pytest.raises(ConfigError, match="unknown preset 'nope'; available: cpu, gpu, tiny"): load_preset('nope')
     with pytest.raises(ConfigError, match='unknown preset'): load_preset('../presets/tiny')
+
+
+def test_one_yaml_reader():
+    "No module but config reads YAML itself (issue 18): every other read goes through config.load_yaml / read_yaml."
+    root = Path(__file__).parents[1]
+    bad = [f'{p.relative_to(root)}:{i}' for p in sorted((root / 'lmresearch').rglob('*.py')) if p.name != 'config.py'
+           for i, l in enumerate(p.read_text(encoding='utf-8').splitlines(), 1)
+           if 'yaml.safe_load(' in l or 'yaml.load(' in l or 'yaml.full_load(' in l or 'config import _' in l]
+    assert not bad, bad
+
+def test_duplicate_keys_in_a_config_file(tmp_path):
+    (tmp_path / 'd.yaml').write_text('train:\n  lr: 1e-4\n  lr: 2e-4\n')
+    with pytest.raises(ConfigError, match=r"d\.yaml: line 3: key 'lr' given twice \(first on line 2\)"):
+        load_config(tmp_path / 'd.yaml')

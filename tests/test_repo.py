@@ -126,3 +126,58 @@ def test_public_functions_document_every_parameter():
             miss = [n for n in params if not doc.get(n)]
             if miss: bad.append(f'{qual} ({len(params)} parameters): no comment on {", ".join(miss)}')
     assert not bad, f'{len(bad)} functions:\n' + '\n'.join(bad)
+
+_EXP = re.compile(r'^#\s*\|\s*exports?\b(?!_)'); _DIR = re.compile(r'^\s*#\s*\|')
+
+def _src(c) -> str: return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+
+def _exported(c) -> bool:
+    return c['cell_type'] == 'code' and any(_EXP.match(l.strip()) for l in _src(c).splitlines() if _DIR.match(l))
+
+def _shows(c) -> bool:
+    "A code cell that is not exported and calls something or shows a value (the before-stop hook's definition)."
+    import ast
+    if c['cell_type'] != 'code' or _exported(c): return False
+    s = '\n'.join('pass' if l.lstrip().startswith(('%', '!')) else l for l in _src(c).splitlines())
+    try: t = ast.parse(s)
+    except SyntaxError: return bool(re.search(r'\w\(', s))
+    return any(isinstance(n, ast.Call) for n in ast.walk(t)) or any(isinstance(n, ast.Expr) for n in t.body)
+
+def undemonstrated_runs(nbs=None) -> list[tuple[int, str, int]]:
+    "(length, notebook, first cell) of each run of more than 4 exported cells with no cell that calls what they define."
+    import json
+    runs = []
+    for p in nbs or sorted((ROOT / 'nbs').rglob('*.ipynb')):
+        if '.drafts' in p.parts or '.ipynb_checkpoints' in p.parts: continue
+        cur, start = 0, 0
+        for i, c in enumerate(json.loads(p.read_text(encoding='utf-8'))['cells']):
+            if _exported(c): start = i if cur == 0 else start; cur += 1
+            elif _shows(c):
+                if cur > 4: runs.append((cur, str(p.relative_to(ROOT)), start))
+                cur = 0
+        if cur > 4: runs.append((cur, str(p.relative_to(ROOT)), start))
+    return sorted(runs, reverse=True)
+
+def test_every_run_of_exported_cells_is_demonstrated():
+    "No run of more than 4 exported cells without a cell that calls what they define (issue 18; the hook's rule)."
+    runs = undemonstrated_runs()
+    assert not runs, f'{len(runs)} runs:\n' + '\n'.join(f'{p} from cell {i}: {n} exported cells' for n, p, i in runs)
+
+def long_functions(limit: int = 40) -> list[tuple[int, str]]:
+    "(body lines, qualified name) of each library function whose body (docstring not counted) is over `limit` lines."
+    import ast
+    out = []
+    for p in LIB:
+        if p.name == '_modidx.py': continue
+        for n in ast.walk(ast.parse(p.read_text(encoding='utf-8'))):
+            if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+            body = n.body[1:] if (n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+                                  and isinstance(n.body[0].value.value, str)) else n.body
+            k = body[-1].end_lineno - body[0].lineno + 1 if body else 0
+            if k > limit: out.append((k, f'{p.relative_to(ROOT)}:{n.name}'))
+    return sorted(out, reverse=True)
+
+def test_at_most_four_functions_over_40_body_lines():
+    "Function bodies stay short: at most 4 in the whole library over 40 lines (issue 18), each split into named steps."
+    long = long_functions()
+    assert len(long) <= 4, f'{len(long)} functions over 40 body lines:\n' + '\n'.join(f'{k} {q}' for k, q in long)

@@ -200,3 +200,30 @@ def test_repair_of_a_torn_line_longer_than_a_read_chunk(tmp_path):
     with open(run.path('metrics.jsonl'), 'ab') as f: f.write(b'{"step": 1, "pad": "' + b'x' * 200_000)
     again = Run.open(run.dir); again.log({'loss': 0.5}, step=1)
     assert [(r['step'], r['loss']) for r in read_jsonl(run.path('metrics.jsonl'))] == [(0, 1.0), (1, 0.5)]
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    "Files written through the atomic writer get the user's normal permissions (issue 17 §1), not mkstemp's 0600."
+    old = os.umask(0o027)
+    try:
+        r = Run.create(tmp_path / 'r', config={'seed': 0}, tensorboard=False)
+        r.log({'loss': 1.0}, step=0); r.finish(test_loss=1.0)
+    finally: os.umask(old)
+    modes = {f: oct((r.dir / f).stat().st_mode & 0o777)
+             for f in ('config.yaml', 'metadata.json', 'summary.json', 'COMPLETED', 'metrics.jsonl')}
+    assert set(modes.values()) == {oct(0o666 & ~0o027)}, modes
+
+
+def test_offline_wandb_holds_the_metrics(tmp_path, monkeypatch):
+    "With the real wandb package (extra `wandb`) and WANDB_MODE=offline, the offline run file holds the logged metrics."
+    pytest.importorskip('wandb')
+    monkeypatch.setenv('WANDB_MODE', 'offline'); monkeypatch.setenv('WANDB_SILENT', 'true')
+    monkeypatch.chdir(tmp_path)
+    r = Run.create(tmp_path / 'r', config={'name': 'w', 'seed': 0, 'tracking': {'wandb': True}}, tensorboard=False)
+    for s in range(3): r.log({'loss': 1 / (s + 1)}, step=s)
+    r.finish()
+    files = list((tmp_path / 'r' / 'wandb').glob('offline-run-*/run-*.wandb'))
+    assert len(files) == 1, files
+    data = files[0].read_bytes()
+    assert data.startswith(b':W&B') and b'loss' in data and repr(1 / 3).encode() in data
+    assert r.metadata['sinks']['wandb_mode'] == 'offline'

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import load_yaml
+from ..config import read_yaml
 from ..core import LMRError, atomic_write_json, configs_dir
 from ..evaluate import compare_models, score_sequences
 from ..figures import MissingResults, figsize, make_figures, save_table, thesis_figure
@@ -187,7 +187,7 @@ def run_analysis(batch_dir: str | Path, # the batch folder (runs/domains)
                 ) -> dict:
     "The cross-domain matrix of a batch folder, its table (`domains-matrix.md/.tex`) and figure (`domains-matrix.pdf`)."
     reps = adapter_reports(batch_dir, method)
-    train = load_yaml((Path(reps[0]['output_dir']).parent / 'config.yaml').read_text())['train']
+    train = read_yaml(Path(reps[0]['output_dir']).parent / 'config.yaml')['train']
     res = cross_domain_matrix(reps, Path(batch_dir) / ANALYSIS, seq_len=train['seq_len'], max_examples=max_examples,
                               autocast=train['precision'] == 'bf16', progress=progress)
     t = matrix_table(res['matrix'], res['stand_in'])

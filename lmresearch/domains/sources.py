@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..core import configs_dir, package_dir, project_root
-from ..config import ConfigError, from_dict, load_yaml
+from ..config import ConfigError, from_dict, read_yaml
 from ..data import DataError, Record, text_value, detect_format, read_records, source_key
 
 # %% auto #0
@@ -57,8 +57,7 @@ def load_sources(path: str | Path | None = None # the registry YAML (default `co
                 ) -> list[Source]:
     "The sources of a registry file, validated; errors name the file and the key (`sources[2].format`)."
     path = Path(path) if path else configs_dir() / 'domains' / 'sources.yaml'
-    if not path.is_file(): raise ConfigError('no such sources file', source=str(path))
-    d = load_yaml(path.read_text(encoding='utf-8')) or {}
+    d = read_yaml(path, 'sources file', mapping=False) or {}
     if not isinstance(d, dict) or not isinstance(d.get('sources'), list):
         raise ConfigError('expected a mapping with a list under `sources:`', source=str(path))
     out = []

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from ..core import LMRError, atomic_write_json, seed_everything
-from ..config import ExperimentConfig, _read_yaml, load_config, parse_overrides, merge
+from ..config import ExperimentConfig, read_yaml, load_config, parse_overrides, merge
 from ..models import load_tokenizer, pad_token_id
 from ..tracking import Run
 from ..train import Trainer
@@ -59,7 +59,7 @@ def hindi_config(path: str | Path | None = None, # a configs/hindi/*.yaml file (
                  overrides: dict | list | None = None, # dotted keys, e.g. {'hindi.curriculum': 'length'}
                 ) -> HindiExperimentConfig:
     "A validated `HindiExperimentConfig`: defaults < preset < HINDI_PRESETS < file < overrides."
-    if path is not None: preset = _read_yaml(path).get('preset', preset)
+    if path is not None: preset = read_yaml(path).get('preset', preset)
     over = merge(parse_overrides(HINDI_PRESETS.get(preset, {})), parse_overrides(overrides))
     cfg = load_config(path, cls=HindiExperimentConfig, preset=preset, overrides=over)
     if path is None and 'name' not in parse_overrides(overrides):

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ..core import LMRError, atomic_write_bytes, atomic_write_json, seed_everything, stable_hash
-from ..config import ExperimentConfig, from_dict, load_config, to_dict
+from ..config import ExperimentConfig, from_dict, load_config, read_yaml, to_dict
 from ..models import pad_token_id
 from .docs import read_documents
 from ..corpora import LEVELS
@@ -320,18 +320,16 @@ class IlmEval(NamedTuple):
 
 # %% ../../nbs/25_ilm_experiment.ipynb #dd4dd9c4
 def _train_seq_len(d: Path) -> int | None:
-    import yaml
     cfg = d.parent / 'config.yaml'
     if d.name == 'model' and cfg.is_file():
-        return ((yaml.safe_load(cfg.read_text()) or {}).get('train') or {}).get('seq_len')
+        return (read_yaml(cfg).get('train') or {}).get('seq_len')
     return None
 
 # %% ../../nbs/25_ilm_experiment.ipynb #1f5d65f7
 def _run_info(d: Path) -> dict:
     "kind / model / level / training seed of the run that made model folder `d` (from its config), else a plain label."
-    import yaml
     cfg = d.parent / 'config.yaml'
-    raw = (yaml.safe_load(cfg.read_text()) or {}) if d.name == 'model' and cfg.is_file() else {}
+    raw = read_yaml(cfg) if d.name == 'model' and cfg.is_file() else {}
     ilm = raw.get('ilm') or {}
     if 'level' not in ilm: return {'model': d.name, 'kind': 'other', 'train_level': None, 'seed': None}
     return {
