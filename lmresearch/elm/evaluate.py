@@ -18,11 +18,11 @@ from ..bertscore import bertscore, brevity_penalty, composite
 from ..evaluate import bootstrap_ci
 from ..tracking import read_jsonl
 from .data import sentence_embeddings, write_jsonl
-from .model import ElmModel, make_example
+from .model import ElmModel, collate_elm, make_example
 
 # %% auto #0
 __all__ = ['SYSTEMS', 'generate_embeds', 'generate_summaries', 'baseline_inputs', 'text_quality', 'evaluate_predictions',
-           'write_predictions', 'read_texts_field', 'diversity', 'retrieval_ranks', 'content_check',
+           'write_predictions', 'read_texts_field', 'diversity', 'retrieval_ranks', 'content_check', 'embedding_use',
            'paired_difference', 'system_predictions', 'compare_systems']
 
 # %% ../../nbs/52_elm_evaluate.ipynb #d9231aea
@@ -161,6 +161,26 @@ def content_check(ranks: Sequence[int], # `retrieval_ranks` of one system
     return pd.DataFrame([{'k': k, **{c: v for c, v in bootstrap_ci((r < k).astype(float), seed=seed).items()
                                      if c in ('estimate', 'ci_low', 'ci_high')}, 'chance': min(k / n, 1.0), 'n': n}
                          for k in ks]).rename(columns={'estimate': 'accuracy'})
+
+# %% ../../nbs/52_elm_evaluate.ipynb #977c7de0
+@torch.no_grad()
+def embedding_use(model: ElmModel, # trained adapter + frozen LM
+                  rows: Sequence[dict], # tasks with `target_text`
+                  embeddings: torch.Tensor, # the split's embedding matrix
+                  max_target_tokens: int = 64) -> pd.DataFrame: # summary tokens scored
+    "Per task: summary NLL (nats) with its own embedding and with the next task's, and the tokens scored."
+    was = model.training; model.eval()
+    tok, out = model.tokenizer, []
+    idx = [r['embedding_index'] for r in rows]
+    for i, r in enumerate(rows):
+        nll = []
+        for j in (idx[i], idx[(i + 1) % len(rows)]):
+            ex = make_example(tok, r['input_prompt_template'], r['target_text'], embeddings[j], max_target_tokens)
+            o = model.losses(collate_elm([ex], tok.pad_token_id))
+            nll.append(o['ce_sum'].item())
+        out.append({'task': i, 'nll_own': nll[0], 'nll_other': nll[1], 'tokens': o['targets']})
+    model.train(was)
+    return pd.DataFrame(out)
 
 # %% ../../nbs/52_elm_evaluate.ipynb #59ab9316
 def paired_difference(per: pd.DataFrame, # `compare_systems`' per-task frame (`system`, `task`, the metric)

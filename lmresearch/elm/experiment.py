@@ -16,8 +16,8 @@ from ..config import flatten, merge, parse_overrides
 from ..search import open_study, run_search, save_search
 from .data import read_split, read_source_texts
 from .model import collate_elm
-from .evaluate import (SYSTEMS, compare_systems, content_check, generate_summaries, paired_difference,
-                                     retrieval_ranks)
+from .evaluate import (SYSTEMS, compare_systems, content_check, embedding_use, generate_summaries,
+                                     paired_difference, retrieval_ranks)
 from .train import ElmExperimentConfig, build_elm, elm_config, load_elm, task_examples, train_elm
 
 # %% auto #0
@@ -41,10 +41,14 @@ RANGES: dict[str, tuple] = {'train.lr': (1e-5, 5e-3, True), 'elm.dropout': (0.0,
 
 def suggest(trial, # an Optuna trial
             preset: str = 'tiny', # whose scaled choices to use
-            fixed: Sequence[str] = ()) -> dict: # keys held fixed by the search's overrides: not searched
+            fixed: Sequence[str] = (), # keys held fixed by the search's overrides: not searched
+            ranges: dict | None = None) -> dict: # key -> (low, high, log) replacing entries of `RANGES`
     "Config overrides sampled from the search space (keys like `train.lr`, `elm.hidden_dim`)."
     if preset not in SCALED: raise ElmSearchError(f'preset {preset!r}: no search space (known: {", ".join(SCALED)})')
-    out = {k: trial.suggest_float(k, lo, hi, log=log) for k, (lo, hi, log) in RANGES.items() if k not in fixed}
+    bad = sorted(set(ranges or {}) - set(RANGES))
+    if bad: raise ElmSearchError(f'ranges: unknown key {bad[0]!r} (searched: {", ".join(RANGES)})')
+    space = {**RANGES, **{k: tuple(v) for k, v in (ranges or {}).items()}}
+    out = {k: trial.suggest_float(k, lo, hi, log=log) for k, (lo, hi, log) in space.items() if k not in fixed}
     out.update({k: trial.suggest_categorical(k, v) for k, v in SCALED[preset].items() if k not in fixed})
     return out
 
@@ -67,7 +71,7 @@ def objective(trial) -> float: # an Optuna trial of a study made by `search_elm`
     if ctx is None:
         raise ElmSearchError(f'study {trial.study.study_name!r} has no ELM context (create it with search_elm)')
     fixed = parse_overrides(ctx.get('overrides'))
-    over = merge(fixed, parse_overrides(suggest(trial, ctx['preset'], fixed=list(flatten(fixed)))))
+    over = merge(fixed, parse_overrides(suggest(trial, ctx['preset'], list(flatten(fixed)), ctx.get('ranges'))))
     cfg = elm_config(ctx['preset'], ctx['data_dir'], ctx['seed'], overrides=over)
     run_dir = Path(ctx['root']) / 'trials' / f'{trial.number:04d}'
     trial.set_user_attr('run_dir', str(run_dir))
@@ -90,6 +94,7 @@ def search_elm(
     overrides: dict | list | None = None, # fixed config overrides of every trial ({'k': v} or ['k=v'])
     n_startup_trials: int = 2, # random trials before TPE, finished trials before pruning
     n_warmup_reports: int = 1, # reports of a trial before the pruner may stop it
+    ranges: dict | None = None, # key -> (low, high, log) replacing entries of `RANGES` (see `suggest`)
 ) -> tuple:
     "Run (or continue) the ELM search; returns (study, paths of the trials table, best params and figures)."
     kw = dict(seed=seed, n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_reports)
@@ -97,9 +102,11 @@ def search_elm(
         if data_dir is None or root is None: raise ElmSearchError('a new search needs data_dir and root')
         if preset not in SCALED:
             raise ElmSearchError(f'preset {preset!r}: no search space (known: {", ".join(SCALED)})')
+        for sp in ('train', 'valid'): read_split(data_dir, sp)           # bad data fails here, not in every trial
         st = open_study(study, storage, **kw)
         st.set_user_attr('elm', {'preset': preset, 'data_dir': str(Path(data_dir).resolve()),
-                                 'root': str(Path(root).resolve()), 'seed': seed, 'overrides': overrides or {}})
+                                 'root': str(Path(root).resolve()), 'seed': seed, 'overrides': overrides or {},
+                                 'ranges': {k: list(v) for k, v in (ranges or {}).items()}})
         resume = True
     before = len(open_study(study, storage, resume=True, **kw).trials)
     st = run_search('lmresearch.elm.experiment:objective', study, storage, trials, timeout, jobs, resume, **kw)
@@ -128,7 +135,7 @@ def system_checks(per: pd.DataFrame, # `compare_systems`' per-task frame
 # %% ../../nbs/54_elm_experiment.ipynb #faf6efc2
 def evaluate_best(
     study, # a finished ELM study
-    out_dir: str | Path, # where systems.csv, per_task.csv, examples.csv, content.csv and comparison.csv go
+    out_dir: str | Path, # where the CSV files go (systems, per_task, content, comparison, embedding_use, examples)
     split: str = 'test', # the split compared
     max_examples: int | None = None, # first tasks of the split
     n_examples: int = 3, # tasks shown with all systems' outputs
@@ -142,8 +149,10 @@ def evaluate_best(
     except LMRError: sources = None
     table, per = compare_systems(model, rows, emb, sources, e.max_new_tokens, encoder=e.bertscore_encoder)
     content, diffs = system_checks(per, emb[[r['embedding_index'] for r in rows]], e.encoder)
+    use = embedding_use(model, rows, emb, e.max_target_tokens)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    for name, df in (('systems', table), ('per_task', per), ('content', content), ('comparison', diffs)):
+    for name, df in (('systems', table), ('per_task', per), ('content', content), ('comparison', diffs),
+                     ('embedding_use', use)):
         df.to_csv(out / f'{name}.csv', index=False)
     ex = per[per['task'] < n_examples].pivot(index='task', columns='system', values='prediction')
     ex.insert(0, 'reference', per[per['task'] < n_examples].groupby('task')['reference'].first())

@@ -47,7 +47,7 @@ class Adapter(nn.Module):
         self.head = nn.Linear(width, dim)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor: # (batch, dim) -> (batch, k, width)
-        delta = self.mlp(e.float()).view(len(e), self.k, self.width)
+        delta = self.mlp(F.layer_norm(e.float(), e.shape[-1:])).view(len(e), self.k, self.width)
         return self.anchor + self.residual_scale * self.emb_rms * delta
 
     def pooled(self, soft: torch.Tensor) -> torch.Tensor: # (batch, k, width) -> (batch, dim)
