@@ -19,9 +19,9 @@ from ..tracking import read_jsonl
 from .evaluate import SYSTEMS
 
 # %% auto #0
-__all__ = ['BATCH', 'STUDY_BATCH', 'latest_job', 'elm_search_history', 'elm_search_importance', 'elm_systems', 'systems_table',
-           'search_summary', 'elm_study_systems', 'elm_study_learning_curves', 'elm_study_search_history',
-           'study_summary', 'demo', 'study']
+__all__ = ['BATCH', 'STUDY_BATCH', 'REFERENCE', 'latest_job', 'elm_search_history', 'elm_search_importance', 'elm_systems',
+           'reference_row', 'systems_table', 'embedding_use_summary', 'search_summary', 'elm_study_systems',
+           'elm_study_learning_curves', 'elm_study_search_history', 'study_summary', 'demo', 'study']
 
 # %% ../../nbs/55_elm_analysis.ipynb #639c83ea
 BATCH, STUDY_BATCH = 'elm', 'elm-study'   # the batch files of the demo and the study, and their runs folders
@@ -65,19 +65,43 @@ def elm_systems(runs_root):
     return fig, [str(f)], {'tasks': int(t['n'].iloc[0])}
 
 # %% ../../nbs/55_elm_analysis.ipynb #c438447f
+REFERENCE = 'reference summaries (ceiling)'   # the row of the references in `systems_table`
+
+def reference_row(run: str | Path) -> dict: # a job's run folder (`per_task.csv`, `data/test_*`)
+    "Diversity and source retrieval of the test split's reference summaries."
+    from lmresearch.elm.data import read_split
+    from lmresearch.elm.evaluate import content_check, diversity, retrieval_ranks
+    run = Path(run)
+    per = pd.read_csv(run / 'per_task.csv')
+    refs = per[per['system'] == per['system'].iloc[0]].sort_values('task')['reference'].fillna('').tolist()
+    rows, emb = read_split(run / 'data', 'test')
+    c = content_check(retrieval_ranks(refs, emb[[r['embedding_index'] for r in rows[:len(refs)]]]))
+    return {'system': REFERENCE, **diversity(refs), 'top1': c['accuracy'][0], 'top5': c['accuracy'][1]}
+
+# %% ../../nbs/55_elm_analysis.ipynb #4e5d2c6c
 def systems_table(run: str | Path, # a job's run folder (`systems.csv`, `per_task.csv`, `content.csv`)
-                  seed: int = 0) -> pd.DataFrame: # seed of the bootstrap
-    "One row per system: composite [95% CI], F1, length ratio, empty rate, unique share, top-1 and top-5 retrieval."
+                  seed: int = 0 # seed of the bootstrap
+                 ) -> pd.DataFrame:
+    "One row per system: composite [95% CI], F1, length, empty rate, diversity, top-1 and top-5 retrieval."
     run = Path(run)
     t, per, c = (pd.read_csv(run / f'{n}.csv') for n in ('systems', 'per_task', 'content'))
     ci = {s: bootstrap_ci(g['composite'].to_numpy(), seed=seed) for s, g in per.groupby('system')}
     top = c.pivot(index='system', columns='k', values='accuracy')
-    return pd.DataFrame({
-        'system': t['system'], 'composite': t['composite'],
-        'ci_low': [ci[s]['ci_low'] for s in t['system']], 'ci_high': [ci[s]['ci_high'] for s in t['system']],
-        'bertscore_f1': t['bertscore_f1'], 'length_ratio': t['length_ratio'], 'empty_rate': t['empty_rate'],
-        'unique_share': t['unique_share'], 'prefix_share': t['prefix_share'],
-        'top1': [top.loc[s, 1] for s in t['system']], 'top5': [top.loc[s, 5] for s in t['system']]})
+    rows = [{'system': s, 'composite': r.composite, 'ci_low': ci[s]['ci_low'], 'ci_high': ci[s]['ci_high'],
+             'bertscore_f1': r.bertscore_f1, 'length_ratio': r.length_ratio, 'empty_rate': r.empty_rate,
+             'unique_share': r.unique_share, 'prefix_share': r.prefix_share, 'top1': top.loc[s, 1],
+             'top5': top.loc[s, 5]} for s, r in zip(t['system'], t.itertuples())]
+    return pd.DataFrame(rows + [reference_row(run)])
+
+# %% ../../nbs/55_elm_analysis.ipynb #f9ed7e50
+def embedding_use_summary(run: str | Path, # a job's run folder (`embedding_use.csv`)
+                          seed: int = 0 # seed of the bootstrap
+                         ) -> dict:
+    "NLL per summary token with the own and with another embedding; the mean per-task difference and its CI."
+    u = pd.read_csv(Path(run) / 'embedding_use.csv')
+    ci = bootstrap_ci(((u['nll_other'] - u['nll_own']) / u['tokens']).to_numpy(), seed=seed)
+    return {'nll_own': u['nll_own'].sum() / u['tokens'].sum(), 'nll_other': u['nll_other'].sum() / u['tokens'].sum(),
+            **{k: ci[k] for k in ('estimate', 'ci_low', 'ci_high', 'n')}}
 
 # %% ../../nbs/55_elm_analysis.ipynb #e78c5fd1
 def search_summary(run: str | Path # a job's run folder (`search/trials.csv`, `search/best_params.json`)
@@ -100,10 +124,10 @@ def elm_study_systems(runs_root):
     t = systems_table(run).set_index('system')
     n = int(pd.read_csv(run / 'content.csv')['n'].iloc[0])
     set_style()
-    fig, (a, b) = plt.subplots(1, 2, figsize=figsize('double', 0.35), sharey=True)
-    y = range(len(t))
-    a.barh(y, t['composite'], xerr=[t['composite'] - t['ci_low'], t['ci_high'] - t['composite']], capsize=3)
-    a.set(yticks=list(y), yticklabels=t.index, xlabel=f'composite (test, {n} abstracts)')
+    fig, (a, b) = plt.subplots(1, 2, figsize=figsize('double', 0.4), sharey=True)
+    y, c = list(range(len(t))), t['composite'].fillna(0)
+    a.barh(y, c, xerr=[c - t['ci_low'].fillna(0), t['ci_high'].fillna(0) - c], capsize=3)
+    a.set(yticks=y, yticklabels=t.index, xlabel=f'composite (test, {n} abstracts)')
     for k, off in (('top1', -0.2), ('top5', 0.2)): b.barh([i + off for i in y], t[k], height=0.4, label=k)
     for k, ls in ((1, ':'), (5, '--')): b.axvline(k / n, color='grey', ls=ls, lw=0.8)
     b.set(xlabel=f'source retrieved (chance {1 / n:.3f} / {5 / n:.3f})'); b.legend(fontsize=7)
@@ -154,11 +178,17 @@ def study_summary(run: str | Path # a study job's run folder
            f"{t.loc[f, 'composite']:.3f}: difference {d['estimate']:+.3f} (paired 95% CI {d['ci_low']:+.3f} to "
            f"{d['ci_high']:+.3f}, {n} PubMedQA test abstracts); LM + source text {t.loc[u, 'composite']:.3f}",
            f"collapse: {t.loc[a, 'unique_share']:.0%} of the adapter's predictions are distinct; the commonest "
-           f"4-word opening starts {t.loc[a, 'prefix_share']:.0%} of them",
+           f"4-word opening starts {t.loc[a, 'prefix_share']:.0%} of them ({t.loc[REFERENCE, 'prefix_share']:.0%} "
+           "of the references)",
            'content: ' + '; '.join(f"top-{k} retrieval of the source {c.loc[(a, k), 'accuracy']:.3f} (95% CI "
                                    f"{c.loc[(a, k), 'ci_low']:.3f}-{c.loc[(a, k), 'ci_high']:.3f}) vs chance "
-                                   f"{c.loc[(a, k), 'chance']:.3f}" for k in (1, 5))]
+                                   f"{c.loc[(a, k), 'chance']:.3f}" for k in (1, 5))
+           + f" (the references: {t.loc[REFERENCE, 'top1']:.3f} and {t.loc[REFERENCE, 'top5']:.3f})"]
     s = search_summary(run)
+    e = embedding_use_summary(run)
+    out.append(f"embedding use: summary NLL per token {e['nll_own']:.3f} with its own embedding vs "
+               f"{e['nll_other']:.3f} with another's (paired difference {e['estimate']:+.3f}, "
+               f"95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f})")
     out.append(f"search: {s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned, {s['fail']} failed); "
                f"best validation composite {s['best_value']:.3f} (trial {s['best_trial']})")
     f1 = run / 'one_example.json'
@@ -169,14 +199,15 @@ def study_summary(run: str | Path # a study job's run folder
     return out
 
 # %% ../../nbs/55_elm_analysis.ipynb #f4dafe29
-def _figure_paths(figs: pd.DataFrame) -> dict: return {r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}
+def _figure_paths(figs: pd.DataFrame) -> dict:
+    made = figs[figs['status'] == 'made']
+    return dict(zip(made['figure'], made['detail']))
 
-def demo(
-    runs_root: str | Path, # the batch goes to `runs_root/elm`
-    figures_dir: str | Path, # where the thesis figures and the systems table go
-    jobs: int = 1, # jobs run in parallel (one job here)
-    progress: bool = True, # show the batch's progress bar
-) -> LineReport:
+def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
+         figures_dir: str | Path, # where the thesis figures and the systems table go
+         jobs: int = 1, # jobs run in parallel (one job here)
+         progress: bool = True # show the batch's progress bar
+        ) -> LineReport:
     "The ELM line on embedded PubMedQA pairs: its batch, table and figures; returns the line's report."
     t0 = time.time()
     res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=Path(runs_root) / BATCH,
@@ -200,12 +231,11 @@ def demo(
                       time.time() - t0)
 
 # %% ../../nbs/55_elm_analysis.ipynb #6a198c66
-def study(
-    runs_root: str | Path, # the batch goes to `runs_root/elm-study`
-    figures_dir: str | Path, # where the study's tables and figures go (`elm-study-*`)
-    jobs: int = 1, # jobs run in parallel (one job here)
-    progress: bool = True, # show the batch's progress bar
-) -> LineReport:
+def study(runs_root: str | Path, # the batch goes to `runs_root/elm-study`
+          figures_dir: str | Path, # where the study's tables and figures go (`elm-study-*`)
+          jobs: int = 1, # jobs run in parallel (one job here)
+          progress: bool = True # show the batch's progress bar
+         ) -> LineReport:
     "The ELM CPU study: its batch, tables and figures; returns the line's report, headline first."
     t0 = time.time()
     res = run_batch(configs_dir() / 'batches' / f'{STUDY_BATCH}.yaml', jobs=jobs,
@@ -214,12 +244,13 @@ def study(
     if not res.ok: return LineReport('elm', False, [repr(res)], res, wall_s=time.time() - t0)
     run = latest_job(runs_root, STUDY_BATCH)
     tables = {'systems': systems_table(run), 'comparison': pd.read_csv(run / 'comparison.csv'),
-              'content': pd.read_csv(run / 'content.csv'), 'search': pd.DataFrame([search_summary(run)]).drop(
-                  columns='best_run')}
+              'content': pd.read_csv(run / 'content.csv'), 'embedding-use': pd.DataFrame([embedding_use_summary(run)]),
+              'search': pd.DataFrame([search_summary(run)]).drop(columns='best_run')}
     caps = {'systems': 'systems on the test split: composite with its 95% bootstrap CI, BERTScore F1, collapse '
-                       '(unique share, commonest opening) and source retrieval (top-1, top-5)',
+                       '(unique share, commonest opening) and source retrieval (top-1, top-5); the references last',
             'comparison': 'paired differences of the composite, with 95% bootstrap CIs over test abstracts',
             'content': 'content check: the source retrieved by the embedding of the summary, against chance k/N',
+            'embedding-use': 'summary NLL per token with its own embedding and with another task\'s, paired difference',
             'search': 'the Optuna search: trials by state and the best validation composite'}
     outs = {n: str(save_table(df, f'elm-study-{n}', f'ELM CPU study: {caps[n]}.', figures_dir)['md'])
             for n, df in tables.items()}

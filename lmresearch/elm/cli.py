@@ -43,7 +43,8 @@ def _data_options(e):
 def _model_options(e):
     _options(e.add_parser('train', help='train an adapter (or continue one: --resume-from CHECKPOINT)'),
              ('--data-dir', 'folder lmr elm build wrote', {}), ('--run-dir', 'the new run folder', {}),
-             ('--preset', 'tiny | cpu | gpu', {'default': 'cpu'}), ('--seed', "the run's seed", {'type': int, 'default': 0}),
+             ('--preset', 'tiny | cpu | gpu', {'default': 'cpu'}),
+             ('--seed', "the run's seed", {'type': int, 'default': 0}),
              ('--set', 'config override KEY=VALUE (repeatable)', {'action': 'append'}),
              ('--resume-from', 'a checkpoint folder RUN/checkpoints/ckpt-N', {}))
     _options(e.add_parser('generate', help='summaries of a {split}_synthesis.jsonl with a trained adapter'),
@@ -85,7 +86,8 @@ def _run_step(a) -> int:
     "Run `_cmd_STEP` for the step named on the command line."
     fn = globals().get(f'_cmd_{a.elm_command}') if a.elm_command else None
     if fn is None:
-        raise LMRError('choose one of: lmr elm build | filter | train | generate | evaluate | search (see lmr elm --help)')
+        raise LMRError('choose one of: lmr elm build | filter | train | generate | evaluate | search '
+                       '(see lmr elm --help)')
     return fn(a)
 
 # %% ../../nbs/56_elm_cli.ipynb #8826f372

@@ -44,7 +44,8 @@ def load_encoder(name: str = 'minilm-l6'): # a zoo name, a local folder or a hub
 # %% ../../nbs/50_elm_data.ipynb #fee07095
 def pool(hidden: torch.Tensor, # (batch, length, width) last hidden states
          mask: torch.Tensor, # (batch, length) attention mask, 1 = token
-         pooling: str = 'mean') -> torch.Tensor: # 'mean' over tokens or the 'last' token
+         pooling: str = 'mean' # 'mean' over tokens or the 'last' token
+        ) -> torch.Tensor:
     "Sentence vectors (batch, width), L2-normalised."
     m = mask.to(hidden.dtype).unsqueeze(-1)
     if pooling == 'mean': v = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
@@ -54,13 +55,12 @@ def pool(hidden: torch.Tensor, # (batch, length, width) last hidden states
 
 # %% ../../nbs/50_elm_data.ipynb #a67738ea
 @torch.no_grad()
-def sentence_embeddings(
-    texts: Sequence[str], # the texts to embed
-    encoder: str = 'minilm-l6', # see `load_encoder`
-    batch_size: int = 32, # texts per forward pass
-    pooling: str = 'mean', # see `pool`
-    progress: bool = False, # show a tqdm bar
-) -> torch.Tensor:
+def sentence_embeddings(texts: Sequence[str], # the texts to embed
+                        encoder: str = 'minilm-l6', # see `load_encoder`
+                        batch_size: int = 32, # texts per forward pass
+                        pooling: str = 'mean', # see `pool`
+                        progress: bool = False # show a tqdm bar
+                       ) -> torch.Tensor:
     "Normalised sentence embeddings (len(texts), dim) in fp32, by the frozen `encoder`."
     tok, model = load_encoder(encoder)
     out = []
@@ -72,14 +72,13 @@ def sentence_embeddings(
 # %% ../../nbs/50_elm_data.ipynb #4499f076
 DEFAULT_TEMPLATE = 'Summary:'   # what the LM reads after the soft tokens
 
-def read_pairs(
-    pairs: str | Path, # a file `data.read_records` reads, with one (text, summary) pair per record
-    text_field: str = 'text', # the field embedded
-    summary_field: str = 'summary', # the target
-    id_field: str = 'id', # the field naming each pair; without it, the record's place in the file
-    max_pairs: int | None = None, # keep the first N usable pairs
-    max_summary_words: int | None = None, # drop pairs with longer summaries
-) -> list[dict]:
+def read_pairs(pairs: str | Path, # a file `data.read_records` reads, with one (text, summary) pair per record
+               text_field: str = 'text', # the field embedded
+               summary_field: str = 'summary', # the target
+               id_field: str = 'id', # the field naming each pair; without it, the record's place in the file
+               max_pairs: int | None = None, # keep the first N usable pairs
+               max_summary_words: int | None = None # drop pairs with longer summaries
+              ) -> list[dict]:
     "The usable pairs, in file order: `{'id', 'text', 'summary'}`, both texts non-empty."
     recs = read_records(pairs, text_column=text_field)
     if recs and summary_field not in recs[0].meta:
@@ -97,7 +96,8 @@ def read_pairs(
 def split_names(keys: Sequence[str], # one key per pair (its text)
                 valid: float = 0.1, # share of validation pairs
                 test: float = 0.1, # share of test pairs; valid + test <= 1, the rest is train
-                seed: int = 0) -> list[str]: # seed of the hash
+                seed: int = 0 # seed of the hash
+               ) -> list[str]:
     "The split of each key: 'test' below `test`, 'valid' below `test + valid`, else 'train' (stable hash)."
     if not (0 <= valid <= 1 and 0 <= test <= 1 and valid + test <= 1):
         raise ElmDataError(f'split fractions valid={valid} test={test}: each in [0, 1], with a sum of at most 1')
@@ -106,27 +106,28 @@ def split_names(keys: Sequence[str], # one key per pair (its text)
 
 # %% ../../nbs/50_elm_data.ipynb #bd878531
 def encoder_lengths(texts: Sequence[str], # the texts
-                    encoder: str = 'minilm-l6') -> list[int]: # see `load_encoder`
+                    encoder: str = 'minilm-l6' # see `load_encoder`
+                   ) -> list[int]:
     "Word pieces of each text under the encoder's tokenizer (special tokens included), before truncation."
     tok, _ = load_encoder(encoder)
     return [len(x) for x in tok(list(texts), verbose=False)['input_ids']] if len(texts) else []
 
 # %% ../../nbs/50_elm_data.ipynb #2887e849
 def write_jsonl(path: Path, # the file (written atomically)
-                rows: Sequence[dict]) -> Path: # one JSON object per line
+                rows: Sequence[dict] # one JSON object per line
+               ) -> Path:
     "Write `rows` as JSON Lines, UTF-8 kept as is."
     with atomic_write(path) as f:
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
     return Path(path)
 
 # %% ../../nbs/50_elm_data.ipynb #2053cf68
-def write_split(
-    out: str | Path, # folder of the JSONL files
-    split: str, # train, valid or test
-    rows: Sequence[dict], # tasks (their `embedding_index` points into `embeddings`)
-    embeddings: torch.Tensor, # (n, dim) matrix
-    emb_dir: str | Path | None = None, # folder of the safetensors (default: `out`)
-) -> None:
+def write_split(out: str | Path, # folder of the JSONL files
+                split: str, # train, valid or test
+                rows: Sequence[dict], # tasks (their `embedding_index` points into `embeddings`)
+                embeddings: torch.Tensor, # (n, dim) matrix
+                emb_dir: str | Path | None = None # folder of the safetensors (default: `out`)
+               ) -> None:
     "Write `{split}_synthesis.jsonl` and `{split}_embeddings.safetensors` atomically."
     out, emb_dir = Path(out), Path(emb_dir or out)
     out.mkdir(parents=True, exist_ok=True); emb_dir.mkdir(parents=True, exist_ok=True)
@@ -135,22 +136,21 @@ def write_split(
     write_jsonl(out / f'{split}_synthesis.jsonl', rows)
 
 # %% ../../nbs/50_elm_data.ipynb #a46b8f37
-def build(
-    pairs: str | Path, # a file of (text, summary) pairs (see `read_pairs`)
-    out: str | Path, # output folder (JSONL and safetensors)
-    text_field: str = 'text', # the field embedded
-    summary_field: str = 'summary', # the target
-    encoder: str = 'minilm-l6', # frozen sentence encoder (see `load_encoder`)
-    template: str = DEFAULT_TEMPLATE, # input_prompt_template of every task
-    valid: float = 0.1, # share of pairs for validation (see `split_names`)
-    test: float = 0.1, # share of pairs for test; the rest is train (valid=0, test=1: a test-only set)
-    seed: int = 0, # seed of the split
-    max_pairs: int | None = None, # keep the first N usable pairs
-    max_summary_words: int | None = None, # drop pairs with longer summaries
-    pooling: str = 'mean', # how token states become one vector: 'mean' or 'last' (see `pool`)
-    id_field: str = 'id', # the field naming each pair (see `read_pairs`)
-    progress: bool = True, # a tqdm bar over the embedding batches
-) -> dict:
+def build(pairs: str | Path, # a file of (text, summary) pairs (see `read_pairs`)
+          out: str | Path, # output folder (JSONL and safetensors)
+          text_field: str = 'text', # the field embedded
+          summary_field: str = 'summary', # the target
+          encoder: str = 'minilm-l6', # frozen sentence encoder (see `load_encoder`)
+          template: str = DEFAULT_TEMPLATE, # input_prompt_template of every task
+          valid: float = 0.1, # share of pairs for validation (see `split_names`)
+          test: float = 0.1, # share of pairs for test; the rest is train (valid=0, test=1: a test-only set)
+          seed: int = 0, # seed of the split
+          max_pairs: int | None = None, # keep the first N usable pairs
+          max_summary_words: int | None = None, # drop pairs with longer summaries
+          pooling: str = 'mean', # how token states become one vector: 'mean' or 'last' (see `pool`)
+          id_field: str = 'id', # the field naming each pair (see `read_pairs`)
+          progress: bool = True # a tqdm bar over the embedding batches
+         ) -> dict:
     "Embed the texts of (text, summary) pairs and write the ELM format per split; returns what `build.json` holds."
     t0 = time.time()
     ok = read_pairs(pairs, text_field, summary_field, id_field, max_pairs, max_summary_words)
@@ -178,7 +178,8 @@ def build(
 
 # %% ../../nbs/50_elm_data.ipynb #66cd0278
 def read_source_texts(data_dir: str | Path, # a folder `build` wrote
-                      split: str = 'train') -> list[str]: # train, valid or test
+                      split: str = 'train' # train, valid or test
+                     ) -> list[str]:
     "The source text of each embedding row (`{split}_sources.jsonl`, written by `build`)."
     f = Path(data_dir) / f'{split}_sources.jsonl'
     if not f.is_file():
@@ -200,14 +201,13 @@ def _check_row(r, f: Path, ln: int, n: int, fields: Sequence[str] = FIELDS) -> d
     return r
 
 # %% ../../nbs/50_elm_data.ipynb #c23f4d41
-def read_split(
-    data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
-    split: str = 'train', # train, valid or test
-    emb_dir: str | Path | None = None, # folder with `{split}_embeddings.safetensors` (default: data_dir)
-    dim: int | None = None, # the embedding dimension the config expects
-    task_type: str | None = None, # keep only this task type
-    targets: bool = True, # require `target_text` (generation does not need it)
-) -> tuple[list[dict], torch.Tensor]:
+def read_split(data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
+               split: str = 'train', # train, valid or test
+               emb_dir: str | Path | None = None, # folder with `{split}_embeddings.safetensors` (default: data_dir)
+               dim: int | None = None, # the embedding dimension the config expects
+               task_type: str | None = None, # keep only this task type
+               targets: bool = True # require `target_text` (generation does not need it)
+              ) -> tuple[list[dict], torch.Tensor]:
     "Validated tasks and the embedding matrix of one split."
     f, fe = Path(data_dir) / f'{split}_synthesis.jsonl', Path(emb_dir or data_dir) / f'{split}_embeddings.safetensors'
     for p in (f, fe):
@@ -215,7 +215,8 @@ def read_split(
     emb = load_safetensors(fe).get('embeddings')
     if emb is None or emb.ndim != 2: raise ElmDataError(f'{fe}: expected a 2-d tensor named "embeddings"')
     if dim is not None and emb.shape[1] != dim:
-        raise ElmDataError(f'{fe}: embedding dimension {emb.shape[1]}, but the config expects {dim} (elm.embedding_dim)')
+        raise ElmDataError(f'{fe}: embedding dimension {emb.shape[1]}, but the config expects {dim} '
+                           '(elm.embedding_dim)')
     bad = (~torch.isfinite(emb).all(1)).nonzero().flatten().tolist()
     if bad: raise ElmDataError(f'{fe}: {len(bad)} row(s) with NaN or infinite values, e.g. row {bad[0]}')
     lines = [i for i, raw in enumerate(f.read_bytes().split(b'\n'), 1) if raw.strip()]   # read_jsonl skips blanks
@@ -225,13 +226,12 @@ def read_split(
     return rows, emb.float()
 
 # %% ../../nbs/50_elm_data.ipynb #bf4d0d0b
-def filter_tasks(
-    input_dir: str | Path, # folder with the JSONL files
-    output_dir: str | Path, # where the filtered JSONL files go
-    task_type: str = 'summary', # the task type kept
-    input_emb_dir: str | Path | None = None, # folder of the input safetensors (default: input_dir)
-    output_emb_dir: str | Path | None = None, # of the output (default: output_dir)
-) -> dict[str, int]:
+def filter_tasks(input_dir: str | Path, # folder with the JSONL files
+                 output_dir: str | Path, # where the filtered JSONL files go
+                 task_type: str = 'summary', # the task type kept
+                 input_emb_dir: str | Path | None = None, # folder of the input safetensors (default: input_dir)
+                 output_emb_dir: str | Path | None = None # of the output (default: output_dir)
+                ) -> dict[str, int]:
     "Keep the tasks of `task_type` in every split, with only their embedding rows; returns the counts per split."
     counts = {}
     for sp in SPLITS:

@@ -27,14 +27,13 @@ __all__ = ['SYSTEMS', 'generate_embeds', 'generate_summaries', 'baseline_inputs'
 
 # %% ../../nbs/52_elm_evaluate.ipynb #d9231aea
 @torch.no_grad()
-def generate_embeds(
-    lm, # a causal LM
-    tokenizer, # its tokenizer (pad and EOS ids; decoding)
-    inputs: Sequence[torch.Tensor], # one (length, width) input-embedding sequence per text
-    max_new_tokens: int = 64, # tokens generated at most
-    batch_size: int = 16, # sequences per `generate` call
-    progress: bool = False, # a tqdm bar over the batches
-) -> list[str]:
+def generate_embeds(lm, # a causal LM
+                    tokenizer, # its tokenizer (pad and EOS ids; decoding)
+                    inputs: Sequence[torch.Tensor], # one (length, width) input-embedding sequence per text
+                    max_new_tokens: int = 64, # tokens generated at most
+                    batch_size: int = 16, # sequences per `generate` call
+                    progress: bool = False # a tqdm bar over the batches
+                   ) -> list[str]:
     "Greedy continuations of input-embedding sequences (left-padded per batch), decoded without special tokens."
     out = []
     for i in tqdm(range(0, len(inputs), batch_size), disable=not progress, desc='generate'):
@@ -49,14 +48,13 @@ def generate_embeds(
 
 # %% ../../nbs/52_elm_evaluate.ipynb #a99a4390
 @torch.no_grad()
-def generate_summaries(
-    model: ElmModel, # an adapter and its frozen LM
-    rows: Sequence[dict], # tasks (`input_prompt_template`, `embedding_index`)
-    embeddings: torch.Tensor, # the split's embedding matrix
-    max_new_tokens: int = 64, # tokens generated at most per summary
-    batch_size: int = 16, # summaries per `generate` call
-    progress: bool = False, # a tqdm bar over the batches
-) -> list[str]:
+def generate_summaries(model: ElmModel, # an adapter and its frozen LM
+                       rows: Sequence[dict], # tasks (`input_prompt_template`, `embedding_index`)
+                       embeddings: torch.Tensor, # the split's embedding matrix
+                       max_new_tokens: int = 64, # tokens generated at most per summary
+                       batch_size: int = 16, # summaries per `generate` call
+                       progress: bool = False # a tqdm bar over the batches
+                      ) -> list[str]:
     "One greedy summary per task, from its embedding through the adapter."
     was = model.training; model.eval()
     dev = next(model.adapter.parameters()).device
@@ -70,13 +68,12 @@ def generate_summaries(
     finally: model.train(was)
 
 # %% ../../nbs/52_elm_evaluate.ipynb #d6fd08de
-def baseline_inputs(
-    lm, # the frozen LM (its input embeddings are used)
-    tokenizer, # its tokenizer
-    rows: Sequence[dict], # tasks
-    sources: Sequence[str] | None, # the source text of each task, or None for the no-input floor
-    max_source_tokens: int = 256, # source tokens kept
-) -> list[torch.Tensor]:
+def baseline_inputs(lm, # the frozen LM (its input embeddings are used)
+                    tokenizer, # its tokenizer
+                    rows: Sequence[dict], # tasks
+                    sources: Sequence[str] | None, # the source text of each task, or None for the no-input floor
+                    max_source_tokens: int = 256 # source tokens kept
+                   ) -> list[torch.Tensor]:
     "Input-embedding sequences `[source tokens] [template]` (or the template alone) for `generate_embeds`."
     emb = lm.get_input_embeddings()
     dev = emb.weight.device
@@ -92,7 +89,8 @@ def baseline_inputs(
 # %% ../../nbs/52_elm_evaluate.ipynb #47e3df94
 def text_quality(pred: str, # a generated summary
                  ref: str, # its reference
-                 n: int = 3) -> dict: # n-gram size of the repetition rate
+                 n: int = 3 # n-gram size of the repetition rate
+                ) -> dict:
     "Length ratio, emptiness, unique-token ratio and repeated n-gram rate of one prediction."
     w, r = pred.split(), ref.split()
     grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
@@ -103,7 +101,8 @@ def text_quality(pred: str, # a generated summary
 # %% ../../nbs/52_elm_evaluate.ipynb #27468898
 def evaluate_predictions(preds: Sequence[str], # generated summaries
                          refs: Sequence[str], # references
-                         encoder: str = 'minilm-l6') -> tuple[dict, pd.DataFrame]: # BERTScore encoder
+                         encoder: str = 'minilm-l6' # BERTScore encoder
+                        ) -> tuple[dict, pd.DataFrame]:
     "Mean BERTScore P/R/F1, composite and quality numbers, and the per-pair frame (with each pair's composite)."
     if len(preds) != len(refs): raise LMRError(f'{len(preds)} predictions but {len(refs)} references')
     sc = bertscore(preds, refs, encoder=encoder)
@@ -118,7 +117,8 @@ def evaluate_predictions(preds: Sequence[str], # generated summaries
 # %% ../../nbs/52_elm_evaluate.ipynb #846f76f7
 def write_predictions(path: str | Path, # JSONL to write
                       rows: Sequence[dict], # the tasks
-                      preds: Sequence[str]) -> Path: # one prediction per task
+                      preds: Sequence[str] # one prediction per task
+                     ) -> Path:
     "One JSON object per task: `index`, `id` (when the task has one), `prediction`, `target_text`, `task_type`."
     return write_jsonl(path, [{'index': i, **({'id': r['id']} if 'id' in r else {}), 'prediction': p,
                                'target_text': r.get('target_text'), 'task_type': r['task_type']}
@@ -126,7 +126,8 @@ def write_predictions(path: str | Path, # JSONL to write
 
 # %% ../../nbs/52_elm_evaluate.ipynb #eeed5788
 def read_texts_field(path: str | Path, # a JSONL file
-                     field: str) -> list[str]: # the field wanted on every line
+                     field: str # the field wanted on every line
+                    ) -> list[str]:
     "The `field` of every line of a JSONL file (`tracking.read_jsonl`); errors name the file and line."
     if not Path(path).is_file(): raise LMRError(f'{path}: no such file')
     rows = read_jsonl(path)
@@ -136,7 +137,8 @@ def read_texts_field(path: str | Path, # a JSONL file
 
 # %% ../../nbs/52_elm_evaluate.ipynb #cde25433
 def diversity(preds: Sequence[str], # one prediction per task
-              prefix_words: int = 4) -> dict: # words compared at the start
+              prefix_words: int = 4 # words compared at the start
+             ) -> dict:
     "`unique_share` (distinct predictions / predictions) and `prefix_share` (the commonest opening's share)."
     if not len(preds): return {'unique_share': float('nan'), 'prefix_share': float('nan')}
     heads = Counter(' '.join(p.split()[:prefix_words]) for p in preds)
@@ -146,7 +148,8 @@ def diversity(preds: Sequence[str], # one prediction per task
 def retrieval_ranks(preds: Sequence[str], # one prediction per task
                     sources: torch.Tensor, # (n, dim) the embedding of each task's source, in the same order
                     encoder: str = 'minilm-l6', # the encoder that embedded the sources
-                    pooling: str = 'mean') -> np.ndarray: # its pooling (see `elm.data.pool`)
+                    pooling: str = 'mean' # its pooling (see `elm.data.pool`)
+                   ) -> np.ndarray:
     "0-based rank of each prediction's own source among `sources` by cosine similarity (0: retrieved first)."
     if len(preds) != len(sources): raise LMRError(f'{len(preds)} predictions but {len(sources)} sources')
     sim = sentence_embeddings(list(preds), encoder, pooling=pooling) @ sources.float().T
@@ -155,7 +158,8 @@ def retrieval_ranks(preds: Sequence[str], # one prediction per task
 # %% ../../nbs/52_elm_evaluate.ipynb #3a7802db
 def content_check(ranks: Sequence[int], # `retrieval_ranks` of one system
                   ks: Sequence[int] = (1, 5), # top-k accuracies reported
-                  seed: int = 0) -> pd.DataFrame: # seed of the bootstrap
+                  seed: int = 0 # seed of the bootstrap
+                 ) -> pd.DataFrame:
     "Top-k retrieval accuracy with its 95% bootstrap CI, beside chance k/N: one row per k."
     r, n = np.asarray(ranks), len(ranks)
     return pd.DataFrame([{'k': k, **{c: v for c, v in bootstrap_ci((r < k).astype(float), seed=seed).items()
@@ -167,7 +171,8 @@ def content_check(ranks: Sequence[int], # `retrieval_ranks` of one system
 def embedding_use(model: ElmModel, # trained adapter + frozen LM
                   rows: Sequence[dict], # tasks with `target_text`
                   embeddings: torch.Tensor, # the split's embedding matrix
-                  max_target_tokens: int = 64) -> pd.DataFrame: # summary tokens scored
+                  max_target_tokens: int = 64 # summary tokens scored
+                 ) -> pd.DataFrame:
     "Per task: summary NLL (nats) with its own embedding and with the next task's, and the tokens scored."
     was = model.training; model.eval()
     tok, out = model.tokenizer, []
@@ -187,7 +192,8 @@ def paired_difference(per: pd.DataFrame, # `compare_systems`' per-task frame (`s
                       a: str, # the system whose score comes first
                       b: str, # the system subtracted
                       metric: str = 'composite', # a per-task column
-                      seed: int = 0) -> dict: # seed of the bootstrap
+                      seed: int = 0 # seed of the bootstrap
+                     ) -> dict:
     "Mean of `a - b` over tasks with its paired 95% bootstrap CI (`estimate`, `ci_low`, `ci_high`, `n`)."
     w = per.pivot(index='task', columns='system', values=metric)
     miss = [s for s in (a, b) if s not in w]
@@ -199,16 +205,15 @@ def paired_difference(per: pd.DataFrame, # `compare_systems`' per-task frame (`s
 SYSTEMS = {'adapter': 'adapter (from embedding)', 'source': 'LM + source text (upper reference)',
            'floor': 'LM, no input (floor)'}   # short name -> the name in tables
 
-def system_predictions(
-    model: ElmModel, # trained adapter + frozen LM
-    rows: Sequence[dict], # the tasks (`input_prompt_template`, `embedding_index`)
-    embeddings: torch.Tensor, # the split's embedding matrix
-    sources: Sequence[str] | None = None, # source texts, for the upper-reference baseline
-    max_new_tokens: int = 64, # tokens generated at most per summary, for every system
-    max_source_tokens: int = 256, # source tokens the upper-reference baseline sees
-    batch_size: int = 16, # summaries per `generate` call
-    progress: bool = False, # a tqdm bar over the adapter's batches
-) -> dict[str, list[str]]:
+def system_predictions(model: ElmModel, # trained adapter + frozen LM
+                       rows: Sequence[dict], # the tasks (`input_prompt_template`, `embedding_index`)
+                       embeddings: torch.Tensor, # the split's embedding matrix
+                       sources: Sequence[str] | None = None, # source texts, for the upper-reference baseline
+                       max_new_tokens: int = 64, # tokens generated at most per summary, for every system
+                       max_source_tokens: int = 256, # source tokens the upper-reference baseline sees
+                       batch_size: int = 16, # summaries per `generate` call
+                       progress: bool = False # a tqdm bar over the adapter's batches
+                      ) -> dict[str, list[str]]:
     "The predictions of each system in `SYSTEMS` (the upper reference only with `sources`), by table name."
     lm, tok = model.lm, model.tokenizer
     out = {SYSTEMS['adapter']: generate_summaries(model, rows, embeddings, max_new_tokens, batch_size, progress)}
@@ -219,17 +224,16 @@ def system_predictions(
     return out
 
 # %% ../../nbs/52_elm_evaluate.ipynb #52c3774b
-def compare_systems(
-    model: ElmModel, # trained adapter + frozen LM
-    rows: Sequence[dict], # the tasks (`input_prompt_template`, `target_text`, `embedding_index`, optional `id`)
-    embeddings: torch.Tensor, # the split's embedding matrix
-    sources: Sequence[str] | None = None, # source texts, for the upper-reference baseline
-    max_new_tokens: int = 64, # tokens generated at most per summary, for every system
-    max_source_tokens: int = 256, # source tokens the upper-reference baseline sees
-    batch_size: int = 16, # summaries per `generate` call
-    encoder: str = 'minilm-l6', # the BERTScore encoder (a zoo name)
-    progress: bool = False, # a tqdm bar over the adapter's batches
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare_systems(model: ElmModel, # trained adapter + frozen LM
+                    rows: Sequence[dict], # the tasks (`input_prompt_template`, `target_text`, `embedding_index`, `id`)
+                    embeddings: torch.Tensor, # the split's embedding matrix
+                    sources: Sequence[str] | None = None, # source texts, for the upper-reference baseline
+                    max_new_tokens: int = 64, # tokens generated at most per summary, for every system
+                    max_source_tokens: int = 256, # source tokens the upper-reference baseline sees
+                    batch_size: int = 16, # summaries per `generate` call
+                    encoder: str = 'minilm-l6', # the BERTScore encoder (a zoo name)
+                    progress: bool = False # a tqdm bar over the adapter's batches
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "One row per system (BERTScore, composite, quality, diversity) and the per-task frame (`system`, `task`, `id`)."
     refs = [r['target_text'] for r in rows]
     preds = system_predictions(model, rows, embeddings, sources, max_new_tokens, max_source_tokens, batch_size,

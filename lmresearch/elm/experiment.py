@@ -29,11 +29,10 @@ class ElmSearchError(LMRError):
     "A bad ELM search set-up (unknown preset, a study without the ELM context)."
 
 # %% ../../nbs/54_elm_experiment.ipynb #942a26b6
-SCALED: dict[str, dict[str, list]] = {
+SCALED: dict[str, dict[str, list]] = {     # preset -> the choices that depend on the machine
     'tiny': {'elm.hidden_dim': [16, 32, 64], 'train.batch_size': [2, 4], 'train.grad_accum': [1, 2]},
     'cpu': {'elm.hidden_dim': [128, 256, 512], 'train.batch_size': [4, 8], 'train.grad_accum': [1, 2]},
-    'gpu': {'elm.hidden_dim': [512, 1024, 2048], 'train.batch_size': [16, 32, 64], 'train.grad_accum': [1, 2, 4]},
-}
+    'gpu': {'elm.hidden_dim': [512, 1024, 2048], 'train.batch_size': [16, 32, 64], 'train.grad_accum': [1, 2, 4]}}
 RANGES: dict[str, tuple] = {'train.lr': (1e-5, 5e-3, True), 'elm.dropout': (0.0, 0.3, False),
                             'elm.residual_scale': (0.05, 0.5, False), 'elm.contrastive_weight': (0.0, 0.1, False),
                             'elm.text_drift_weight': (0.01, 0.1, False),
@@ -42,7 +41,8 @@ RANGES: dict[str, tuple] = {'train.lr': (1e-5, 5e-3, True), 'elm.dropout': (0.0,
 def suggest(trial, # an Optuna trial
             preset: str = 'tiny', # whose scaled choices to use
             fixed: Sequence[str] = (), # keys held fixed by the search's overrides: not searched
-            ranges: dict | None = None) -> dict: # key -> (low, high, log) replacing entries of `RANGES`
+            ranges: dict | None = None # key -> (low, high, log) replacing entries of `RANGES`
+           ) -> dict:
     "Config overrides sampled from the search space (keys like `train.lr`, `elm.hidden_dim`)."
     if preset not in SCALED: raise ElmSearchError(f'preset {preset!r}: no search space (known: {", ".join(SCALED)})')
     bad = sorted(set(ranges or {}) - set(RANGES))
@@ -80,22 +80,21 @@ def objective(trial) -> float: # an Optuna trial of a study made by `search_elm`
     return float(s['best_metric'])
 
 # %% ../../nbs/54_elm_experiment.ipynb #431442c2
-def search_elm(
-    study: str, # study name
-    storage: str, # sqlite:///PATH
-    data_dir: str | Path | None = None, # the data folder (not needed to resume)
-    root: str | Path | None = None, # where trials' runs and the results go (not needed to resume)
-    preset: str = 'tiny', # config preset and search-space scale
-    trials: int = 4, # trials to run now
-    timeout: float | None = None, # seconds after which no new trial starts
-    jobs: int = 1, # worker processes on the storage
-    resume: bool = False, # continue the study in the storage
-    seed: int = 0, # seed of the runs and of TPE
-    overrides: dict | list | None = None, # fixed config overrides of every trial ({'k': v} or ['k=v'])
-    n_startup_trials: int = 2, # random trials before TPE, finished trials before pruning
-    n_warmup_reports: int = 1, # reports of a trial before the pruner may stop it
-    ranges: dict | None = None, # key -> (low, high, log) replacing entries of `RANGES` (see `suggest`)
-) -> tuple:
+def search_elm(study: str, # study name
+               storage: str, # sqlite:///PATH
+               data_dir: str | Path | None = None, # the data folder (not needed to resume)
+               root: str | Path | None = None, # where trials' runs and the results go (not needed to resume)
+               preset: str = 'tiny', # config preset and search-space scale
+               trials: int = 4, # trials to run now
+               timeout: float | None = None, # seconds after which no new trial starts
+               jobs: int = 1, # worker processes on the storage
+               resume: bool = False, # continue the study in the storage
+               seed: int = 0, # seed of the runs and of TPE
+               overrides: dict | list | None = None, # fixed config overrides of every trial ({'k': v} or ['k=v'])
+               n_startup_trials: int = 2, # random trials before TPE, finished trials before pruning
+               n_warmup_reports: int = 1, # reports of a trial before the pruner may stop it
+               ranges: dict | None = None # key -> (low, high, log) replacing entries of `RANGES` (see `suggest`)
+              ) -> tuple:
     "Run (or continue) the ELM search; returns (study, paths of the trials table, best params and figures)."
     kw = dict(seed=seed, n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_reports)
     if not resume:
@@ -122,7 +121,8 @@ def search_elm(
 def system_checks(per: pd.DataFrame, # `compare_systems`' per-task frame
                   sources: torch.Tensor, # (tasks, dim) each task's source embedding, in task order
                   encoder: str = 'minilm-l6', # the encoder of the sources
-                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]: # seed of the bootstraps
+                  seed: int = 0 # seed of the bootstraps
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Content check (top-1/top-5 retrieval per system) and paired composite differences (adapter vs each baseline)."
     content = []
     for name, g in per.groupby('system', sort=False):
@@ -133,13 +133,12 @@ def system_checks(per: pd.DataFrame, # `compare_systems`' per-task frame
     return pd.concat(content, ignore_index=True), pd.DataFrame(diffs)
 
 # %% ../../nbs/54_elm_experiment.ipynb #faf6efc2
-def evaluate_best(
-    study, # a finished ELM study
-    out_dir: str | Path, # where the CSV files go (systems, per_task, content, comparison, embedding_use, examples)
-    split: str = 'test', # the split compared
-    max_examples: int | None = None, # first tasks of the split
-    n_examples: int = 3, # tasks shown with all systems' outputs
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_best(study, # a finished ELM study
+                  out_dir: str | Path, # where the CSV files go (systems, per_task, content, comparison, ...)
+                  split: str = 'test', # the split compared
+                  max_examples: int | None = None, # first tasks of the split
+                  n_examples: int = 3 # tasks shown with all systems' outputs
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "One row per system on `split` (with the checks of `system_checks` in files beside it), and an examples table."
     model, cfg = load_elm(study.best_trial.user_attrs['run_dir'])
     e = cfg.elm
@@ -160,13 +159,12 @@ def evaluate_best(
     return table, ex
 
 # %% ../../nbs/54_elm_experiment.ipynb #2b3106e4
-def one_example_check(
-    cfg: ElmExperimentConfig, # the run's config (LM, adapter, loss weights)
-    split: str = 'train', # the split the task comes from
-    index: int = 0, # which task
-    steps: int = 100, # optimiser steps on that one task
-    lr: float = 1e-2, # Adam's learning rate
-) -> dict:
+def one_example_check(cfg: ElmExperimentConfig, # the run's config (LM, adapter, loss weights)
+                      split: str = 'train', # the split the task comes from
+                      index: int = 0, # which task
+                      steps: int = 100, # optimiser steps on that one task
+                      lr: float = 1e-2 # Adam's learning rate
+                     ) -> dict:
     "Train an adapter on one task, generate from its embedding: the target, the summary and the matching tokens."
     e = cfg.elm
     rows, emb = read_split(e.data_dir, split, e.emb_dir, e.embedding_dim, e.task_type)

@@ -61,27 +61,25 @@ class ElmExperimentConfig(ExperimentConfig):
 MAX_EPOCHS = 2           # the line's budget: at most two passes over the training tasks
 _COMMON = {'train.early_stopping_metric': 'valid_composite', 'train.early_stopping_mode': 'max', 'train.patience': 3,
            'train.batching': 'pad', 'train.warmup': 0.1, 'train.weight_decay': 0.0, 'tracking.tensorboard': False}
-ELM_PRESETS: dict[str, dict] = {
-    'tiny': {**_COMMON, 'model.name': 'tiny-llama', 'train.max_steps': 8, 'train.batch_size': 4, 'train.eval_every': 4,
-             'train.lr': 1e-3, 'train.log_every': 2, 'train.seq_len': 64, 'train.precision': 'fp32',
-             'elm.k': 2, 'elm.hidden_dim': 32, 'elm.max_target_tokens': 24, 'elm.max_new_tokens': 8,
-             'elm.eval_examples': 4},
-    'cpu': {**_COMMON, 'model.dtype': 'bf16', 'train.max_steps': 24, 'train.batch_size': 8, 'train.eval_every': 8,
-            'train.lr': 1e-3, 'train.log_every': 4, 'train.seq_len': 64, 'train.precision': 'bf16', 'train.patience': 2,
-            'elm.k': 4, 'elm.hidden_dim': 256, 'elm.max_target_tokens': 40, 'elm.max_new_tokens': 40,
-            'elm.eval_examples': 8},
-    'gpu': {**_COMMON, 'model.dtype': 'bf16', 'train.epochs': 2, 'train.batch_size': 32, 'train.eval_every': 100,
-            'train.lr': 5e-4, 'train.seq_len': 160, 'train.precision': 'bf16',
-            'elm.k': 8, 'elm.hidden_dim': 1024, 'elm.max_target_tokens': 128, 'elm.max_new_tokens': 128,
-            'elm.eval_examples': 64},
-}
+ELM_PRESETS: dict[str, dict] = {}
+ELM_PRESETS['tiny'] = {**_COMMON, 'model.name': 'tiny-llama', 'train.max_steps': 8, 'train.batch_size': 4,
+                       'train.eval_every': 4, 'train.lr': 1e-3, 'train.log_every': 2, 'train.seq_len': 64,
+                       'train.precision': 'fp32', 'elm.k': 2, 'elm.hidden_dim': 32, 'elm.max_target_tokens': 24,
+                       'elm.max_new_tokens': 8, 'elm.eval_examples': 4}
+ELM_PRESETS['cpu'] = {**_COMMON, 'model.dtype': 'bf16', 'train.max_steps': 24, 'train.batch_size': 8,
+                      'train.eval_every': 8, 'train.lr': 1e-3, 'train.log_every': 4, 'train.seq_len': 64,
+                      'train.precision': 'bf16', 'train.patience': 2, 'elm.k': 4, 'elm.hidden_dim': 256,
+                      'elm.max_target_tokens': 40, 'elm.max_new_tokens': 40, 'elm.eval_examples': 8}
+ELM_PRESETS['gpu'] = {**_COMMON, 'model.dtype': 'bf16', 'train.epochs': 2, 'train.batch_size': 32,
+                      'train.eval_every': 100, 'train.lr': 5e-4, 'train.seq_len': 160, 'train.precision': 'bf16',
+                      'elm.k': 8, 'elm.hidden_dim': 1024, 'elm.max_target_tokens': 128, 'elm.max_new_tokens': 128,
+                      'elm.eval_examples': 64}
 
-def elm_config(
-    preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
-    data_dir: str | Path | None = None, # the data folder (`elm.data_dir`)
-    seed: int = 0, # the run's seed
-    overrides: dict | list | None = None, # e.g. {'elm.k': 8} or ['elm.k=8']
-) -> ElmExperimentConfig:
+def elm_config(preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
+               data_dir: str | Path | None = None, # the data folder (`elm.data_dir`)
+               seed: int = 0, # the run's seed
+               overrides: dict | list | None = None # e.g. {'elm.k': 8} or ['elm.k=8']
+              ) -> ElmExperimentConfig:
     "The config of one ELM run: preset < ELM_PRESETS[preset] < data (its resolved path), seed < overrides."
     mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(Path(data_dir).resolve())}
     layers = merge(merge(parse_overrides(ELM_PRESETS.get(preset, {})), parse_overrides(mine)),
@@ -97,11 +95,8 @@ class ElmObjective(Objective):
     def fit_length(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
         "The examples as they are (tasks are never cut); an error for one longer than `seq_len`."
         long = [i for i, e in enumerate(examples) if len(e['input_ids']) > seq_len]
-        if long:
-            raise ElmTrainError(
-                f'task {long[0]}: {len(examples[long[0]]["input_ids"])} tokens > train.seq_len {seq_len}; '
-                'raise train.seq_len or lower elm.max_target_tokens'
-            )
+        if long: raise ElmTrainError(f'task {long[0]}: {len(examples[long[0]]["input_ids"])} tokens > train.seq_len '
+                                     f'{seq_len}; raise train.seq_len or lower elm.max_target_tokens')
         return list(examples)
     def collate(self, examples: Sequence[dict], pad_id: int) -> dict:
         "`elm.model.collate_elm`."
@@ -120,13 +115,12 @@ class ElmObjective(Objective):
         return m.total(out), ex
 
 # %% ../../nbs/53_elm_train.ipynb #ea058a80
-def make_evaluator(
-    rows: Sequence[dict], # validation tasks (the first `elm.eval_examples` are generated)
-    embeddings: torch.Tensor, # their embedding matrix
-    es: ElmSection, # the config's elm section
-    on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
-    batch_size: int = 16, # tasks per generate call
-) -> Callable:
+def make_evaluator(rows: Sequence[dict], # validation tasks (the first `elm.eval_examples` are generated)
+                   embeddings: torch.Tensor, # their embedding matrix
+                   es: ElmSection, # the config's elm section
+                   on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
+                   batch_size: int = 16 # tasks per generate call
+                  ) -> Callable:
     "`evaluator(trainer) -> {valid_composite, valid_bertscore_f1, valid_unique_share, ...}` for the `Trainer`."
     rows = list(rows)[:es.eval_examples]
     refs = [r['target_text'] for r in rows]
@@ -142,7 +136,8 @@ def make_evaluator(
 _LMS: dict = {}
 
 def load_lm(mc, # the config's `model` section
-            seed: int = 0): # seed of a tiny random LM
+            seed: int = 0 # seed of a tiny random LM
+           ) -> tuple:
     "(lm, tokenizer) of a model section, loaded once per process and frozen."
     key = json.dumps(to_dict(mc), sort_keys=True) + f'#{seed}'
     if key not in _LMS:
@@ -161,19 +156,14 @@ def build_elm(cfg: ElmExperimentConfig) -> ElmModel: # the run's config
                     e.contrastive_temperature, e.text_drift_weight, e.text_drift_target_similarity, e.encoder)
 
 # %% ../../nbs/53_elm_train.ipynb #3c089371
-def task_examples(
-    rows: Sequence[dict], # tasks (`input_prompt_template`, `target_text`, `embedding_index`)
-    embeddings: torch.Tensor, # the split's embedding matrix; row `embedding_index` goes with each task
-    tok, # the LM's tokenizer
-    max_target_tokens: int, # summary tokens kept per task
-) -> list[dict]:
+def task_examples(rows: Sequence[dict], # tasks (`input_prompt_template`, `target_text`, `embedding_index`)
+                  embeddings: torch.Tensor, # the split's embedding matrix; row `embedding_index` goes with each task
+                  tok, # the LM's tokenizer
+                  max_target_tokens: int # summary tokens kept per task
+                 ) -> list[dict]:
     "`make_example` of every task (template, target, its embedding row)."
-    return [
-        make_example(
-            tok, r['input_prompt_template'], r['target_text'], embeddings[r['embedding_index']], max_target_tokens
-        )
-        for r in rows
-    ]
+    return [make_example(tok, r['input_prompt_template'], r['target_text'], embeddings[r['embedding_index']],
+                         max_target_tokens) for r in rows]
 
 # %% ../../nbs/53_elm_train.ipynb #3a14371c
 def _split_data(cfg: ElmExperimentConfig, split: str):
@@ -184,14 +174,13 @@ def _split_data(cfg: ElmExperimentConfig, split: str):
     return rows, emb
 
 # %% ../../nbs/53_elm_train.ipynb #28a3422b
-def train_elm(
-    cfg: ElmExperimentConfig, # see `elm_config`
-    run_dir: str | Path | None = None, # a new run folder (with resume_from: default the checkpoint's run)
-    resume_from: str | Path | None = None, # a checkpoint folder (run/checkpoints/ckpt-N) to continue from
-    on_eval: Callable | None = None, # see `make_evaluator`
-    progress: bool = True, # tqdm bar
-    stop_at: int | None = None, # stop after this step (tests of resume)
-) -> dict:
+def train_elm(cfg: ElmExperimentConfig, # see `elm_config`
+              run_dir: str | Path | None = None, # a new run folder (with resume_from: default the checkpoint's run)
+              resume_from: str | Path | None = None, # a checkpoint folder (run/checkpoints/ckpt-N) to continue from
+              on_eval: Callable | None = None, # see `make_evaluator`
+              progress: bool = True, # tqdm bar
+              stop_at: int | None = None # stop after this step (tests of resume)
+             ) -> dict:
     "Train one adapter on the frozen LM; returns the Trainer's summary (plus `adapter` path when finished)."
     (tr, tr_emb), (va, va_emb) = _split_data(cfg, 'train'), _split_data(cfg, 'valid')
     tr = tr[:cfg.elm.max_train_examples] if cfg.elm.max_train_examples else tr
