@@ -123,14 +123,15 @@ def elm_study_systems(runs_root):
     run = latest_job(runs_root, STUDY_BATCH)
     t = systems_table(run).set_index('system')
     n = int(pd.read_csv(run / 'content.csv')['n'].iloc[0])
+    short = dict(zip([*SYSTEMS.values(), REFERENCE], ['adapter', 'LM + source', 'LM, no input', 'references']))
     set_style()
-    fig, (a, b) = plt.subplots(1, 2, figsize=figsize('double', 0.4), sharey=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=figsize('single', 0.4), sharey=True, layout='constrained')
     y, c = list(range(len(t))), t['composite'].fillna(0)
     a.barh(y, c, xerr=[c - t['ci_low'].fillna(0), t['ci_high'].fillna(0) - c], capsize=3)
-    a.set(yticks=y, yticklabels=t.index, xlabel=f'composite (test, {n} abstracts)')
+    a.set(yticks=y, yticklabels=[short[s] for s in t.index], xlabel=f'composite, 95% CI ({n} test abstracts)')
     for k, off in (('top1', -0.2), ('top5', 0.2)): b.barh([i + off for i in y], t[k], height=0.4, label=k)
     for k, ls in ((1, ':'), (5, '--')): b.axvline(k / n, color='grey', ls=ls, lw=0.8)
-    b.set(xlabel=f'source retrieved (chance {1 / n:.3f} / {5 / n:.3f})'); b.legend(fontsize=7)
+    b.set(xlabel='source retrieved (dotted, dashed: chance)', xlim=(0, 1)); b.legend(fontsize=7, loc='lower right')
     return fig, [str(run / 'systems.csv'), str(run / 'content.csv')], {'tasks': n}
 
 # %% ../../nbs/55_elm_analysis.ipynb #43f3a8d5
@@ -142,7 +143,7 @@ def elm_study_learning_curves(runs_root):
     s = search_summary(run)
     if s['best_run'] is None: raise MissingResults(f'{run}: the search has no completed trial')
     set_style()
-    fig, (a, b) = plt.subplots(1, 2, figsize=figsize('double', 0.35))
+    fig, (a, b) = plt.subplots(1, 2, figsize=figsize('single', 0.4), layout='constrained')
     m = pd.DataFrame(read_jsonl(Path(s['best_run']) / 'metrics.jsonl'))
     tr, va = m.dropna(subset=['loss']), m.dropna(subset=['valid_loss'])
     a.plot(tr['step'], tr['loss'], label='train'); a.plot(va['step'], va['valid_loss'], 'o-', label='validation')
@@ -152,7 +153,7 @@ def elm_study_learning_curves(runs_root):
         v = pd.DataFrame(read_jsonl(d / 'metrics.jsonl')).dropna(subset=['valid_composite'])
         b.plot(v['step'], v['valid_composite'], 'o-', ms=3, lw=1.5 if d == Path(s['best_run']) else 0.8,
                alpha=1 if d == Path(s['best_run']) else 0.4, label=f'trial {int(d.name)}')
-    b.set(xlabel='training step', ylabel='validation composite'); b.legend(fontsize=6, ncols=2)
+    b.set(xlabel='training step', ylabel='validation composite'); b.legend(fontsize=6)
     return fig, [str(run / 'search' / 'trials')], {k: s[k] for k in ('trials', 'complete', 'pruned', 'fail')}
 
 # %% ../../nbs/55_elm_analysis.ipynb #a66f9d2a
