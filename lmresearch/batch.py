@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_batch.ipynb #8e903740
 from __future__ import annotations
-import ast, concurrent.futures as cf, contextlib, difflib, fnmatch, hashlib, io, itertools, json
+import argparse, ast, concurrent.futures as cf, contextlib, difflib, fnmatch, hashlib, io, itertools, json
 import os, re, shutil, socket, subprocess, sys, traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from .tracking import Run, git_info
 # %% auto #0
 __all__ = ['TOP_KEYS', 'STAGE_KEYS', 'REF_ATTRS', 'RESERVED', 'KERNEL', 'BatchError', 'Param', 'notebook_parameters',
            'notebook_hash', 'check_value', 'Stage', 'BatchSpec', 'load_batch', 'Job', 'job_id', 'expand_jobs',
-           'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'execute_job', 'reset_job', 'finalize_job',
+           'read_record', 'plan_jobs', 'format_plan', 'ensure_kernel', 'reset_job', 'execute_job', 'finalize_job',
            'job_env', 'local_launcher', 'slurm_cluster', 'slurm_parameters', 'submitit_executor', 'run_submitted',
            'slurm_launcher', 'collect_results', 'write_results', 'BatchResult', 'run_batch', 'add_batch_args',
            'parse_sets', 'batch_main']
@@ -42,11 +42,11 @@ _ANN = {'bool', 'int', 'float', 'str', 'list', 'dict'}
 @dataclass
 class Param:
     "One declared notebook parameter: its default, type name ('any' accepts anything) and line in the cell."
-    name: str
-    default: Any
-    type: str
-    nullable: bool
-    line: int
+    name: str # the variable's name
+    default: Any # its literal value in the cell (None for an expression)
+    type: str # 'bool', 'int', 'float', 'str', 'list', 'dict' or 'any'
+    nullable: bool # whether None is accepted
+    line: int # its line in the parameters cell
 
 # %% ../nbs/08_batch.ipynb #4170f282
 def _read_nb(path: Path):
@@ -68,25 +68,22 @@ def _ann_type(a: ast.expr | None) -> tuple[str | None, bool]:
         if len(sides) == 1: return _ann_type(sides[0])[0], True
     return None, False
 
-# %% ../nbs/08_batch.ipynb #15d120f4
-def notebook_parameters(path: str | Path) -> dict[str, Param]:
+# %% ../nbs/08_batch.ipynb #d159e15f
+def notebook_parameters(path: str | Path, # an experiment notebook
+                       ) -> dict[str, Param]:
     "The parameters declared in the notebook's `parameters`-tagged cell; BatchError if there is none."
     path = Path(path)
     cells = [c for c in _read_nb(path).cells if c.cell_type == 'code' and 'parameters' in c.metadata.get('tags', [])]
     if not cells:
-        raise BatchError(
-            f'{path}: no cell tagged `parameters` (papermill needs one: tag the cell that assigns the defaults)'
-        )
+        raise BatchError(f'{path}: no cell tagged `parameters` '
+                         '(papermill needs one: tag the cell that assigns the defaults)')
     src = '\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in cells[0].source.splitlines())
     try: tree = ast.parse(src)
     except SyntaxError as e: raise BatchError(f'{path}: parameters cell, line {e.lineno}: {e.msg}') from None
     out = {}
     for node in tree.body:
-        targets, ann = (
-            ([node.target], node.annotation)
-            if isinstance(node, ast.AnnAssign)
-            else (getattr(node, 'targets', []), None)
-        )
+        annotated = isinstance(node, ast.AnnAssign)
+        targets, ann = ([node.target], node.annotation) if annotated else (getattr(node, 'targets', []), None)
         if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None: continue
         try: default, known = ast.literal_eval(node.value), True
         except (ValueError, SyntaxError, TypeError): default, known = None, False
@@ -97,8 +94,9 @@ def notebook_parameters(path: str | Path) -> dict[str, Param]:
                 out[t.id] = Param(t.id, default, tname, nullable or default is None, node.lineno)
     return out
 
-# %% ../nbs/08_batch.ipynb #d159e15f
-def notebook_hash(path: str | Path) -> str:
+# %% ../nbs/08_batch.ipynb #08723c07
+def notebook_hash(path: str | Path, # a notebook
+                 ) -> str:
     "sha256 of the notebook's cell types and sources (outputs, ids and metadata ignored)."
     nb = _read_nb(Path(path))
     h = hashlib.sha256()
@@ -106,16 +104,18 @@ def notebook_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 # %% ../nbs/08_batch.ipynb #dd307d09
-def check_value(v: Any, p: Param, where: str) -> Any:
+def check_value(v: Any, # the value given
+                p: Param, # the declaration it must match
+                where: str, # where the value was given, for the error (file and key)
+               ) -> Any:
     "`v` converted to `p`'s type (int -> float only), or a BatchError naming `where` and the declaration."
     if p.type == 'any' or (v is None and p.nullable): return v
     ok = {'bool': lambda: isinstance(v, bool), 'int': lambda: isinstance(v, int) and not isinstance(v, bool),
           'float': lambda: isinstance(v, (int, float)) and not isinstance(v, bool), 'str': lambda: isinstance(v, str),
           'list': lambda: isinstance(v, list), 'dict': lambda: isinstance(v, dict)}[p.type]()
     if not ok:
-        raise BatchError(
-            f'{where}: expected {p.type}, got {type(v).__name__} {v!r} (the notebook declares {p.name} = {p.default!r})'
-        )
+        raise BatchError(f'{where}: expected {p.type}, got {type(v).__name__} {v!r} '
+                         f'(the notebook declares {p.name} = {p.default!r})')
     return float(v) if p.type == 'float' else v
 
 # %% ../nbs/08_batch.ipynb #a3777060
@@ -130,14 +130,14 @@ _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 @dataclass
 class Stage:
     "One notebook of a batch, with its fixed parameters and the parameter sets that vary across its jobs."
-    name: str
-    notebook: Path
-    declared: dict
-    params: dict
-    sets: list
-    varying: list
-    needs: str | None = None
-    timeout: float | None = None
+    name: str # the stage's name ('main' in a single-notebook batch)
+    notebook: Path # the notebook it runs
+    declared: dict # the notebook's `Param`s by name
+    params: dict # parameters shared by its jobs
+    sets: list # one dict of varying values per job (before the upstream jobs multiply them)
+    varying: list # the names that vary
+    needs: str | None = None # the earlier stage it runs after
+    timeout: float | None = None # seconds per cell
 
     @property
     def notebook_rel(self) -> str:
@@ -149,25 +149,22 @@ class Stage:
 @dataclass
 class BatchSpec:
     "A validated batch file."
-    name: str
-    path: Path
-    stages: list
-    single: bool = True
-    slurm: dict = field(default_factory=dict)
-    kernel: str = KERNEL
-    description: str = ''
+    name: str # the batch's name: its jobs go to runs/<name>
+    path: Path # the batch file
+    stages: list # its `Stage`s, upstream first
+    single: bool = True # one notebook (no `stages:` list)
+    slurm: dict = field(default_factory=dict) # submitit parameters (`slurm:`)
+    kernel: str = KERNEL # the Jupyter kernel the notebooks run in
+    description: str = '' # free text from the file
 
 # %% ../nbs/08_batch.ipynb #716a1768
 def _unknown(d: dict, allowed: tuple, where: str):
     for k in d:
         if k not in allowed:
             close = difflib.get_close_matches(str(k), allowed, n=1)
-            raise BatchError(
-                f'{where}{k}: unknown key'
-                + (f' (did you mean {close[0]}?)' if close else f' (allowed: {", ".join(allowed)})')
-            )
+            hint = f' (did you mean {close[0]}?)' if close else f' (allowed: {", ".join(allowed)})'
+            raise BatchError(f'{where}{k}: unknown key{hint}')
 
-# %% ../nbs/08_batch.ipynb #a4d66049
 def _unknown_param(k: str, st_name: str, nb: Path, declared: dict, where: str) -> BatchError:
     close = difflib.get_close_matches(k, list(declared), n=1)
     return BatchError(f'{where}: {nb.name} has no parameter {k!r}' + (f' (did you mean {close[0]}?)' if close else '') +
@@ -180,9 +177,8 @@ def _find_notebook(nb: Any, batch_file: Path, where: str) -> Path:
     tries = [p] if p.is_absolute() else [project_root() / p, batch_file.parent / p]
     for t in tries:
         if t.is_file(): return t.resolve()
-    raise BatchError(
-        f'{where}notebook: {nb} does not exist (looked for ' + ' and '.join(map(show_paths, dict.fromkeys(tries))) + ')'
-    )
+    looked = ' and '.join(map(show_paths, dict.fromkeys(tries)))
+    raise BatchError(f'{where}notebook: {nb} does not exist (looked for {looked})')
 
 # %% ../nbs/08_batch.ipynb #5af295b1
 def _refs(v: Any) -> list[str]:
@@ -192,7 +188,6 @@ def _refs(v: Any) -> list[str]:
     if isinstance(v, dict): return [r for x in v.values() for r in _refs(x)]
     return []
 
-# %% ../nbs/08_batch.ipynb #6ba58235
 def _typed(params: dict, st: Stage, where: str) -> dict:
     "Type-check the values without references; references are checked once resolved."
     out = {}
@@ -236,10 +231,8 @@ def _stage(raw: dict, shared: dict, overrides: dict, file: Path, where: str, sin
     nb = _find_notebook(raw.get('notebook'), file, f'{file}: {where}')
     declared = notebook_parameters(nb)
     if RESERVED not in declared:
-        raise BatchError(
-            f'{nb}: the parameters cell has no `{RESERVED}`; add `{RESERVED} = None` there (the batch passes each job'
-            ' its run directory in it)'
-        )
+        raise BatchError(f'{nb}: the parameters cell has no `{RESERVED}`; add `{RESERVED} = None` there '
+                         '(the batch passes each job its run directory in it)')
     st = Stage(name, nb, declared, {}, [{}], [], raw.get('needs'), raw.get('timeout'))
     for sec in ('params', 'grid'):
         if not isinstance(raw.get(sec, {}), dict):
@@ -253,17 +246,14 @@ def _stage(raw: dict, shared: dict, overrides: dict, file: Path, where: str, sin
     for k, v in overrides.items():
         if k in declared:
             if k in st.varying:
-                raise BatchError(
-                    f'override {k}={v!r}: {k} is varied by {where}grid/sets of {file.name}; use --only to pick jobs'
-                )
+                raise BatchError(f'override {k}={v!r}: {k} is varied by {where}grid/sets of {file.name}; '
+                                 'use --only to pick jobs')
             params[k] = v
     st.params = _typed(params, st, f'{file}: {where}params')
-    st.sets = [
-        _typed(s, st, f'{file}: {where}{"grid" if "grid" in raw else f"sets[{i}]"}') for i, s in enumerate(st.sets)
-    ]
-    if st.timeout is not None and (
-        isinstance(st.timeout, bool) or not isinstance(st.timeout, (int, float)) or st.timeout <= 0
-    ):
+    at = lambda i: 'grid' if 'grid' in raw else f'sets[{i}]'
+    st.sets = [_typed(s, st, f'{file}: {where}{at(i)}') for i, s in enumerate(st.sets)]
+    t = st.timeout
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0):
         raise BatchError(f'{file}: {where}timeout: expected seconds > 0, got {st.timeout!r}')
     return st
 
@@ -274,30 +264,22 @@ def _check_refs(st: Stage, earlier: dict, file: Path, prefix: str):
     for r in found:
         m = re.fullmatch(r'([A-Za-z0-9][A-Za-z0-9._-]*?)\.([A-Za-z_]\w*)', r.strip())
         if not m:
-            raise BatchError(
-                f'{file}: {where}: bad reference ${{{r}}}: expected ${{STAGE.run_dir}}, ${{STAGE.job_dir}},'
-                ' ${STAGE.job_id} or ${STAGE.PARAM}'
-            )
+            raise BatchError(f'{file}: {where}: bad reference ${{{r}}}: expected ${{STAGE.run_dir}}, '
+                             '${STAGE.job_dir}, ${STAGE.job_id} or ${STAGE.PARAM}')
         s, attr = m.groups()
         if s not in earlier:
             raise BatchError(f'{file}: {where}: ${{{r}}} refers to stage {s!r}, which is not an earlier stage' +
                              (f' (earlier stages: {", ".join(earlier)})' if earlier else ' (there is none)'))
         if attr not in REF_ATTRS and attr not in earlier[s].declared:
-            raise BatchError(
-                f'{file}: {where}: ${{{r}}}: stage {s!r} has no {attr!r} (use {", ".join(REF_ATTRS)} or one of its'
-                ' parameters)'
-            )
+            raise BatchError(f'{file}: {where}: ${{{r}}}: stage {s!r} has no {attr!r} '
+                             f'(use {", ".join(REF_ATTRS)} or one of its parameters)')
         stages.add(s)
     if st.needs is not None and st.needs not in earlier:
-        raise BatchError(
-            f'{file}: {prefix}needs: {st.needs!r} is not an earlier stage'
-            + (f' (earlier stages: {", ".join(earlier)})' if earlier else '')
-        )
+        hint = f' (earlier stages: {", ".join(earlier)})' if earlier else ''
+        raise BatchError(f'{file}: {prefix}needs: {st.needs!r} is not an earlier stage{hint}')
     if len(stages | ({st.needs} if st.needs else set())) > 1:
-        raise BatchError(
-            f'{file}: {where}: a stage depends on one earlier stage; this one names'
-            f' {sorted(stages | {st.needs} - {None})}'
-        )
+        raise BatchError(f'{file}: {where}: a stage depends on one earlier stage; '
+                         f'this one names {sorted(stages | {st.needs} - {None})}')
     if stages and st.needs is None: st.needs = stages.pop()
 
 # %% ../nbs/08_batch.ipynb #79e3e66a
@@ -345,9 +327,8 @@ def load_batch(path: str | Path, # the batch file (YAML)
     file = Path(path).resolve() if Path(path).exists() else Path(path)
     raw = _read_batch_file(file)
     if not isinstance(raw, dict):
-        raise BatchError(
-            f'{file}: expected a mapping with notebook and grid/sets (or stages), got {type(raw).__name__}'
-        )
+        raise BatchError(f'{file}: expected a mapping with notebook and grid/sets (or stages), '
+                         f'got {type(raw).__name__}')
     _unknown(raw, TOP_KEYS, f'{file}: ')
     name = raw.get('name', file.stem)
     if not isinstance(name, str) or not _NAME.match(name):
@@ -372,15 +353,15 @@ def load_batch(path: str | Path, # the batch file (YAML)
 @dataclass
 class Job:
     "One notebook execution: its stage, id, folder, parameters and the upstream job it needs."
-    stage: str
-    id: str
-    dir: Path
-    notebook: Path
-    params: dict
-    varying: dict
-    needs: str | None = None
-    timeout: float | None = None
-    defaults: dict = field(default_factory=dict)
+    stage: str # its stage's name
+    id: str # see `job_id`
+    dir: Path # its folder, `<batch folder>/<id>`
+    notebook: Path # the notebook it runs
+    params: dict # the parameters passed to papermill (references resolved)
+    varying: dict # the parameters that vary across the batch, the upstream job's included
+    needs: str | None = None # the id of the upstream job
+    timeout: float | None = None # seconds per cell
+    defaults: dict = field(default_factory=dict) # the notebook's defaults, for the results table
 
     @property
     def run_dir(self) -> Path: "Where the notebook creates its Run."; return self.dir / 'run'
@@ -390,8 +371,10 @@ def _slug(v: Any) -> str:
     s = v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))
     return re.sub(r'[^A-Za-z0-9.+-]+', '-', s).strip('-')[:24] or '-'
 
-# %% ../nbs/08_batch.ipynb #09a947e3
-def job_id(varying: dict, key: Any, prefix: str = '') -> str:
+def job_id(varying: dict, # the parameters that vary, in order
+           key: Any, # everything that defines the job (JSON-able); its hash ends the id
+           prefix: str = '', # e.g. the stage name and a dash
+          ) -> str:
     "`[prefix-]k=v_k=v-<hash8>`: a readable slug of the varying parameters plus a hash of `key`."
     slug = '_'.join(f'{k}={_slug(v)}' for k, v in varying.items())[:80].rstrip('_') or 'job'
     return f'{prefix}{slug}-{short_hash(key)}'
@@ -439,7 +422,8 @@ def expand_jobs(spec: BatchSpec, # a validated batch (`load_batch`)
     return jobs
 
 # %% ../nbs/08_batch.ipynb #de98b0b8
-def read_record(job: Job) -> dict | None:
+def read_record(job: Job, # a job of the batch
+               ) -> dict | None:
     "The job's job.json, or None when it never ran (or the record is unreadable)."
     with contextlib.suppress(OSError, ValueError): return json.loads((job.dir / 'job.json').read_text())
     return None
@@ -449,8 +433,10 @@ def _matches(j: Job, only: str | None) -> bool:
     "Does job `j` match the `--only` glob (its id or STAGE/ID)? Every job does when `only` is None."
     return only is None or fnmatch.fnmatchcase(j.id, only) or fnmatch.fnmatchcase(f'{j.stage}/{j.id}', only)
 
-# %% ../nbs/08_batch.ipynb #9ff9571c
-def plan_jobs(jobs: list[Job], rerun_failed: bool = False, only: str | None = None) -> list[dict]:
+def plan_jobs(jobs: list[Job], # every job of the batch, upstream first (`expand_jobs`)
+              rerun_failed: bool = False, # run only jobs that failed before (and those they blocked)
+              only: str | None = None, # a glob over job ids (or STAGE/ID); None selects every job
+             ) -> list[dict]:
     """One row per job: id, stage, action ('run', 'skip', 'blocked', 'unselected'), reason, record status;
     `rerun_failed`: run only failed jobs."""
     hashes, by_id, rows = {}, {j.id: j for j in jobs}, {}
@@ -479,18 +465,13 @@ def plan_jobs(jobs: list[Job], rerun_failed: bool = False, only: str | None = No
         else: action, why = 'run', f'interrupted ({st})'
         if rerun_failed and action == 'run' and st not in ('failed', 'skipped') and not (up and up['action'] == 'run'):
             action, why = 'unselected', f'{why}; --rerun-failed runs only failed jobs'
-        rows[j.id] = {
-            'stage': j.stage,
-            'job': j.id,
-            'action': action,
-            'reason': why,
-            'status': st or 'new',
-            'notebook_hash': h,
-        }
+        rows[j.id] = {'stage': j.stage, 'job': j.id, 'action': action, 'reason': why, 'status': st or 'new',
+                      'notebook_hash': h}
     return list(rows.values())
 
-# %% ../nbs/08_batch.ipynb #237f63f6
-def format_plan(plan: list[dict]) -> str:
+# %% ../nbs/08_batch.ipynb #9ff9571c
+def format_plan(plan: list[dict], # `plan_jobs`'s rows
+               ) -> str:
     "The plan as an aligned text table (stage when there are several, job, action, reason)."
     cols = (['stage'] if len({r['stage'] for r in plan}) > 1 else []) + ['job', 'action', 'reason']
     w = {c: max([len(c)] + [len(str(r[c])) for r in plan]) for c in cols}
@@ -505,7 +486,8 @@ def _kernel_python(name: str) -> str | None:
     return argv[0] if argv else None
 
 # %% ../nbs/08_batch.ipynb #2d8cb7d2
-def ensure_kernel(name: str = KERNEL) -> str:
+def ensure_kernel(name: str = KERNEL, # the kernel's name
+                 ) -> str:
     "Register this environment's Python as Jupyter kernel `name` if needed; returns the kernel name."
     if _kernel_python(name) == sys.executable: return name
     from ipykernel.kernelspec import install
@@ -517,56 +499,72 @@ def ensure_kernel(name: str = KERNEL) -> str:
     return name
 
 # %% ../nbs/08_batch.ipynb #19782c68
-_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 from .core import utc_now as _now
+
+def reset_job(job: Job, # the job whose folder is prepared
+              spec: BatchSpec, # its batch (kernel, name)
+              nb_hash: str, # the notebook's hash, recorded so a changed notebook reruns
+              commit: str | None, # the project's git commit, if any
+              upstream_ended: str | None = None, # when the upstream job of a chained stage ended
+             ) -> Path:
+    "Clear the job folder's old outputs and write a fresh `queued` job.json."
+    job.dir.mkdir(parents=True, exist_ok=True)
+    for f in ('notebook.ipynb', 'FAILED', 'job.log'): (job.dir / f).unlink(missing_ok=True)
+    if job.run_dir.exists(): shutil.rmtree(job.run_dir)
+    rec = {'batch': spec.name, 'stage': job.stage, 'job_id': job.id, 'notebook': str(job.notebook),
+           'notebook_hash': nb_hash, 'params': job.params, 'varying': job.varying, 'needs': job.needs,
+           'upstream_ended': upstream_ended, 'kernel': spec.kernel, 'timeout': job.timeout, 'commit': commit,
+           'status': 'queued', 'queued': _now()[0], 'started': None, 'ended': None, 'duration_s': None, 'error': None}
+    atomic_write_json(job.dir / 'job.json', rec)
+    return job.dir
+
+# %% ../nbs/08_batch.ipynb #2ac99fab
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 def _error_text(e: BaseException) -> tuple[str, str]:
     "(one line, full traceback) of an exception; a notebook error gives the failing cell's traceback."
     from papermill.exceptions import PapermillExecutionError
     if isinstance(e, PapermillExecutionError):
         tb = _ANSI.sub('', '\n'.join(e.traceback))
-        return (
-            f'{e.ename}: {e.evalue}'.strip(),
-            f'cell {e.cell_index} (execution count {e.exec_count}) failed:\n{e.source}\n\n{tb}\n',
-        )
+        return (f'{e.ename}: {e.evalue}'.strip(),
+                f'cell {e.cell_index} (execution count {e.exec_count}) failed:\n{e.source}\n\n{tb}\n')
     return f'{type(e).__name__}: {e}', ''.join(traceback.format_exception(e))
 
-# %% ../nbs/08_batch.ipynb #d1e8c9c8
-def execute_job(job_dir: str | Path, log: bool = False) -> int:
-    "Run the job recorded in `job_dir`/job.json with papermill; write its status, FAILED on error. Returns 0 or 1."
+# %% ../nbs/08_batch.ipynb #8c74cde1
+def _execute(rec: dict, # the job's record
+             d: Path, # its folder
+            ) -> None:
+    "Run the job's notebook with papermill into `d/notebook.ipynb`, then finish its Run if it was left running."
     import papermill as pm
+    run_dir = d / 'run'
+    params = {**rec['params'], RESERVED: str(run_dir)}
+    pm.execute_notebook(rec['notebook'], str(d / 'notebook.ipynb'), parameters=params, kernel_name=rec['kernel'],
+                        language='python', cwd=str(d), progress_bar=False, stdout_file=sys.stdout,
+                        stderr_file=sys.stderr, execution_timeout=rec.get('timeout'))
+    if run_dir.is_dir() and (run := Run.open(run_dir, tensorboard=False, wandb=False)).status == 'running': run.finish()
+
+def execute_job(job_dir: str | Path, # the job's folder, holding its job.json
+                log: bool = False, # send this process's output to the job log (as a Slurm job)
+               ) -> int:
+    "Run the job recorded in `job_dir`/job.json with papermill; write its status, FAILED on error. Returns 0 or 1."
     d = Path(job_dir)
-    if log:   # as a Slurm job: send this process's output to the job log
+    if log:
         fd = os.open(d / 'job.log', os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         sys.stdout.flush(); sys.stderr.flush(); os.dup2(fd, 1); os.dup2(fd, 2)
     rec = json.loads((d / 'job.json').read_text())
     start, t0 = _now()
     rec.update(status='running', started=start, host=socket.gethostname(), pid=os.getpid())
     atomic_write_json(d / 'job.json', rec)
-    run_dir = d / 'run'
     try:
-        pm.execute_notebook(
-            rec['notebook'],
-            str(d / 'notebook.ipynb'),
-            parameters={**rec['params'], RESERVED: str(run_dir)},
-            kernel_name=rec['kernel'],
-            language='python',
-            cwd=str(d),
-            progress_bar=False,
-            stdout_file=sys.stdout,
-            stderr_file=sys.stderr,
-            execution_timeout=rec.get('timeout'),
-        )
-        if run_dir.is_dir() and (run := Run.open(run_dir, tensorboard=False, wandb=False)).status == 'running':
-            run.finish()
+        _execute(rec, d)
         rec.update(status='completed', error=None)
     except BaseException as e:   # noqa: BLE001 - the record must say what happened, whatever it was
         line, tb = _error_text(e)
         print(tb, file=sys.stderr)
         atomic_write_text(d / 'FAILED', tb)
         with contextlib.suppress(Exception):
-            if run_dir.is_dir() and (run := Run.open(run_dir, tensorboard=False, wandb=False)).status == 'running':
-                run.fail(e)
+            run = Run.open(d / 'run', tensorboard=False, wandb=False) if (d / 'run').is_dir() else None
+            if run is not None and run.status == 'running': run.fail(e)
         rec.update(status='failed', error=line)
     end, t1 = _now()
     rec.update(ended=end, duration_s=round(t1 - t0, 3))
@@ -574,48 +572,10 @@ def execute_job(job_dir: str | Path, log: bool = False) -> int:
     sys.stdout.flush(); sys.stderr.flush()
     return 0 if rec['status'] == 'completed' else 1
 
-# %% ../nbs/08_batch.ipynb #2ac99fab
-_CHILD = (
-    'import sys; from lmresearch.batch import execute_job; sys.exit(execute_job(sys.argv[1], log="--log" in sys.argv))'
-)
-
-def reset_job(job: Job, # the job whose folder is prepared
-                spec: BatchSpec, # its batch (kernel, name)
-                nb_hash: str, # the notebook's hash, recorded so a changed notebook reruns
-                commit: str | None, # the project's git commit, if any
-                upstream_ended: str | None = None # when the upstream job of a chained stage ended
-               ) -> Path:
-    "Clear the job folder's old outputs and write a fresh `queued` job.json."
-    job.dir.mkdir(parents=True, exist_ok=True)
-    for f in ('notebook.ipynb', 'FAILED', 'job.log'): (job.dir / f).unlink(missing_ok=True)
-    if job.run_dir.exists(): shutil.rmtree(job.run_dir)
-    atomic_write_json(
-        job.dir / 'job.json',
-        {
-            'batch': spec.name,
-            'stage': job.stage,
-            'job_id': job.id,
-            'notebook': str(job.notebook),
-            'notebook_hash': nb_hash,
-            'params': job.params,
-            'varying': job.varying,
-            'needs': job.needs,
-            'upstream_ended': upstream_ended,
-            'kernel': spec.kernel,
-            'timeout': job.timeout,
-            'commit': commit,
-            'status': 'queued',
-            'queued': _now()[0],
-            'started': None,
-            'ended': None,
-            'duration_s': None,
-            'error': None,
-        },
-    )
-    return job.dir
-
-# %% ../nbs/08_batch.ipynb #8c74cde1
-def finalize_job(job: Job, rc: int) -> dict:
+# %% ../nbs/08_batch.ipynb #ea9688ed
+def finalize_job(job: Job, # a job whose process has ended
+                 rc: int, # the process's exit status
+                ) -> dict:
     "The job's final record; a process that ended without recording a status is marked failed."
     rec = read_record(job) or {}
     if rec.get('status') not in ('completed', 'failed'):
@@ -628,8 +588,9 @@ def finalize_job(job: Job, rc: int) -> dict:
         atomic_write_json(job.dir / 'job.json', rec)
     return rec
 
-# %% ../nbs/08_batch.ipynb #94db05e5
-def job_env(n_parallel: int = 1) -> dict:
+# %% ../nbs/08_batch.ipynb #fe48593a
+def job_env(n_parallel: int = 1, # jobs running at once
+           ) -> dict:
     "Environment of a job process: project root, offline hubs, and a CPU-thread share."
     env = {**os.environ, 'LMR_ROOT': str(project_root()), 'HF_HUB_OFFLINE': os.environ.get('HF_HUB_OFFLINE', '1'),
            'PYTHONUNBUFFERED': '1'}
@@ -637,8 +598,12 @@ def job_env(n_parallel: int = 1) -> dict:
         env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // n_parallel))
     return env
 
-# %% ../nbs/08_batch.ipynb #ea9688ed
-def local_launcher(n_parallel: int = 1) -> Callable[[Job], int]:
+# %% ../nbs/08_batch.ipynb #4c8b5d28
+_CHILD = ('import sys; from lmresearch.batch import execute_job; '
+          'sys.exit(execute_job(sys.argv[1], log="--log" in sys.argv))')
+
+def local_launcher(n_parallel: int = 1, # jobs running at once (each gets a share of the CPU threads)
+                  ) -> Callable[[Job], int]:
     "`launch(job)`: run the job in a subprocess of this Python, output to job.log; returns its exit status."
     env = job_env(n_parallel)
     def launch(job: Job) -> int:
@@ -648,12 +613,14 @@ def local_launcher(n_parallel: int = 1) -> Callable[[Job], int]:
     return launch
 
 # %% ../nbs/08_batch.ipynb #a645562c
-def slurm_cluster(spec: BatchSpec) -> str:
+def slurm_cluster(spec: BatchSpec, # a validated batch
+                 ) -> str:
     "`slurm.cluster` of the batch file: 'slurm' (the default) or another submitit cluster ('local')."
     return str(spec.slurm.get('cluster', 'slurm'))
 
 # %% ../nbs/08_batch.ipynb #5fcdfaa9
-def slurm_parameters(spec: BatchSpec) -> dict:
+def slurm_parameters(spec: BatchSpec, # a validated batch
+                    ) -> dict:
     """The submitit parameters for this batch: a job name plus the batch file's `slurm:` mapping (`cluster` aside;
     on the local cluster a time limit of a day unless `timeout_min` is given, instead of submitit's 2 minutes)."""
     local = {'timeout_min': 24 * 60} if slurm_cluster(spec) == 'local' else {}
@@ -669,7 +636,9 @@ def _submitit():
     return submitit
 
 # %% ../nbs/08_batch.ipynb #8a81d688
-def submitit_executor(spec: BatchSpec, out: Path):
+def submitit_executor(spec: BatchSpec, # a validated batch
+                      out: Path, # its folder; submitit's files go to out/.submitit
+                     ) -> 'submitit.AutoExecutor':
     "submitit's `AutoExecutor` for the batch on `slurm_cluster(spec)`, with `slurm_parameters`; logs in out/.submitit."
     submitit, cluster = _submitit(), slurm_cluster(spec)
     if cluster == 'slurm' and submitit.SlurmExecutor.affinity() < 0:
@@ -685,7 +654,7 @@ def submitit_executor(spec: BatchSpec, out: Path):
 _JOB_VARS = ('LMR_ROOT', 'HF_HUB_OFFLINE', 'PYTHONUNBUFFERED', 'OMP_NUM_THREADS')
 
 def run_submitted(job_dir: str, # the job's folder
-                  env: dict # variables added to the node's environment
+                  env: dict, # variables added to the node's environment
                  ) -> int:
     "What a submitit job runs on its node: the job in a subprocess of this Python; returns its exit status."
     return subprocess.run([sys.executable, '-c', _CHILD, job_dir, '--log'], env={**os.environ, **env}, cwd=job_dir,
@@ -694,7 +663,7 @@ def run_submitted(job_dir: str, # the job's folder
 # %% ../nbs/08_batch.ipynb #244ad500
 def slurm_launcher(spec: BatchSpec, # the batch
                    out: Path, # its folder (submitit's own files go to out/.submitit)
-                   n_parallel: int = 1 # jobs at once on the local cluster (each gets a share of the CPU threads)
+                   n_parallel: int = 1, # jobs at once on the local cluster (each gets a share of the CPU threads)
                   ) -> Callable[[Job], int]:
     "`launch(job)`: submit the job through submitit and wait for it; returns its exit status (1 if submitit failed)."
     ex = submitit_executor(spec, out)
@@ -712,8 +681,8 @@ from .config import flatten
 
 def _cell(v: Any) -> Any: return json.dumps(v) if isinstance(v, (list, dict)) else v
 
-# %% ../nbs/08_batch.ipynb #781e200d
-def collect_results(jobs: list[Job]):
+def collect_results(jobs: list[Job], # the batch's jobs
+                   ) -> 'pd.DataFrame':
     """A DataFrame with one row per job: stage, job_id, status, parameters (notebook defaults filled in), summary
     metrics, duration_s, commit, error, job_dir."""
     import pandas as pd
@@ -721,21 +690,15 @@ def collect_results(jobs: list[Job]):
     for j in jobs:
         rec = read_record(j) or {}
         row = {'stage': j.stage, 'job_id': j.id, 'status': rec.get('status', 'pending')}
-        row.update(
-            {k: _cell(v) for k, v in {**j.varying, **j.defaults, **j.params}.items()}
-        )  # varying: with the upstream job's
+        row.update({k: _cell(v) for k, v in {**j.varying, **j.defaults, **j.params}.items()})  # with the upstream's
         summary, commit = {}, None
         if j.run_dir.is_dir():
             with contextlib.suppress(LMRError, OSError, ValueError):
                 r = Run.open(j.run_dir, tensorboard=False, wandb=False)
                 summary, commit = r.summary, (r.metadata.get('git') or {}).get('commit')
         for k, v in flatten(summary).items(): row[f'summary.{k}' if k in row else k] = _cell(v)
-        row.update(
-            duration_s=rec.get('duration_s'),
-            commit=commit or rec.get('commit'),
-            error=rec.get('error'),
-            job_dir=str(j.dir),
-        )
+        row.update(duration_s=rec.get('duration_s'), commit=commit or rec.get('commit'), error=rec.get('error'),
+                   job_dir=str(j.dir))
         rows.append(row)
     df = pd.DataFrame(rows)
     for c in df.columns:   # one Python type per column, or strings (Parquet needs it)
@@ -744,8 +707,10 @@ def collect_results(jobs: list[Job]):
             df[c] = [None if v is None or v != v else str(v) for v in df[c]]
     return df
 
-# %% ../nbs/08_batch.ipynb #968dcec2
-def write_results(df, out: str | Path) -> tuple[Path, Path]:
+# %% ../nbs/08_batch.ipynb #781e200d
+def write_results(df: 'pd.DataFrame', # `collect_results`'s table
+                  out: str | Path, # the batch folder
+                 ) -> tuple[Path, Path]:
     "Write the table to out/results.csv and out/results.parquet, atomically."
     out = Path(out)
     csv = atomic_write_text(out / 'results.csv', df.to_csv(index=False))
@@ -756,21 +721,19 @@ def write_results(df, out: str | Path) -> tuple[Path, Path]:
 @dataclass
 class BatchResult:
     "What a batch did: the plan, the jobs it ran, those that failed or were skipped, and the results table."
-    name: str
-    out: Path
-    plan: list
-    ran: list
-    failed: list
-    skipped: list
-    table: Any = None
+    name: str # the batch's name
+    out: Path # its folder
+    plan: list # `plan_jobs`'s rows
+    ran: list # ids of the jobs run now
+    failed: list # ids of the selected jobs that are failed
+    skipped: list # ids of the selected jobs that are skipped (upstream failed)
+    table: Any = None # `collect_results`'s table
 
     @property
     def ok(self) -> bool: "No job of the batch is failed or skipped."; return not self.failed and not self.skipped
     def __repr__(self) -> str:
-        return (
-            f'BatchResult({self.name!r}: ran {len(self.ran)}, failed {len(self.failed)}, skipped {len(self.skipped)},'
-            f' {len(self.plan)} jobs)'
-        )
+        return (f'BatchResult({self.name!r}: ran {len(self.ran)}, failed {len(self.failed)}, '
+                f'skipped {len(self.skipped)}, {len(self.plan)} jobs)')
 
 # %% ../nbs/08_batch.ipynb #2dc66e10
 @contextlib.contextmanager
@@ -787,9 +750,8 @@ def _lock(out: Path):
                 except ProcessLookupError: alive = False
                 except PermissionError: pass
                 if host != socket.gethostname() or alive:
-                    raise BatchError(
-                        f'{out}: another lmr batch (pid {pid} on {host}) is running here; if it is not, remove {p}'
-                    )
+                    raise BatchError(f'{out}: another lmr batch (pid {pid} on {host}) is running here; '
+                                     f'if it is not, remove {p}')
             p.unlink(missing_ok=True)
     else: raise BatchError(f'{out}: cannot take the lock {p}')
     with os.fdopen(fd, 'w') as f: f.write(f'{socket.gethostname()} {os.getpid()}\n')
@@ -852,7 +814,7 @@ def run_batch(path: str | Path, # the batch file (YAML)
               dry_run: bool = False, # plan and return; run nothing
               out: str | Path | None = None, # the batch folder (default: runs/<batch name>)
               overrides: dict | None = None, # shared parameters that replace the batch file's (`--set`)
-              progress: bool = True # a progress bar over the jobs
+              progress: bool = True, # a progress bar over the jobs
              ) -> BatchResult:
     """Run the batch file at `path` (see the module docs); returns a BatchResult. Bad input raises BatchError before any
     job runs."""
@@ -865,10 +827,8 @@ def run_batch(path: str | Path, # the batch file (YAML)
         raise BatchError(f'jobs must be an int >= 1, got {jobs!r}')
     plan = plan_jobs(all_jobs, rerun_failed, only)
     if only is not None and not any(_matches(j, only) for j in all_jobs):
-        raise BatchError(
-            f'--only {only!r} matches no job of {spec.name} (job ids:'
-            f' {", ".join(j.id for j in all_jobs[:5])}{", ..." if len(all_jobs) > 5 else ""})'
-        )
+        ids = ', '.join(j.id for j in all_jobs[:5]) + (', ...' if len(all_jobs) > 5 else '')
+        raise BatchError(f'--only {only!r} matches no job of {spec.name} (job ids: {ids})')
     by_id, acts = {j.id: j for j in all_jobs}, {r['job']: r for r in plan}
     if dry_run:
         return BatchResult(spec.name, out, plan, [], [], [r['job'] for r in plan if r['action'] == 'blocked'])
@@ -893,37 +853,28 @@ def run_batch(path: str | Path, # the batch file (YAML)
     return r
 
 # %% ../nbs/08_batch.ipynb #4f1bf8da
-def add_batch_args(p):
+def add_batch_args(p: argparse.ArgumentParser, # the `batch` subparser (or a parser of its own)
+                  ) -> argparse.ArgumentParser:
     "Add the `lmr batch` arguments to the argparse parser `p`."
     p.add_argument('file', help='batch file (YAML): a notebook with a grid or sets of parameters, or stages')
-    p.add_argument(
-        '--jobs', '-j', type=int, default=1, metavar='N',
-        help='jobs run at the same time (local executor, or slurm with `cluster: local`; default 1)'
-    )
-    p.add_argument(
-        '--executor', choices=['local', 'slurm'], default='local',
-        help="local processes, or Slurm through submitit (pip install 'lmresearch[slurm]')"
-    )
-    p.add_argument(
-        '--only', metavar='PATTERN', help='run only jobs whose id (or STAGE/ID) matches this glob, e.g. "lr=0.001*"'
-    )
-    p.add_argument(
-        '--rerun-failed',
-        action='store_true',
-        help=(
-            'run only the jobs that failed before (and those skipped because of them), not new ones (default: run every'
-            ' missing or failed job)'
-        ),
-    )
+    p.add_argument('--jobs', '-j', type=int, default=1, metavar='N',
+                   help='jobs run at the same time (local executor, or slurm with `cluster: local`; default 1)')
+    p.add_argument('--executor', choices=['local', 'slurm'], default='local',
+                   help="local processes, or Slurm through submitit (pip install 'lmresearch[slurm]')")
+    p.add_argument('--only', metavar='PATTERN',
+                   help='run only jobs whose id (or STAGE/ID) matches this glob, e.g. "lr=0.001*"')
+    p.add_argument('--rerun-failed', action='store_true',
+                   help='run only the jobs that failed before (and those skipped because of them), not new ones '
+                        '(default: run every missing or failed job)')
     p.add_argument('--dry-run', action='store_true', help='print the jobs and what would run; run nothing')
-    p.add_argument(
-        '--set', action='append', default=[], metavar='NAME=VALUE', help='override a shared parameter (YAML value)'
-    )
+    p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                   help='override a shared parameter (YAML value)')
     p.add_argument('--out', metavar='DIR', help='batch folder (default: runs/<batch name>)')
     return p
 
 # %% ../nbs/08_batch.ipynb #f305a708
-def parse_sets(items: list[str]) -> dict:
+def parse_sets(items: list[str], # `--set` arguments, NAME=VALUE each
+              ) -> dict:
     """`['lr=1e-4', 'tags=[a, b]']` -> `{'lr': 0.0001, 'tags': ['a', 'b']}` (values parsed by the batch file's YAML
     loader)."""
     out = {}
@@ -937,7 +888,8 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 # %% ../nbs/08_batch.ipynb #d19d820b
-def batch_main(args) -> int:
+def batch_main(args: argparse.Namespace, # parsed `add_batch_args` arguments
+              ) -> int:
     """Run `lmr batch` from parsed `args`; prints the plan or a summary and failures. Returns 0 if all jobs completed,
     else 1."""
     r = run_batch(args.file, jobs=args.jobs, executor=args.executor, only=args.only, rerun_failed=args.rerun_failed,
@@ -948,17 +900,12 @@ def batch_main(args) -> int:
             spec = load_batch(args.file, parse_sets(args.set))
             print('slurm parameters:', json.dumps(slurm_parameters(spec)), f'(cluster: {slurm_cluster(spec)})')
         n = {a: sum(x['action'] == a for x in r.plan) for a in ('run', 'skip', 'blocked', 'unselected')}
-        print(
-            f'{r.name}: {len(r.plan)} jobs: would run {n["run"]}, skip {n["skip"]} completed; {n["blocked"]} blocked,'
-            f' {n["unselected"]} not selected'
-        )
+        print(f'{r.name}: {len(r.plan)} jobs: would run {n["run"]}, skip {n["skip"]} completed; '
+              f'{n["blocked"]} blocked, {n["unselected"]} not selected')
         return 0
     st = r.table['status'].value_counts().to_dict() if r.table is not None and len(r.table) else {}
-    print(
-        f'{r.name}: ran {len(r.ran)} of {len(r.plan)} jobs; '
-        + ', '.join(f'{v} {k}' for k, v in st.items())
-        + f'; results: {r.out / "results.csv"}'
-    )
+    counts = ', '.join(f'{v} {k}' for k, v in st.items())
+    print(f'{r.name}: ran {len(r.ran)} of {len(r.plan)} jobs; {counts}; results: {r.out / "results.csv"}')
     if not r.ok:
         recs = {row['job_id']: row for row in r.table.to_dict('records')}
         print(f'{len(r.failed)} failed, {len(r.skipped)} skipped:', file=sys.stderr)

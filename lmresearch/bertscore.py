@@ -37,20 +37,18 @@ def scorer(encoder: str = 'minilm-l6', # a zoo name (`minilm-l6`), a local folde
     path = str(asset_path(encoder)) if encoder in ASSETS else encoder
     try: s = BERTScorer(model_type=path, num_layers=layers, batch_size=batch_size)
     except (OSError, ValueError) as e:
-        raise BertScoreError(
-            f'encoder {encoder!r}: not a zoo name ({", ".join(ENCODERS)}), folder or cached hub id ({e})'
-        ) from e
+        msg = f'encoder {encoder!r}: not a zoo name ({", ".join(ENCODERS)}), folder or cached hub id ({e})'
+        raise BertScoreError(msg) from e
     s._tokenizer.model_max_length = max_length or known.get('max_length', 512)
     return s
 
 # %% ../nbs/12_bertscore.ipynb #79522d78
-def bertscore(
-    candidates: Sequence[str], # generated texts
-    references: Sequence[str], # one reference per candidate
-    encoder: str = 'minilm-l6', # see `scorer`
-    num_layers: int | None = None, # see `scorer`
-    batch_size: int = 64, # texts per forward pass
-) -> pd.DataFrame:
+def bertscore(candidates: Sequence[str], # generated texts
+              references: Sequence[str], # one reference per candidate
+              encoder: str = 'minilm-l6', # see `scorer`
+              num_layers: int | None = None, # see `scorer`
+              batch_size: int = 64, # texts per forward pass
+             ) -> pd.DataFrame:
     "Per-pair BERTScore: a frame with `precision`, `recall`, `f1` (0 for an empty candidate)."
     cands, refs = [str(c) for c in candidates], [str(r) for r in references]
     if len(cands) != len(refs): raise BertScoreError(f'{len(cands)} candidates but {len(refs)} references')
@@ -59,14 +57,15 @@ def bertscore(
     if keep:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            p, r, f = scorer(encoder, num_layers,
-                             batch_size=batch_size).score([cands[i] for i in keep], [refs[i] for i in keep])
+            s = scorer(encoder, num_layers, batch_size=batch_size)
+            p, r, f = s.score([cands[i] for i in keep], [refs[i] for i in keep])
         out.loc[keep, 'precision'], out.loc[keep, 'recall'], out.loc[keep, 'f1'] = p.numpy(), r.numpy(), f.numpy()
     return out
 
 # %% ../nbs/12_bertscore.ipynb #9120577d
 def brevity_penalty(candidate: str, # a generated text
-                    reference: str) -> float: # its reference
+                    reference: str, # its reference
+                   ) -> float:
     """BLEU's brevity penalty on word counts: 1 when the candidate is at least as long, else exp(1 - ref/cand); 0 if
     empty."""
     c, r = len(candidate.split()), len(reference.split())
@@ -74,12 +73,11 @@ def brevity_penalty(candidate: str, # a generated text
     return 1.0 if c >= r else math.exp(1 - r / c)
 
 # %% ../nbs/12_bertscore.ipynb #646a3a6b
-def composite(
-    candidates: Sequence[str], # generated texts
-    references: Sequence[str], # one per candidate
-    scores: pd.DataFrame | None = None, # `bertscore` of the pairs, if already computed
-    **kw, # passed to `bertscore`
-) -> dict:
+def composite(candidates: Sequence[str], # generated texts
+              references: Sequence[str], # one per candidate
+              scores: pd.DataFrame | None = None, # `bertscore` of the pairs, if already computed
+              **kw, # passed to `bertscore`
+             ) -> dict:
     "Mean BERTScore P/R/F1 and the composite `mean(F1 x brevity penalty)` of the pairs."
     sc = bertscore(candidates, references, **kw) if scores is None else scores
     bp = np.array([brevity_penalty(c, r) for c, r in zip(candidates, references)])

@@ -25,7 +25,6 @@ def _text_table(rows: list[dict], cols: list[str]) -> str:
     line = lambda r: '  '.join(r[c].ljust(w[c]) for c in cols).rstrip()
     return '\n'.join([line({c: c for c in cols}), line({c: '-' * w[c] for c in cols})] + [line(r) for r in rows])
 
-# %% ../nbs/90_cli.ipynb #33200d67
 def format_info(info: dict) -> str:
     "Human-readable report of `collect_info()`."
     s = info['system']
@@ -40,7 +39,7 @@ def format_info(info: dict) -> str:
     out += ['', 'corpora:', _text_table(info['corpora'], ['name', 'language', 'package', 'installed', 'license'])]
     return show_paths('\n'.join(out))   # paths relative to the project: the report reads the same anywhere
 
-# %% ../nbs/90_cli.ipynb #47fd2dc1
+# %% ../nbs/90_cli.ipynb #d319eb1c
 FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis', 'lmresearch.domains.analysis',   # they register
                   'lmresearch.hindi.analysis', 'lmresearch.elm.analysis']                    # thesis figures
 LINE_CLIS = ['lmresearch.ilm.cli', 'lmresearch.domains.prepare',                      # modules with
@@ -49,6 +48,13 @@ LINE_CLIS = ['lmresearch.ilm.cli', 'lmresearch.domains.prepare',                
 def _cmd_info(a):
     info = collect_info()
     print(to_json(info) if a.json else format_info(info))
+
+def _cmd_figures(a):
+    from lmresearch.figures import make_figures
+    for m in FIGURE_MODULES: importlib.import_module(m)
+    df = make_figures(a.runs, out_dir=a.out, only=a.only)
+    print(df.to_string(index=False) if len(df) else 'no thesis figures registered')
+    return 0
 
 # %% ../nbs/90_cli.ipynb #04b7e5d2
 def _cmd_demo(a):
@@ -71,20 +77,10 @@ def _cmd_train(a):
     summary = train_from_config(a.config, a.run_dir, resume=a.resume, overrides=a.set)
     if int(os.environ.get('RANK', '0')) == 0: print(to_json(summary))   # under torchrun: once, by the main process
 
-# %% ../nbs/90_cli.ipynb #6defcad1
 def _cmd_batch(a):
     from lmresearch.batch import batch_main
     return batch_main(a)
 
-# %% ../nbs/90_cli.ipynb #fb29918e
-def _cmd_figures(a):
-    from lmresearch.figures import make_figures
-    for m in FIGURE_MODULES: importlib.import_module(m)
-    df = make_figures(a.runs, out_dir=a.out, only=a.only)
-    print(df.to_string(index=False) if len(df) else 'no thesis figures registered')
-    return 0
-
-# %% ../nbs/90_cli.ipynb #79d37f8b
 def _cmd_site(a):
     from lmresearch.site import build_site
     out = build_site(out_dir=a.out, use_quarto=False if a.offline else None)

@@ -276,9 +276,10 @@ def system_info(packages: tuple[str, ...] = KEY_PACKAGES # distributions whose v
     return info
 
 # %% ../nbs/00_core.ipynb #3db615d9
-def _no_hub_kernel(r) -> bool: return 'from kernels-community' not in str(r.msg)
-# bitsandbytes asks the hub for a CPU kernel as it loads; offline it uses its own, as intended: drop that one notice.
-logging.getLogger('bitsandbytes.backends.cpu.ops').addFilter(_no_hub_kernel)
+def _no_hub_kernel(r) -> bool: return 'kernels-community' not in str(r.msg)
+# bitsandbytes asks the hub for a CPU kernel as it loads; offline it uses its own, as intended: drop those notices.
+for _log in ('bitsandbytes.backends.cpu.ops', 'kernels._internals.hf_hub'):
+    logging.getLogger(_log).addFilter(_no_hub_kernel)
 
 def notebook_setup(offline: bool = True, # default the hub to offline (`HF_HUB_OFFLINE` etc.; a value already set wins)
                    quiet: bool = True, # silence transformers' and optuna's info logs and progress bars, and warnings

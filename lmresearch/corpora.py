@@ -54,7 +54,6 @@ def _wiki_reader(path: Path) -> Iterator[tuple[str, str, dict]]:
             if len(text.split()) < ARTICLE_MIN_WORDS: continue
             yield page_id, text, {'title': title, 'page_id': int(page_id)}
 
-# %% ../nbs/05_corpora.ipynb #0c66b095
 def _lee_reader(path: Path) -> Iterator[tuple[str, str, dict]]:
     for i, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
         if line.strip(): yield str(i), line.strip(), {'line': i}
@@ -81,7 +80,7 @@ def _gita_reader(path: Path) -> Iterator[tuple[str, str, dict]]:
                         'author': e['author'], 'verse_mark': m.group(1).replace(' ', '') if m else None}
                 yield f"{v['id']}/{kind}/{e['author']}", text, meta
 
-# %% ../nbs/05_corpora.ipynb #bef5de9f
+# %% ../nbs/05_corpora.ipynb #64a6a965
 _DEVANAGARI_WORD = re.compile(r'[\u0900-\u0963\u0966-\u097F]{2,}')
 _SENTENCE_END = ('।', '?', '!', '.', "'", '"', '”', '’', '|', '॥')
 
@@ -97,15 +96,10 @@ def _devdas_reader(path: Path) -> Iterator[tuple[str, str, dict]]:
     for i, p in enumerate(paras):
         yield f'p{i:04d}', p, {'paragraph': i}
 
-# %% ../nbs/05_corpora.ipynb #64a6a965
 def _hats_reader(path: Path) -> Iterator[tuple[str, str, dict]]:
     from analogy_dataset.loader import AnalogyDataIterator   # the package's own row-by-row access
     for row in AnalogyDataIterator():
-        opts = [
-            str(row[f'Option_{i}'])
-            for i in range(1, 6)
-            if isinstance(row[f'Option_{i}'], str) and row[f'Option_{i}'].strip()
-        ]
+        opts = [str(o) for o in (row[f'Option_{i}'] for i in range(1, 6)) if isinstance(o, str) and o.strip()]
         meta = {'a': row['Part1'], 'b': row['Part2'], 'c': row['Part3'], 'answer': row['All_Correct_Answers'],
                 'options': opts, 'question_type': int(row['Question_Type'])}
         yield str(int(row['Index'])), str(row['Question']), meta
@@ -164,8 +158,7 @@ CORPORA: dict[str, CorpusSpec] = {s.name: s for s in [
                license='MIT (hats-analogy-dataset package); the authors ask for row-by-row access to keep it out of '
                'pre-training data',
                source='HATS: Hindi Analogy Test Set (Gupta, Joseph & Rai, Analogy-Angle II workshop at ACL 2025; '
-               'https://github.com/Inequilazitive/HATS-Hindi_Analogy_Test_Set). Evaluation only.'),
-]}
+               'https://github.com/Inequilazitive/HATS-Hindi_Analogy_Test_Set). Evaluation only.')]}
 
 # %% ../nbs/05_corpora.ipynb #afd654cb
 PARSER_VERSION = 1
@@ -173,13 +166,9 @@ PARSER_VERSION = 1
 def _spec(name: str) -> CorpusSpec:
     if name in CORPORA: return CORPORA[name]
     close = difflib.get_close_matches(name, list(CORPORA), n=1)
-    raise LMRError(
-        f'unknown corpus {name!r}'
-        + (f' (did you mean {close[0]}?)' if close else '')
-        + f'; known: {", ".join(CORPORA)}'
-    )
+    hint = f' (did you mean {close[0]}?)' if close else ''
+    raise LMRError(f'unknown corpus {name!r}{hint}; known: {", ".join(CORPORA)}')
 
-# %% ../nbs/05_corpora.ipynb #faf8ce89
 def corpus_cache_path(name: str) -> Path:
     "The JSONL cache file of corpus `name` for the installed package version."
     s = _spec(name)
@@ -191,7 +180,6 @@ def _parse(s: CorpusSpec) -> list[tuple[str, str, dict]]:
     if not rows: raise LMRError(f'{s.name}: no documents parsed from {s.file()}')
     return rows
 
-# %% ../nbs/05_corpora.ipynb #69aef975
 def _read_cache(path: Path) -> list[tuple[str, str, dict]] | None:
     try:
         rows = [json.loads(l) for l in path.read_text(encoding='utf-8').splitlines() if l.strip()]
@@ -200,8 +188,10 @@ def _read_cache(path: Path) -> list[tuple[str, str, dict]] | None:
         warnings.warn(f'{path}: unreadable corpus cache ({e}); parsing again')
         return None
 
-# %% ../nbs/05_corpora.ipynb #acaeff8a
-def load_corpus(name: str, refresh: bool = False) -> list[Record]:
+# %% ../nbs/05_corpora.ipynb #69aef975
+def load_corpus(name: str, # a key of `CORPORA`
+                refresh: bool = False, # parse again even when the cache file exists
+               ) -> list[Record]:
     "Records of packaged corpus `name` (see `CORPORA`); parsed once, then read from the JSONL cache."
     s = _spec(name)
     rows, path = None, corpus_cache_path(name) if s.cache else None
@@ -211,8 +201,8 @@ def load_corpus(name: str, refresh: bool = False) -> list[Record]:
         if path is not None:
             with atomic_write(path) as f:
                 for i, t, m in rows: f.write(json.dumps({'id': i, 'text': t, 'meta': m}, ensure_ascii=False) + '\n')
-    return [Record(text=t, meta={'corpus': s.name, 'id': i, 'language': s.language, **m}, source=f'corpus:{s.name}/{i}')
-            for i, t, m in rows]
+    meta = {'corpus': s.name, 'language': s.language}
+    return [Record(text=t, meta={**meta, 'id': i, **m}, source=f'corpus:{s.name}/{i}') for i, t, m in rows]
 
 # %% ../nbs/05_corpora.ipynb #4b8a6107
 def hindi_text() -> list[Record]:
@@ -257,10 +247,9 @@ def cefr_tokens(text: str) -> Iterator[tuple[str, bool]]:
             if c := _CLITICS.get("'" + suf): yield c, False
 
 # %% ../nbs/05_corpora.ipynb #bd7c775b
-def _bucket(level: float) -> int: return min(6, max(1, math.floor(level + 0.5)))
-
-# %% ../nbs/05_corpora.ipynb #3eb57e0a
-def level_from_counts(counts: dict[str, int] | list[int], coverage: float = 0.95) -> str:
+def level_from_counts(counts: dict[str, int] | list[int], # known tokens per level, A1 to C2
+                      coverage: float = 0.95, # share of the known tokens that the level must cover
+                     ) -> str:
     "Lowest CEFR level whose cumulative share of known tokens reaches `coverage`; `UNKNOWN` without known tokens."
     if not 0 < coverage <= 1: raise LMRError(f'coverage must be in (0, 1], got {coverage}')
     c = [counts.get(l, 0) for l in LEVELS] if isinstance(counts, dict) else list(counts)
@@ -272,7 +261,11 @@ def level_from_counts(counts: dict[str, int] | list[int], coverage: float = 0.95
     return LEVELS[-1]
 
 # %% ../nbs/05_corpora.ipynb #e60fc58c
-def cefr_profile(text: str, coverage: float = 0.95) -> dict:
+def _bucket(level: float) -> int: return min(6, max(1, math.floor(level + 0.5)))   # rounded half up to 1..6
+
+def cefr_profile(text: str, # English text
+                 coverage: float = 0.95, # as in `level_from_counts`
+                ) -> dict:
     """CEFR lexical profile of English `text`: token counts per level, shares of known tokens, unknown share, estimated
     level."""
     counts, names, unknown, total_level = [0] * 6, 0, 0, 0.0
@@ -282,20 +275,16 @@ def cefr_profile(text: str, coverage: float = 0.95) -> dict:
         if lv is None: unknown += n; continue
         counts[_bucket(lv) - 1] += n; total_level += lv * n
     known = sum(counts)
-    return {
-        'tokens': known + unknown + names,
-        'names': names,
-        'known': known,
-        'unknown': unknown,
-        'unknown_share': unknown / (known + unknown) if known + unknown else 0.0,
-        'counts': dict(zip(LEVELS, counts)),
-        'shares': {l: n / known if known else 0.0 for l, n in zip(LEVELS, counts)},
-        'mean_level': total_level / known if known else None,
-        'level': level_from_counts(counts, coverage),
-    }
+    return {'tokens': known + unknown + names, 'names': names, 'known': known, 'unknown': unknown,
+            'unknown_share': unknown / (known + unknown) if known + unknown else 0.0,
+            'counts': dict(zip(LEVELS, counts)),
+            'shares': {l: n / known if known else 0.0 for l, n in zip(LEVELS, counts)},
+            'mean_level': total_level / known if known else None, 'level': level_from_counts(counts, coverage)}
 
 # %% ../nbs/05_corpora.ipynb #92dfe336
-def estimate_level(text: str, coverage: float = 0.95) -> str:
+def estimate_level(text: str, # English text
+                   coverage: float = 0.95, # as in `level_from_counts`
+                  ) -> str:
     "Estimated CEFR level (A1..C2, or `UNKNOWN`) of English `text` by lexical coverage; see `cefr_profile`."
     return cefr_profile(text, coverage)['level']
 
@@ -306,24 +295,16 @@ def corpus_info() -> list[dict]:
     for s in CORPORA.values():
         try: f, ok = s.file(), True
         except MissingAssetError: f, ok = None, False
-        rows.append(
-            {
-                'name': s.name,
-                'language': s.language,
-                'kind': s.kind,
-                'package': s.dist,
-                'version': s.version,
-                'installed': ok,
-                'path': str(f) if f else None,
-                'cached': s.cache and ok and corpus_cache_path(s.name).is_file(),
-                'license': s.license,
-                'source': s.source,
-            }
-        )
+        rows.append({'name': s.name, 'language': s.language, 'kind': s.kind, 'package': s.dist, 'version': s.version,
+                     'installed': ok, 'path': str(f) if f else None,
+                     'cached': s.cache and ok and corpus_cache_path(s.name).is_file(),
+                     'license': s.license, 'source': s.source})
     return rows
 
-# %% ../nbs/05_corpora.ipynb #0cbecb42
-def profile_corpus(name: str, coverage: float = 0.95) -> dict:
+# %% ../nbs/05_corpora.ipynb #c49e3f84
+def profile_corpus(name: str, # a key of `CORPORA`
+                   coverage: float = 0.95, # as in `level_from_counts`
+                  ) -> dict:
     """Sizes of corpus `name` (documents, characters, words) and, for English, its estimated-level and token-level
     distributions."""
     s, recs = _spec(name), load_corpus(name)

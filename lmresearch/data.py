@@ -27,9 +27,9 @@ class DataError(LMRError):
 @dataclass
 class Record:
     "One text with its other fields (`meta`) and where it came from (`source`)."
-    text: str
-    meta: dict = field(default_factory=dict)
-    source: str = ''
+    text: str # the text itself
+    meta: dict = field(default_factory=dict) # the record's other fields (level, writer, domain, ...)
+    source: str = '' # where it came from: 'path#row=N', 'path:LINE' or 'corpus:NAME/ID'
 
 # %% ../nbs/03_data.ipynb #e0b8f6ad
 def _read_bytes(path: Path) -> bytes:
@@ -82,14 +82,15 @@ def text_value(v: Any, text_column: str, where: str) -> str:
     "A text field as a string; a list of strings (paragraphs, as in PubMedQA's CONTEXTS) joined by blank lines."
     if isinstance(v, str): return v
     if isinstance(v, list) and v and all(isinstance(x, str) for x in v): return '\n\n'.join(v)
-    raise DataError(
-        f'{where}: {text_column!r} must be a string or a list of strings, got {type(v).__name__} {str(v)[:60]}'
-    )
+    raise DataError(f'{where}: {text_column!r} must be a string or a list of strings, got {type(v).__name__} '
+                    f'{str(v)[:60]}')
 
 # %% ../nbs/03_data.ipynb #66da0624
-def _read_csv(
-    path: Path, text_column: str = 'text', columns: Sequence[str] | None = None, delimiter: str = ','
-) -> list[Record]:
+def _read_csv(path: Path, # a CSV or TSV file
+              text_column: str = 'text', # the column holding the text
+              columns: Sequence[str] | None = None, # meta columns to keep; None: all but the text
+              delimiter: str = ',', # '\t' for TSV
+             ) -> list[Record]:
     "Records of a CSV/TSV file: one per data row, source `path#row=N`."
     text = read_text(path)
     csv.field_size_limit(2**31 - 1)  # essays can be longer than the 128 KiB default
@@ -97,23 +98,19 @@ def _read_csv(
     try:
         header = next(reader)
         dup = sorted({h for h in header if header.count(h) > 1})
-        if dup:
-            raise DataError(f'{path}: column {dup[0]!r} appears more than once in the header')
+        if dup: raise DataError(f'{path}: column {dup[0]!r} appears more than once in the header')
         keep = _pick_columns(header, text_column, columns, path)
         ti, idx = header.index(text_column), [header.index(c) for c in keep]
         out = []
         for n, row in enumerate(reader, 1):
-            if not row:
-                continue  # a blank line
+            if not row: continue  # a blank line
             if len(row) != len(header):
-                raise DataError(
-                    f'{path}#row={n} (line {reader.line_num}): {len(row)} fields, but the header has {len(header)}'
-                )
+                raise DataError(f'{path}#row={n} (line {reader.line_num}): {len(row)} fields, '
+                                f'but the header has {len(header)}')
             out.append(Record(row[ti], {c: row[i] for c, i in zip(keep, idx)}, f'{path}#row={n}'))
     except csv.Error as e:
         raise DataError(f'{path}:{reader.line_num}: malformed CSV ({e})') from e
-    if not out:
-        raise DataError(f'{path}: empty file (a header but no data rows)')
+    if not out: raise DataError(f'{path}: empty file (a header but no data rows)')
     return out
 
 # %% ../nbs/03_data.ipynb #f6a4c371
@@ -131,13 +128,15 @@ def _json_items(obj: Any, path: Path) -> list[tuple[str, Any]]:
             return [(f'id={k}', {'id': k, **v}) for k, v in obj.items()]
         raise DataError(f'{path}: expected a list of objects or an object holding one (e.g. {{"data": [...]}}); '
                         f'found an object with keys {list(obj)[:10]}')
-    raise DataError(
-        f'{path}: expected a list of objects or an object holding one (e.g. {{"data": [...]}}); found'
-        f' {type(obj).__name__}'
-    )
+    raise DataError(f'{path}: expected a list of objects or an object holding one (e.g. {{"data": [...]}}); '
+                    f'found {type(obj).__name__}')
 
 # %% ../nbs/03_data.ipynb #305338d0
-def _record_from_obj(obj: Any, text_column: str, columns: Sequence[str] | None, where: str, path: Path) -> Record:
+def _record_from_obj(obj: Any, # one parsed JSON object
+                     text_column: str, # its key holding the text
+                     columns: Sequence[str] | None, # meta keys to keep; None: all but the text
+                     where: str, # its source, e.g. 'a.jsonl:3'
+                    ) -> Record:
     if not isinstance(obj, dict):
         raise DataError(f'{where}: expected an object, got {type(obj).__name__} {str(obj)[:60]!r}')
     if text_column not in obj: raise DataError(f'{where}: no key {text_column!r} (keys: {", ".join(map(repr, obj))})')
@@ -145,9 +144,8 @@ def _record_from_obj(obj: Any, text_column: str, columns: Sequence[str] | None, 
         miss = [c for c in columns if c not in obj]
         if miss: raise DataError(f'{where}: no key {miss[0]!r} (keys: {", ".join(map(repr, obj))})')
     keep = columns if columns is not None else list(obj)
-    return Record(
-        text_value(obj[text_column], text_column, where), {c: obj[c] for c in keep if c != text_column}, where
-    )
+    meta = {c: obj[c] for c in keep if c != text_column}
+    return Record(text_value(obj[text_column], text_column, where), meta, where)
 
 # %% ../nbs/03_data.ipynb #0a364998
 def _read_json(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
@@ -159,7 +157,7 @@ def _read_json(path: Path, text_column: str = 'text', columns: Sequence[str] | N
         raise DataError(f'{path}:{e.lineno}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})') from None
     items = _json_items(obj, path)
     if not items: raise DataError(f'{path}: empty file (no records)')
-    return [_record_from_obj(o, text_column, columns, f'{path}#{pos}', path) for pos, o in items]
+    return [_record_from_obj(o, text_column, columns, f'{path}#{pos}') for pos, o in items]
 
 # %% ../nbs/03_data.ipynb #7d4520ea
 def _read_jsonl(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
@@ -171,7 +169,7 @@ def _read_jsonl(path: Path, text_column: str = 'text', columns: Sequence[str] | 
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f'{path}:{i}: invalid JSON on line {i}, column {e.colno} ({e.msg})') from None
-        out.append(_record_from_obj(obj, text_column, columns, f'{path}:{i}', path))
+        out.append(_record_from_obj(obj, text_column, columns, f'{path}:{i}'))
     if not out: raise DataError(f'{path}: empty file (no records)')
     return out
 
@@ -184,7 +182,10 @@ def _read_txt(path: Path) -> list[Record]:
     return out
 
 # %% ../nbs/03_data.ipynb #e51b4789
-def _read_parquet(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
+def _read_parquet(path: Path, # a Parquet file
+                  text_column: str = 'text', # the column holding the text
+                  columns: Sequence[str] | None = None, # meta columns to keep; None: all but the text
+                 ) -> list[Record]:
     "Records of a Parquet file, one per row, source `path#row=N`."
     _read_bytes(path)  # missing / empty file errors
     try: df = pd.read_parquet(path)
@@ -192,46 +193,43 @@ def _read_parquet(path: Path, text_column: str = 'text', columns: Sequence[str] 
     keep = _pick_columns([str(c) for c in df.columns], text_column, columns, path)
     if not len(df): raise DataError(f'{path}: empty file (no rows)')
     rows = df[[text_column] + keep].to_dict('records')
-    return [
-        Record(text_value(r[text_column], text_column, f'{path}#row={i}'), {c: r[c] for c in keep}, f'{path}#row={i}')
-        for i, r in enumerate(rows, 1)
-    ]
+    where = [f'{path}#row={i}' for i in range(1, len(rows) + 1)]
+    return [Record(text_value(r[text_column], text_column, w), {c: r[c] for c in keep}, w) for r, w in zip(rows, where)]
 
 # %% ../nbs/03_data.ipynb #5f8b2ab2
 _READERS = {'csv': _read_csv, 'json': _read_json, 'jsonl': _read_jsonl, 'parquet': _read_parquet}
 
-def _read_file(path: Path, text_column: str, columns: Sequence[str] | None, fmt: str | None) -> list[Record]:
+def _read_file(path: Path, # one data file
+               text_column: str, # the field holding the text
+               columns: Sequence[str] | None, # meta fields to keep; None: all but the text
+               fmt: str | None, # a name in `FMT_NAMES`; None: from the suffix
+              ) -> list[Record]:
     fmt = fmt or detect_format(path)
     if fmt is None:
-        raise DataError(
-            f'{path}: unsupported file type (supported: {", ".join(FORMATS)}, and .gz of the text formats; or pass'
-            ' fmt=)'
-        )
+        raise DataError(f'{path}: unsupported file type (supported: {", ".join(FORMATS)}, '
+                        'and .gz of the text formats; or pass fmt=)')
     if fmt == 'txt': return _read_txt(path)
     if fmt == 'tsv': return _read_csv(path, text_column, columns, delimiter='\t')
     return _READERS[fmt](path, text_column, columns)
 
 # %% ../nbs/03_data.ipynb #35f20a76
-def data_files(folder: str | Path, recursive: bool = False, fmt: str | None = None) -> list[Path]:
+def data_files(folder: str | Path, # the folder to list
+               recursive: bool = False, # descend into sub-folders
+               fmt: str | None = None, # given: every non-hidden file counts, whatever its suffix
+              ) -> list[Path]:
     "Supported (or, with `fmt`, all) non-hidden files in `folder`, sorted."
     folder = Path(folder)
+    hidden = lambda p: any(part.startswith('.') for part in p.relative_to(folder).parts)
     files = folder.rglob('*') if recursive else folder.iterdir()
-    return sorted(
-        p
-        for p in files
-        if p.is_file()
-        and not any(part.startswith('.') for part in p.relative_to(folder).parts)
-        and (fmt is not None or detect_format(p))
-    )
+    return sorted(p for p in files if p.is_file() and not hidden(p) and (fmt is not None or detect_format(p)))
 
 # %% ../nbs/03_data.ipynb #5dbdcef2
-def read_records(
-    path: str | Path, # a data file, or a folder whose supported files are all read (sorted, hidden files skipped)
-    text_column: str = 'text', # the field holding the text in tables and JSON/JSONL objects; TXT files ignore it
-    columns: Sequence[str] | None = None, # meta fields to keep (a name or a list); None keeps every field but the text
-    fmt: str | None = None, # a name in `FMT_NAMES` for every file read; None: each file's format from its suffix
-    recursive: bool = False, # with a folder: read its sub-folders too
-) -> list[Record]:
+def read_records(path: str | Path, # a data file, or a folder whose supported files are all read
+                 text_column: str = 'text', # the field holding the text in tables and JSON objects; TXT ignores it
+                 columns: Sequence[str] | None = None, # meta fields to keep (a name or a list); None: all but the text
+                 fmt: str | None = None, # a name in `FMT_NAMES` for every file read; None: each file's suffix decides
+                 recursive: bool = False, # with a folder: read its sub-folders too
+                ) -> list[Record]:
     "Records of a CSV/TSV/JSON/JSONL/TXT/Parquet file, or of every supported file in a folder."
     path = Path(path)
     if fmt is not None and fmt not in FMT_NAMES:
@@ -242,33 +240,32 @@ def read_records(
     files = data_files(path, recursive, fmt)
     if not files:
         seen = sorted(p.name for p in path.iterdir())[:10]
-        raise DataError(
-            f'{path}: no supported data files in this folder{" (recursive)" if recursive else ""}; found {seen}'
-        )
+        where = ' (recursive)' if recursive else ''
+        raise DataError(f'{path}: no supported data files in this folder{where}; found {seen}')
     return [r for f in files for r in _read_file(f, text_column, columns, fmt)]
 
 # %% ../nbs/03_data.ipynb #ec4c3bb1
-def records_to_frame(
-    records: Sequence[Record], text_column: str = 'text', source_column: str = 'source'
-) -> pd.DataFrame:
+def records_to_frame(records: Sequence[Record], # the records
+                     text_column: str = 'text', # name of the text column
+                     source_column: str = 'source', # name of the source column
+                    ) -> pd.DataFrame:
     "A DataFrame with the text, the source and one column per meta key."
     rows = []
     for r in records:
         clash = {text_column, source_column} & set(r.meta)
         if clash:
-            raise DataError(
-                f'{r.source}: meta key {sorted(clash)[0]!r} clashes with the frame\'s text/source column; '
-                'pass text_column=/source_column= (e.g. source_column="_source")'
-            )
+            raise DataError(f'{r.source}: meta key {sorted(clash)[0]!r} clashes with the frame\'s text/source column; '
+                            'pass text_column=/source_column= (e.g. source_column="_source")')
         rows.append({text_column: r.text, source_column: r.source, **r.meta})
     return pd.DataFrame(rows, columns=None if rows else [text_column, source_column])
 
 # %% ../nbs/03_data.ipynb #7baf8762
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
+def _missing(v: Any) -> bool: return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
 
-# %% ../nbs/03_data.ipynb #185ef406
-def frame_to_records(df: pd.DataFrame, text_column: str = 'text', source_column: str | None = 'source') -> list[Record]:
+def frame_to_records(df: pd.DataFrame, # one row per record
+                     text_column: str = 'text', # the column holding the text
+                     source_column: str | None = 'source', # the column of sources; absent or None: `frame#row=N`
+                    ) -> list[Record]:
     "Records from the rows of `df`; source from `source_column` if present, else `frame#row=N`."
     if text_column not in df.columns:
         raise DataError(f'frame: no column {text_column!r} (available: {", ".join(map(repr, df.columns))})')
@@ -277,13 +274,8 @@ def frame_to_records(df: pd.DataFrame, text_column: str = 'text', source_column:
     out = []
     for i, row in enumerate(df.to_dict('records'), 1):
         src = row[source_column] if has_src else f'frame#row={i}'
-        out.append(
-            Record(
-                text_value(row[text_column], text_column, src),
-                {c: row[c] for c in meta_cols if not _missing(row[c])},
-                src,
-            )
-        )
+        meta = {c: row[c] for c in meta_cols if not _missing(row[c])}
+        out.append(Record(text_value(row[text_column], text_column, src), meta, src))
     return out
 
 # %% ../nbs/03_data.ipynb #25142a7c
@@ -301,9 +293,8 @@ def _check_fractions(**fr: float):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
             raise DataError(f'split fraction {k}={v!r}: must be a number in [0, 1)')
     if sum(fr.values()) >= 1:
-        raise DataError(
-            f'split fractions {fr} sum to {sum(fr.values()):g}; they must leave some data for train (sum < 1)'
-        )
+        raise DataError(f'split fractions {fr} sum to {sum(fr.values()):g}; '
+                        'they must leave some data for train (sum < 1)')
 
 # %% ../nbs/03_data.ipynb #d19cc61d
 def _key_fn(key: str | Callable | None, is_frame: bool) -> Callable:
@@ -324,12 +315,11 @@ def _key_fn(key: str | Callable | None, is_frame: bool) -> Callable:
     return get
 
 # %% ../nbs/03_data.ipynb #8df57fd6
-def split_assignment(
-    keys: Iterable[Any], # one key per item; its split depends only on `str(key)` and `seed`
-    valid: float = 0.1, # expected share of validation items, in [0, 1)
-    test: float = 0.1, # expected share of test items, in [0, 1); valid + test must stay below 1
-    seed: int = 0, # another seed gives another, independent assignment
-) -> list[str]:
+def split_assignment(keys: Iterable[Any], # one key per item; its split depends only on `str(key)` and `seed`
+                     valid: float = 0.1, # expected share of validation items, in [0, 1)
+                     test: float = 0.1, # expected share of test items, in [0, 1); valid + test must stay below 1
+                     seed: int = 0, # another seed gives another, independent assignment
+                    ) -> list[str]:
     "The split ('train'|'valid'|'test') of each key, by `stable_fraction(seed, str(key))`."
     _check_fractions(valid=valid, test=test)
     out = []
@@ -339,21 +329,19 @@ def split_assignment(
         out.append('test' if f < test else 'valid' if f < test + valid else 'train')
     return out
 
-# %% ../nbs/03_data.ipynb #62bee710
-def split_records(
-    records: Sequence[Record] | pd.DataFrame, # records, or a DataFrame whose rows are split (returned as DataFrames)
-    valid: float = 0.1, # expected share of validation records, in [0, 1)
-    test: float = 0.1, # expected share of test records, in [0, 1); valid + test must stay below 1
-    key: str | Callable | None = None, # a meta column, 'text', 'source' or a function; None: the source minus folders
-    seed: int = 0, # seed of the hash; records keep their split for a given seed whatever else is in the data
-) -> dict[str, list]:
+# %% ../nbs/03_data.ipynb #c487cabf
+def split_records(records: Sequence[Record] | pd.DataFrame, # records, or a DataFrame whose rows are split
+                  valid: float = 0.1, # expected share of validation records, in [0, 1)
+                  test: float = 0.1, # expected share of test records, in [0, 1); valid + test must stay below 1
+                  key: str | Callable | None = None, # a meta column, 'text', 'source' or a function; None: `source_key`
+                  seed: int = 0, # seed of the hash; a record keeps its split for a seed whatever else is in the data
+                 ) -> dict[str, list]:
     "Split records (or a DataFrame's rows) into {'train', 'valid', 'test'} by a stable hash of each one's key."
     is_frame = isinstance(records, pd.DataFrame)
     get = _key_fn(key, is_frame)
     items = records.to_dict('records') if is_frame else list(records)
     names = split_assignment((get(r) for r in items), valid, test, seed)
-    if is_frame:
-        return {s: records[[n == s for n in names]] for s in ('train', 'valid', 'test')}
+    if is_frame: return {s: records[[n == s for n in names]] for s in ('train', 'valid', 'test')}
     out = {'train': [], 'valid': [], 'test': []}
     for r, n in zip(items, names): out[n].append(r)
     return out
@@ -404,14 +392,35 @@ def allocate(sizes: dict, n: int) -> dict:
     for k in order[:n - sum(alloc.values())]: alloc[k] += 1
     return alloc
 
-# %% ../nbs/03_data.ipynb #5ad121c8
-def stratified_sample(
-    data: Sequence[Record] | pd.DataFrame, # records (strata in `meta`) or a DataFrame (in columns); returned in kind
-    n: int, # rows wanted in all; more than there are returns everything, with a warning
-    by: str | Sequence[str], # the stratum column(s), e.g. 'level' or ['level', 'l1']
-    seed: int = 0, # seed of the stable-hash order within each stratum
-    key: str | Callable | None = None, # what is hashed, as in `split_records`; None: the source, else the row's values
-) -> list[Record] | pd.DataFrame:
+# %% ../nbs/03_data.ipynb #5834c885
+def _strata(data: Sequence[Record] | pd.DataFrame, # what is sampled
+            items: list, # its rows: records, or the frame's rows as dicts
+            by: list[str], # the stratum columns
+            key: str | Callable | None, # as in `stratified_sample`
+           ) -> tuple[list[tuple], Callable]:
+    "Each item's stratum, and the function giving what is hashed within it; DataError for a missing `by` column."
+    if isinstance(data, pd.DataFrame):
+        miss = [c for c in by if c not in data.columns]
+        if miss:
+            have = ', '.join(map(repr, data.columns))
+            raise DataError(f'stratified_sample: no column {miss[0]!r} (available: {have})')
+        by_row = key is None and 'source' not in data.columns   # no source to hash: the row's values
+        hashed = (lambda r: list(map(str, r.values()))) if by_row else _key_fn(key, True)
+        return [tuple(str(r[c]) for c in by) for r in items], hashed
+    def stratum(r):
+        miss = [c for c in by if c not in r.meta]
+        if miss:
+            have = ', '.join(map(repr, r.meta))
+            raise DataError(f'{r.source}: no meta key {miss[0]!r} to stratify by (keys: {have})')
+        return tuple(str(r.meta[c]) for c in by)
+    return [stratum(r) for r in items], _key_fn(key, False)
+
+def stratified_sample(data: Sequence[Record] | pd.DataFrame, # records (strata in `meta`) or a DataFrame (in columns)
+                      n: int, # rows wanted in all; more than there are returns everything, with a warning
+                      by: str | Sequence[str], # the stratum column(s), e.g. 'level' or ['level', 'l1']
+                      seed: int = 0, # seed of the stable-hash order within each stratum
+                      key: str | Callable | None = None, # hashed as in `split_records`; None: source, else row values
+                     ) -> list[Record] | pd.DataFrame:
     "A sample of `n` rows keeping each stratum's share (largest remainder), chosen by stable hash within each stratum."
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise DataError(f'stratified_sample: n must be an int >= 0, got {n!r}')
@@ -419,32 +428,10 @@ def stratified_sample(
     if not by: raise DataError('stratified_sample: `by` needs at least one column')
     is_frame = isinstance(data, pd.DataFrame)
     items = data.to_dict('records') if is_frame else list(data)
-    if is_frame:
-        miss = [c for c in by if c not in data.columns]
-        if miss:
-            raise DataError(
-                f'stratified_sample: no column {miss[0]!r} (available: {", ".join(map(repr, data.columns))})'
-            )
-        strata = [tuple(str(r[c]) for c in by) for r in items]
-        get = (
-            _key_fn(key, True)
-            if key is not None or 'source' in data.columns
-            else (lambda r: [str(v) for v in r.values()])
-        )
-    else:
-        def stratum(r):
-            miss = [c for c in by if c not in r.meta]
-            if miss:
-                raise DataError(
-                    f'{r.source}: no meta key {miss[0]!r} to stratify by (keys: {", ".join(map(repr, r.meta))})'
-                )
-            return tuple(str(r.meta[c]) for c in by)
-        strata, get = [stratum(r) for r in items], _key_fn(key, False)
+    strata, get = _strata(data, items, by, key)
     if n > len(items):
-        warnings.warn(
-            f'stratified_sample: asked for {n} rows but only {len(items)} exist; returning all {len(items)}',
-            stacklevel=2,
-        )
+        warnings.warn(f'stratified_sample: asked for {n} rows but only {len(items)} exist; returning all {len(items)}',
+                      stacklevel=2)
     groups = defaultdict(list)
     for i, (s, r) in enumerate(zip(strata, items)): groups[s].append((stable_fraction(seed, list(s), str(get(r))), i))
     quota = allocate({s: len(g) for s, g in groups.items()}, n)

@@ -30,33 +30,28 @@ THESIS_RC = {
     'xtick.labelsize': 8, 'ytick.labelsize': 8, 'axes.spines.top': False, 'axes.spines.right': False,
     'axes.grid': True, 'grid.alpha': 0.3, 'grid.linewidth': 0.5, 'lines.linewidth': 1.2,
     'axes.prop_cycle': matplotlib.cycler(color=PALETTE), 'figure.dpi': 100, 'savefig.dpi': 200,
-    'savefig.bbox': 'tight', 'pdf.fonttype': 42, 'ps.fonttype': 42, 'figure.constrained_layout.use': True,
-}
+    'savefig.bbox': 'tight', 'pdf.fonttype': 42, 'ps.fonttype': 42, 'figure.constrained_layout.use': True}
 
 def set_style():
     "Apply the thesis style to matplotlib (seaborn's plots follow it: they take the colour cycle from matplotlib)."
     matplotlib.rcParams.update(THESIS_RC)
 
 # %% ../nbs/09_figures.ipynb #8fe3dcb4
-def figsize(width: str = 'single', aspect: float = 0.62) -> tuple[float, float]:
+def figsize(width: str = 'single', # 'single' (full text width) or 'double' (half width)
+            aspect: float = 0.62, # height / width
+           ) -> tuple[float, float]:
     "(width, height) in inches for a `single` (full text width) or `double` (half width) figure."
     if width not in WIDTHS_IN: raise LMRError(f'width must be one of {sorted(WIDTHS_IN)}, got {width!r}')
     return WIDTHS_IN[width], WIDTHS_IN[width] * aspect
 
 # %% ../nbs/09_figures.ipynb #e6cd31f2
-def _git_commit(root: Path) -> str | None:
-    from lmresearch.tracking import git_info
-    return git_info(root).get('commit')
-
-# %% ../nbs/09_figures.ipynb #be42f9b3
-def save_figure(
-    fig, # a matplotlib figure
-    name: str, # the file stem, e.g. 'ilm-ppl-matrix' (no folders)
-    sources: Iterable[str | Path] = (), # results files or run folders it was made from, recorded in the JSON sidecar
-    params: dict | None = None, # the parameters that shaped it (seeds, levels, ...), recorded in the sidecar
-    out_dir: str | Path | None = None, # where the files go; None: `figures_dir()` (figures/)
-    close: bool = True, # close the figure afterwards, so that loops over many figures do not pile them up
-) -> dict[str, Path]:
+def save_figure(fig, # a matplotlib figure
+                name: str, # the file stem, e.g. 'ilm-ppl-matrix' (no folders)
+                sources: Iterable[str | Path] = (), # results files or run folders it was made from (in the sidecar)
+                params: dict | None = None, # the parameters that shaped it (seeds, levels, ...), in the sidecar
+                out_dir: str | Path | None = None, # where the files go; None: `figures_dir()` (figures/)
+                close: bool = True, # close the figure afterwards, so loops over many figures do not pile them up
+               ) -> dict[str, Path]:
     "Write `out_dir/name.pdf`, `.png` and `.json` (runs, commit, parameters); returns the paths."
     if not name or '/' in name or name.startswith('.'): raise LMRError(f'bad figure name {name!r}')
     out = Path(out_dir) if out_dir is not None else figures_dir()
@@ -67,17 +62,17 @@ def save_figure(
         fig.savefig(buf, format=ext, metadata={'CreationDate': None} if ext == 'pdf' else {'Software': None})
         atomic_write_bytes(paths[ext], buf.getvalue())
         digests[ext] = hashlib.sha256(buf.getvalue()).hexdigest()
+    from lmresearch.tracking import git_info
     atomic_write_json(paths['json'], {
-        'name': name, 'created': utc_now()[0],
-        'commit': _git_commit(project_root()), 'sources': [str(s) for s in sources], 'params': params or {},
+        'name': name, 'created': utc_now()[0], 'commit': git_info(project_root()).get('commit'),
+        'sources': [str(s) for s in sources], 'params': params or {},
         'sha256': digests, 'size_in': [round(v, 3) for v in fig.get_size_inches()]})
     if close: plt.close(fig)
     return paths
 
 # %% ../nbs/09_figures.ipynb #7b2f8a93
 def _fmt(v, digits: int) -> str:
-    if isinstance(v, (float, np.floating)):
-        return '' if np.isnan(v) else f'{v:.{digits}f}'
+    if isinstance(v, (float, np.floating)): return '' if np.isnan(v) else f'{v:.{digits}f}'
     return str(v)
 
 def _cells(d: pd.DataFrame, digits: int) -> list[list[str]]:
@@ -86,8 +81,10 @@ def _cells(d: pd.DataFrame, digits: int) -> list[list[str]]:
     whole = [pd.api.types.is_float_dtype(c) and c.notna().any() and bool((c.dropna() % 1 == 0).all()) for c in cols]
     return [[_fmt(v, 0 if w else digits) for v, w in zip(r, whole)] for r in d.itertuples(index=False)]
 
-# %% ../nbs/09_figures.ipynb #33c297de
-def table_to_markdown(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
+def table_to_markdown(df: pd.DataFrame, # the table; numeric columns are right-aligned
+                      digits: int = 3, # decimals of float cells (NaN prints empty)
+                      index: bool = False, # write `df`'s index as the first column(s)
+                     ) -> str:
     "A GitHub-flavoured Markdown table of `df`, numbers right-aligned."
     d = df.reset_index() if index else df
     num = [pd.api.types.is_numeric_dtype(d[c]) for c in d.columns]
@@ -103,44 +100,35 @@ def _tex_escape(s: str) -> str:
         s = s.replace(a, b)
     return s
 
-# %% ../nbs/09_figures.ipynb #7e33e27a
-def table_to_latex(
-    df: pd.DataFrame, # the table; numeric columns are right-aligned
-    caption: str = '', # the table's caption (LaTeX-escaped); '' for none
-    label: str = '', # the `\label`, e.g. 'tab:ppl'; '' for none
-    digits: int = 3, # decimals of float cells (NaN prints empty)
-    index: bool = False, # write `df`'s index as the first column(s)
-) -> str:
+def table_to_latex(df: pd.DataFrame, # the table; numeric columns are right-aligned
+                   caption: str = '', # the table's caption (LaTeX-escaped); '' for none
+                   label: str = '', # the `\label`, e.g. 'tab:ppl'; '' for none
+                   digits: int = 3, # decimals of float cells (NaN prints empty)
+                   index: bool = False, # write `df`'s index as the first column(s)
+                  ) -> str:
     "A booktabs LaTeX table (`\\toprule`, `\\midrule`, `\\bottomrule`) of `df`, text escaped."
     d = df.reset_index() if index else df
     align = ''.join('r' if pd.api.types.is_numeric_dtype(d[c]) else 'l' for c in d.columns)
     lines = [r'\begin{table}[t]', r'\centering']
     if caption: lines.append(r'\caption{' + _tex_escape(caption) + '}')
     if label: lines.append(r'\label{' + label + '}')
-    lines += [
-        r'\begin{tabular}{' + align + '}',
-        r'\toprule',
-        ' & '.join(_tex_escape(str(c)) for c in d.columns) + r' \\',
-        r'\midrule',
-    ]
+    lines += [r'\begin{tabular}{' + align + '}', r'\toprule',
+              ' & '.join(_tex_escape(str(c)) for c in d.columns) + r' \\', r'\midrule']
     lines += [' & '.join(_tex_escape(v) for v in r) + r' \\' for r in _cells(d, digits)]
     lines += [r'\bottomrule', r'\end{tabular}', r'\end{table}']
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/09_figures.ipynb #0eb8334e
-def save_table(
-    df: pd.DataFrame, # the table
-    name: str, # the file stem; the LaTeX label is `tab:NAME`
-    caption: str = '', # the LaTeX caption; '' for none
-    out_dir: str | Path | None = None, # where `NAME.tex` and `NAME.md` go; None: `figures_dir()` (figures/)
-    digits: int = 3, # decimals of float cells
-) -> dict[str, Path]:
+def save_table(df: pd.DataFrame, # the table
+               name: str, # the file stem; the LaTeX label is `tab:NAME`
+               caption: str = '', # the LaTeX caption; '' for none
+               out_dir: str | Path | None = None, # where `NAME.tex` and `NAME.md` go; None: `figures_dir()` (figures/)
+               digits: int = 3, # decimals of float cells
+              ) -> dict[str, Path]:
     "Write `name.tex` and `name.md` for `df` into `out_dir` (default: figures/)."
     out = Path(out_dir) if out_dir is not None else figures_dir()
-    return {
-        'tex': atomic_write_text(out / f'{name}.tex', table_to_latex(df, caption, f'tab:{name}', digits)),
-        'md': atomic_write_text(out / f'{name}.md', table_to_markdown(df, digits)),
-    }
+    return {'tex': atomic_write_text(out / f'{name}.tex', table_to_latex(df, caption, f'tab:{name}', digits)),
+            'md': atomic_write_text(out / f'{name}.md', table_to_markdown(df, digits))}
 
 # %% ../nbs/09_figures.ipynb #ff54763d
 FIGURES: dict[str, Callable] = {}
@@ -167,8 +155,10 @@ def thesis_figure(name: str):
     return deco
 
 # %% ../nbs/09_figures.ipynb #8f792f62
-def make_figures(runs_root: str | Path | None = None, out_dir: str | Path | None = None,
-                 only: str | None = None) -> pd.DataFrame:
+def make_figures(runs_root: str | Path | None = None, # where the batches' results are; None: `runs_dir()`
+                 out_dir: str | Path | None = None, # where the figures go; None: `figures_dir()`
+                 only: str | None = None, # make only the figures whose name contains this
+                ) -> pd.DataFrame:
     "Regenerate every registered figure (or those whose name contains `only`); a table of what was made or skipped."
     runs_root = Path(runs_root) if runs_root is not None else runs_dir()
     set_style()

