@@ -19,9 +19,10 @@ from ..tracking import read_jsonl
 from .evaluate import SYSTEMS
 
 # %% auto #0
-__all__ = ['BATCH', 'STUDY_BATCH', 'REFERENCE', 'latest_job', 'elm_search_history', 'elm_search_importance', 'elm_systems',
-           'reference_row', 'systems_table', 'embedding_use_summary', 'search_summary', 'elm_study_systems',
-           'elm_study_learning_curves', 'elm_study_search_history', 'study_summary', 'demo', 'study']
+__all__ = ['BATCH', 'STUDY_BATCH', 'DEMO_FIGURES', 'REFERENCE', 'latest_job', 'elm_search_history', 'elm_search_importance',
+           'elm_systems', 'reference_row', 'systems_table', 'embedding_use_summary', 'search_summary',
+           'elm_study_systems', 'elm_study_learning_curves', 'elm_study_search_history', 'study_summary', 'demo',
+           'study']
 
 # %% ../../nbs/55_elm_analysis.ipynb #639c83ea
 BATCH, STUDY_BATCH = 'elm', 'elm-study'   # the batch files of the demo and the study, and their runs folders
@@ -36,6 +37,8 @@ def latest_job(runs_root: str | Path, # the runs folder (`runs/`)
     return max(done, key=lambda p: (p / 'systems.csv').stat().st_mtime)
 
 # %% ../../nbs/55_elm_analysis.ipynb #4aa3b76b
+DEMO_FIGURES = ('elm-search-history', 'elm-search-importance', 'elm-systems')   # the demo's; the study's: elm-study-*
+
 @thesis_figure('elm-search-history')
 def elm_search_history(runs_root):
     "Validation composite of each trial and the best so far (demo)."
@@ -222,7 +225,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
                      caption='ELM demo (pipeline check): adapter from embeddings vs the frozen LM with the source '
                      'text and with no input (PubMedQA test split, BERTScore with MiniLM-L6).')
     print(t[cols].to_string(index=False))
-    figs = make_figures(runs_root, out_dir=figures_dir, only='elm-s')
+    figs = pd.concat([make_figures(runs_root, out_dir=figures_dir, only=n) for n in DEMO_FIGURES], ignore_index=True)
     c = dict(zip(t['system'], t['composite']))
     head = (f"composite on test: adapter {c[SYSTEMS['adapter']]:.3f}, LM + source {c[SYSTEMS['source']]:.3f}, "
             f"LM no input {c[SYSTEMS['floor']]:.3f} (a few steps on CPU: a pipeline check)")
