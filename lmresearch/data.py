@@ -4,20 +4,20 @@
 
 # %% ../nbs/03_data.ipynb #6977dfc1
 from __future__ import annotations
-import csv, gzip, io, json, math, re, warnings, zlib
+import csv, gzip, json, math, re, warnings, zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
 from .core import LMRError, stable_fraction
 
 # %% auto #0
-__all__ = ['FORMATS', 'FMT_NAMES', 'DataError', 'Record', 'read_text', 'detect_format', 'text_value', 'data_files',
-           'read_records', 'records_to_frame', 'frame_to_records', 'source_key', 'split_assignment', 'split_records',
-           'split_within', 'allocate', 'stratified_sample']
+__all__ = ['FORMATS', 'FMT_NAMES', 'DataError', 'Record', 'read_text', 'read_lines', 'detect_format', 'text_value', 'data_files',
+           'iter_records', 'read_records', 'records_to_frame', 'frame_to_records', 'source_key', 'split_assignment',
+           'split_records', 'split_within', 'allocate', 'stratified_sample']
 
 # %% ../nbs/03_data.ipynb #813ea982
 class DataError(LMRError):
@@ -43,11 +43,11 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 # %% ../nbs/03_data.ipynb #277307b8
-def _decode(data: bytes, path: Path) -> str:
-    "Strict UTF-8 decode (BOM dropped); the error names the line and column of the first bad byte."
-    try: return data.decode('utf-8-sig')
+def _decode(data: bytes, path: Path, first: int = 1) -> str:
+    "Strict UTF-8 decode (BOM dropped on line 1); the error names the line and column of the first bad byte."
+    try: return data.decode('utf-8-sig' if first == 1 else 'utf-8')
     except UnicodeDecodeError as e:
-        line = data.count(b'\n', 0, e.start) + 1
+        line = data.count(b'\n', 0, e.start) + first
         col = len(data[data.rfind(b'\n', 0, e.start) + 1:e.start].decode('utf-8', 'replace')) + 1  # in characters
         raise DataError(f'{path}:{line}: invalid UTF-8 at line {line}, column {col} (bytes {data[e.start:e.end]!r}); '
                         f're-encode the file as UTF-8') from None
@@ -56,6 +56,20 @@ def _decode(data: bytes, path: Path) -> str:
 def read_text(path: Path) -> str:
     "Decoded text of `path`; DataError for missing, empty or non-UTF-8 files."
     return _decode(_read_bytes(path), path)
+
+# %% ../nbs/03_data.ipynb #cc6c6863
+def read_lines(path: Path, # a text file (gunzipped on the fly for `*.gz`)
+              ) -> Iterator[str]:
+    "Decoded lines of `path`, one at a time with their line ends; DataError for missing, empty or non-UTF-8 files."
+    if not path.exists(): raise DataError(f'{path}: no such file or folder')
+    n, gz = 0, path.suffix == '.gz'
+    try:
+        with (gzip.open if gz else open)(path, 'rb') as f:
+            for n, raw in enumerate(f, 1): yield _decode(raw, path, n)
+    except (OSError, EOFError, zlib.error) as e:
+        if gz: raise DataError(f'{path}: not a valid gzip file ({e})') from e
+        raise
+    if not n: raise DataError(f'{path}: empty file')
 
 # %% ../nbs/03_data.ipynb #22cfccb6
 FORMATS = {'.csv': 'csv', '.tsv': 'tsv', '.json': 'json', '.jsonl': 'jsonl', '.txt': 'txt', '.parquet': 'parquet'}
@@ -86,32 +100,29 @@ def text_value(v: Any, text_column: str, where: str) -> str:
                     f'{str(v)[:60]}')
 
 # %% ../nbs/03_data.ipynb #66da0624
-def _read_csv(path: Path, # a CSV or TSV file
+def _iter_csv(path: Path, # a CSV or TSV file
               text_column: str = 'text', # the column holding the text
               columns: Sequence[str] | None = None, # meta columns to keep; None: all but the text
               delimiter: str = ',', # '\t' for TSV
-             ) -> list[Record]:
-    "Records of a CSV/TSV file: one per data row, source `path#row=N`."
-    text = read_text(path)
+             ) -> Iterator[Record]:
+    "Records of a CSV/TSV file, read as a stream: one per data row, source `path#row=N`."
     csv.field_size_limit(2**31 - 1)  # essays can be longer than the 128 KiB default
-    reader = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter)
+    reader, n = csv.reader(read_lines(path), delimiter=delimiter), 0
     try:
         header = next(reader)
         dup = sorted({h for h in header if header.count(h) > 1})
         if dup: raise DataError(f'{path}: column {dup[0]!r} appears more than once in the header')
         keep = _pick_columns(header, text_column, columns, path)
         ti, idx = header.index(text_column), [header.index(c) for c in keep]
-        out = []
         for n, row in enumerate(reader, 1):
             if not row: continue  # a blank line
             if len(row) != len(header):
                 raise DataError(f'{path}#row={n} (line {reader.line_num}): {len(row)} fields, '
                                 f'but the header has {len(header)}')
-            out.append(Record(row[ti], {c: row[i] for c, i in zip(keep, idx)}, f'{path}#row={n}'))
+            yield Record(row[ti], {c: row[i] for c, i in zip(keep, idx)}, f'{path}#row={n}')
     except csv.Error as e:
         raise DataError(f'{path}:{reader.line_num}: malformed CSV ({e})') from e
-    if not out: raise DataError(f'{path}: empty file (a header but no data rows)')
-    return out
+    if not n: raise DataError(f'{path}: empty file (a header but no data rows)')
 
 # %% ../nbs/03_data.ipynb #f6a4c371
 _LIST_KEYS = ('data', 'records', 'rows', 'examples', 'items', 'instances')
@@ -160,56 +171,64 @@ def _read_json(path: Path, text_column: str = 'text', columns: Sequence[str] | N
     return [_record_from_obj(o, text_column, columns, f'{path}#{pos}') for pos, o in items]
 
 # %% ../nbs/03_data.ipynb #7d4520ea
-def _read_jsonl(path: Path, text_column: str = 'text', columns: Sequence[str] | None = None) -> list[Record]:
-    "Records of a JSONL file, one per non-blank line, source `path:LINE`."
-    out = []
-    for i, line in enumerate(read_text(path).split('\n'), 1):
+def _iter_jsonl(path: Path, # a JSON Lines file
+                text_column: str = 'text', # the key holding the text
+                columns: Sequence[str] | None = None, # meta keys to keep; None: all but the text
+               ) -> Iterator[Record]:
+    "Records of a JSONL file, read as a stream: one per non-blank line, source `path:LINE`."
+    n = 0
+    for i, line in enumerate(read_lines(path), 1):
         if not line.strip(): continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f'{path}:{i}: invalid JSON on line {i}, column {e.colno} ({e.msg})') from None
-        out.append(_record_from_obj(obj, text_column, columns, f'{path}:{i}'))
-    if not out: raise DataError(f'{path}: empty file (no records)')
-    return out
+        n += 1; yield _record_from_obj(obj, text_column, columns, f'{path}:{i}')
+    if not n: raise DataError(f'{path}: empty file (no records)')
 
 # %% ../nbs/03_data.ipynb #d5706fc9
-def _read_txt(path: Path) -> list[Record]:
-    "Records of a text file, one per non-blank line, source `path:LINE`."
-    out = [Record(line.removesuffix('\r'), {}, f'{path}:{i}')
-           for i, line in enumerate(read_text(path).split('\n'), 1) if line.strip()]
-    if not out: raise DataError(f'{path}: empty file (only blank lines)')
-    return out
+def _iter_txt(path: Path) -> Iterator[Record]:
+    "Records of a text file, read as a stream: one per non-blank line, source `path:LINE`."
+    n = 0
+    for i, line in enumerate(read_lines(path), 1):
+        if line.strip(): n += 1; yield Record(line.removesuffix('\n').removesuffix('\r'), {}, f'{path}:{i}')
+    if not n: raise DataError(f'{path}: empty file (only blank lines)')
 
 # %% ../nbs/03_data.ipynb #e51b4789
-def _read_parquet(path: Path, # a Parquet file
+def _iter_parquet(path: Path, # a Parquet file
                   text_column: str = 'text', # the column holding the text
                   columns: Sequence[str] | None = None, # meta columns to keep; None: all but the text
-                 ) -> list[Record]:
-    "Records of a Parquet file, one per row, source `path#row=N`."
-    _read_bytes(path)  # missing / empty file errors
-    try: df = pd.read_parquet(path)
+                  batch_rows: int = 4096, # rows read at a time
+                 ) -> Iterator[Record]:
+    "Records of a Parquet file, read `batch_rows` rows at a time: one per row, source `path#row=N`."
+    import pyarrow.parquet as pq
+    if not path.exists(): raise DataError(f'{path}: no such file or folder')
+    if not path.stat().st_size: raise DataError(f'{path}: empty file')
+    try: pf = pq.ParquetFile(path)
     except Exception as e: raise DataError(f'{path}: not a readable Parquet file ({type(e).__name__}: {e})') from e
-    keep = _pick_columns([str(c) for c in df.columns], text_column, columns, path)
-    if not len(df): raise DataError(f'{path}: empty file (no rows)')
-    rows = df[[text_column] + keep].to_dict('records')
-    where = [f'{path}#row={i}' for i in range(1, len(rows) + 1)]
-    return [Record(text_value(r[text_column], text_column, w), {c: r[c] for c in keep}, w) for r, w in zip(rows, where)]
+    names = [c for c in pf.schema_arrow.names if not c.startswith('__index_level_')]
+    keep = _pick_columns(names, text_column, columns, path)
+    if not pf.metadata.num_rows: raise DataError(f'{path}: empty file (no rows)')
+    i = 0
+    for b in pf.iter_batches(batch_size=batch_rows, columns=[text_column] + keep):
+        for r in b.to_pandas().to_dict('records'):
+            i += 1; w = f'{path}#row={i}'
+            yield Record(text_value(r[text_column], text_column, w), {c: r[c] for c in keep}, w)
 
 # %% ../nbs/03_data.ipynb #5f8b2ab2
-_READERS = {'csv': _read_csv, 'json': _read_json, 'jsonl': _read_jsonl, 'parquet': _read_parquet}
+_READERS = {'csv': _iter_csv, 'json': _read_json, 'jsonl': _iter_jsonl, 'parquet': _iter_parquet}
 
-def _read_file(path: Path, # one data file
+def _iter_file(path: Path, # one data file
                text_column: str, # the field holding the text
                columns: Sequence[str] | None, # meta fields to keep; None: all but the text
                fmt: str | None, # a name in `FMT_NAMES`; None: from the suffix
-              ) -> list[Record]:
+              ) -> Iterable[Record]:
     fmt = fmt or detect_format(path)
     if fmt is None:
         raise DataError(f'{path}: unsupported file type (supported: {", ".join(FORMATS)}, '
                         'and .gz of the text formats; or pass fmt=)')
-    if fmt == 'txt': return _read_txt(path)
-    if fmt == 'tsv': return _read_csv(path, text_column, columns, delimiter='\t')
+    if fmt == 'txt': return _iter_txt(path)
+    if fmt == 'tsv': return _iter_csv(path, text_column, columns, delimiter='\t')
     return _READERS[fmt](path, text_column, columns)
 
 # %% ../nbs/03_data.ipynb #35f20a76
@@ -224,25 +243,35 @@ def data_files(folder: str | Path, # the folder to list
     return sorted(p for p in files if p.is_file() and not hidden(p) and (fmt is not None or detect_format(p)))
 
 # %% ../nbs/03_data.ipynb #5dbdcef2
-def read_records(path: str | Path, # a data file, or a folder whose supported files are all read
+def iter_records(path: str | Path, # a data file, or a folder whose supported files are all read
                  text_column: str = 'text', # the field holding the text in tables and JSON objects; TXT ignores it
                  columns: Sequence[str] | None = None, # meta fields to keep (a name or a list); None: all but the text
                  fmt: str | None = None, # a name in `FMT_NAMES` for every file read; None: each file's suffix decides
                  recursive: bool = False, # with a folder: read its sub-folders too
-                ) -> list[Record]:
-    "Records of a CSV/TSV/JSON/JSONL/TXT/Parquet file, or of every supported file in a folder."
+                ) -> Iterator[Record]:
+    "Records of a CSV/TSV/JSON/JSONL/TXT/Parquet file, or of every supported file in a folder, one at a time."
     path = Path(path)
     if fmt is not None and fmt not in FMT_NAMES:
         raise DataError(f'unknown fmt {fmt!r} (choose from {", ".join(FMT_NAMES)})')
     if isinstance(columns, str): columns = [columns]
     if not path.exists(): raise DataError(f'{path}: no such file or folder')
-    if not path.is_dir(): return _read_file(path, text_column, columns, fmt)
+    if not path.is_dir(): return iter(_iter_file(path, text_column, columns, fmt))
     files = data_files(path, recursive, fmt)
     if not files:
         seen = sorted(p.name for p in path.iterdir())[:10]
         where = ' (recursive)' if recursive else ''
         raise DataError(f'{path}: no supported data files in this folder{where}; found {seen}')
-    return [r for f in files for r in _read_file(f, text_column, columns, fmt)]
+    return (r for f in files for r in _iter_file(f, text_column, columns, fmt))
+
+# %% ../nbs/03_data.ipynb #2ae231bc
+def read_records(path: str | Path, # a data file or a folder (see `iter_records`)
+                 text_column: str = 'text', # the field holding the text
+                 columns: Sequence[str] | None = None, # meta fields to keep; None keeps every field but the text
+                 fmt: str | None = None, # a name in `FMT_NAMES` for every file read; None: from each suffix
+                 recursive: bool = False, # with a folder: read its sub-folders too
+                ) -> list[Record]:
+    "Every record of `iter_records(path, ...)`, as a list."
+    return list(iter_records(path, text_column, columns, fmt, recursive))
 
 # %% ../nbs/03_data.ipynb #ec4c3bb1
 def records_to_frame(records: Sequence[Record], # the records

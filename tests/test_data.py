@@ -110,7 +110,7 @@ def test_invalid_utf8_names_the_line(lines, data):
     raw = [l.encode() for l in lines]
     raw[bad] = raw[bad] + b'\xff' + b' tail'
     with tempfile.TemporaryDirectory() as d:
-        for suffix, body in [('txt', raw), ('jsonl', [json.dumps({'text': l}, ensure_ascii=False).encode()[:-1] + (b'\xff' if i == bad else b'') + b'"}'
+        for suffix, body in [('txt', raw), ('jsonl', [json.dumps({'text': l}, ensure_ascii=False).encode()[:-2] + (b'\xff' if i == bad else b'') + b'"}'
                                                       for i, l in enumerate(lines)])]:
             p = Path(d) / f'x.{suffix}'
             p.write_bytes(b'\n'.join(body) + b'\n')

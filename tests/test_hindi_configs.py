@@ -18,7 +18,15 @@ def test_configs_exist():
 def test_shipped_config_validates(path):
     cfg = hindi_config(path)
     assert isinstance(cfg, HindiExperimentConfig) and cfg.name == f'hindi-{path.stem}'
-    assert cfg.hindi.arch in path.stem and cfg.hindi.tokenizer in path.stem
+    if path.stem != 'cpu-study':         # named for its batch (hindi-study.yaml), which also trains a BERT with it
+        assert cfg.hindi.arch in path.stem and cfg.hindi.tokenizer in path.stem
+
+
+def test_study_batch_trains_a_gpt2_and_a_bert_on_the_study_config(tmp_path):
+    from lmresearch.batch import expand_jobs, load_batch
+    jobs = expand_jobs(load_batch(ROOT / 'configs' / 'batches' / 'hindi-study.yaml'), tmp_path)
+    assert [j.params.get('arch') for j in jobs if j.id.startswith('train')] == ['gpt2', 'bert']
+    assert hindi_config(ROOT / 'configs' / 'hindi' / 'cpu-study.yaml').hindi.words is None   # all the packaged text
 
 
 def test_bad_values_name_file_and_key(tmp_path):
@@ -38,3 +46,14 @@ def test_batch_grid_is_tokenizer_x_model_x_curriculum(tmp_path):
     assert len(jobs) == 9 and len(train) == 8
     assert {(j.params['tokenizer'], j.params['arch'], j.params['curriculum']) for j in train} == \
         {(t, a, c) for t in ('bpe', 'wordpiece') for a in ('gpt2', 'bert') for c in ('none', 'morphology')}
+
+
+def test_pairs_take_a_field_mapping(tmp_path):
+    "`hindi.pair_fields` maps our names to a pairs file's columns, as `lmr hindi score --fields` does."
+    p = tmp_path / 'c.yaml'
+    p.write_text('preset: tiny\nhindi:\n  pairs: mine.jsonl\n  pair_fields: {good: ok, bad: not_ok}\n')
+    assert hindi_config(p).hindi.pair_fields == {'good': 'ok', 'bad': 'not_ok'}
+    assert hindi_config(overrides=['hindi.pair_fields.good=g']).hindi.pair_fields == {'good': 'g'}
+    p.write_text('preset: tiny\nhindi:\n  pair_fields: [ok, not_ok]\n')
+    with pytest.raises(ConfigError, match=r'hindi\.pair_fields'):
+        hindi_config(p)

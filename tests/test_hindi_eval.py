@@ -46,3 +46,28 @@ def test_missing_pair_field_is_named(tmp_path):
         read_pairs(tmp_path / 'p.csv')
     p = read_pairs(tmp_path / 'p.csv', {'bad': 'bad', 'phenomenon': 'kind'})
     assert (p.good.tolist(), p.bad.tolist(), p.phenomenon.tolist()) == (['क'], ['ख'], ['x'])
+
+
+def test_scorer_gets_pairs_right_for_a_model_trained_on_their_good_sentences(tmp_path):
+    "A known answer: a GPT-2 fitted to the grammatical sentences must prefer them; a tie (same words) scores 0.5."
+    import pandas as pd
+    from lmresearch.config import TrainConfig
+    from lmresearch.models import pad_token_id
+    from lmresearch.tracking import Run
+    from lmresearch.train import Trainer
+    from lmresearch.hindi.evaluate import pair_accuracy, pair_scores
+    from lmresearch.hindi.model import build_model, examples_for
+    from lmresearch.hindi.tokenizers import train_tokenizer
+    subj = [('लड़का', 'जाता', 'जाती'), ('लड़की', 'जाती', 'जाता'), ('लड़के', 'जाते', 'जाता'), ('राम', 'खाता', 'खाती'),
+            ('सीता', 'खाती', 'खाता'), ('बच्चे', 'खेलते', 'खेलता')]
+    pairs = pd.DataFrame([{'good': f'{s} घर {g} है।', 'bad': f'{s} घर {b} है।', 'phenomenon': 'agreement'}
+                          for s, g, b in subj])
+    tok = train_tokenizer('bpe', list(pairs.good) * 4, 80, min_frequency=1)
+    cfg = TrainConfig(max_steps=300, batch_size=6, lr=5e-3, seq_len=16, log_every=50)
+    model = build_model('gpt2', 'tiny', tok, positions=16, seed=0)
+    ex = examples_for(tok, list(pairs.good))
+    Trainer(model, cfg, Run.create(tmp_path / 'run', config={}), ex, ex, pad_id=pad_token_id(tok), progress=False).fit()
+    sc = pair_scores(model.eval(), tok, pairs)
+    assert pair_accuracy(sc).accuracy[0] == 1.0, sc[['good', 'bad', 'score_good', 'score_bad']]
+    same = pair_scores(model, tok, pairs.assign(bad=pairs.good))
+    assert (same.correct == 0.5).all()

@@ -159,7 +159,7 @@ def test_missing_file_names_the_expected_files(release, task):
      "val.jsonl:2: field 'question': 'why' is not one of cause, effect"),
     ('copa', 'copa-translated/hi/train.jsonl', lambda t: t.replace('"choice2"', '"choice_2"', 1),
      "train.jsonl:1: missing field 'choice2'"),
-    ('copa', 'copa-translated/hi/train.jsonl', lambda t: t + '{"premise": \n', 'train.jsonl:3: not valid JSON'),
+    ('copa', 'copa-translated/hi/train.jsonl', lambda t: t + '{"premise": \n', 'train.jsonl:3: not a JSON line'),
 ])
 def test_bad_row_names_file_row_and_field(release, task, rel, edit, message):
     p = release / rel

@@ -16,7 +16,7 @@ SENTS = [f'{a} ने {b} को {c} दी।' for a in ('राम', 'सी�
 
 @pytest.fixture(scope='module')
 def tok():
-    return train_tokenizer('wordpiece', SENTS, 60, min_frequency=1)
+    return train_tokenizer('wordpiece', SENTS, 80, min_frequency=1)   # 71 characters, digits and specials
 
 
 def _trainer(tok, run_dir, arch, curriculum):

@@ -22,38 +22,35 @@ def _chat_ids(tok, prompt: str, response: str) -> tuple[list[int], list[int]] | 
     if not getattr(tok, 'chat_template', None): return None
     user = [{'role': 'user', 'content': prompt}]
     p = list(tok.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids'])
-    full = list(
-        tok.apply_chat_template(user + [{'role': 'assistant', 'content': response}], tokenize=True, return_dict=True)[
-            'input_ids'
-        ]
-    )
+    turns = user + [{'role': 'assistant', 'content': response}]
+    full = list(tok.apply_chat_template(turns, tokenize=True, return_dict=True)['input_ids'])
     return (p, full[len(p):]) if full[:len(p)] == p and len(full) > len(p) else None
 
 # %% ../../nbs/32_domains_adapters.ipynb #e1322226
-def sft_example(prompt: str, # the instruction or question
-                response: str, # the answer the model should learn
-                tok, # the base model's tokenizer
-                seq_len: int # maximum tokens of the example
-               ) -> dict:
+def sft_example(
+    prompt: str, # the instruction or question
+    response: str, # the answer the model should learn
+    tok, # the base model's tokenizer
+    seq_len: int, # maximum tokens of the example
+) -> dict:
     "`{input_ids, loss_mask}` with the loss mask 1 on response tokens only; chat template when the tokenizer has one."
     ids = _chat_ids(tok, prompt, response)
     if ids is None:
         eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
-        ids = (
-            tok(prompt + '\n', add_special_tokens=False)['input_ids'],
-            tok(response, add_special_tokens=False)['input_ids'] + eos,
-        )
+        ids = (tok(prompt + '\n', add_special_tokens=False)['input_ids'],
+               tok(response, add_special_tokens=False)['input_ids'] + eos)
     p, r = ids
     r = r[:max(1, seq_len - max(seq_len // 4, min(len(p), seq_len // 4)))] if len(p) + len(r) > seq_len else r
     p = p[len(p) - (seq_len - len(r)):] if len(p) + len(r) > seq_len else p
     return {'input_ids': list(p) + list(r), 'loss_mask': [0] * len(p) + [1] * len(r)}
 
 # %% ../../nbs/32_domains_adapters.ipynb #5442b411
-def domain_examples(rows: Sequence[dict], # rows of `read_domain` (sft: prompt/response; corpus: text)
-                    tok, # the base model's tokenizer
-                    seq_len: int, # maximum tokens per example
-                    kind: str = 'sft' # 'sft' (loss on responses) or 'corpus' (loss on all text)
-                   ) -> list[dict]:
+def domain_examples(
+    rows: Sequence[dict], # rows of `read_domain` (sft: prompt/response; corpus: text)
+    tok, # the base model's tokenizer
+    seq_len: int, # maximum tokens per example
+    kind: str = 'sft', # 'sft' (loss on responses) or 'corpus' (loss on all text)
+) -> list[dict]:
     "Training or evaluation examples of prepared rows."
     if kind == 'corpus': return encode_texts([r['text'] for r in rows], tok, seq_len)
     if kind != 'sft': raise LMRError(f"kind must be 'sft' or 'corpus', got {kind!r}")
@@ -65,10 +62,11 @@ def domain_examples(rows: Sequence[dict], # rows of `read_domain` (sft: prompt/r
 # %% ../../nbs/32_domains_adapters.ipynb #7188bdd7
 METHODS = ('lora', 'qlora', 'full')
 
-def load_base(name: str, # zoo name or model folder
-              method: str = 'lora', # 'lora', 'qlora' or 'full'
-              dtype: str = 'fp32' # weight dtype of lora/full (qlora: 4-bit, bf16 compute where available)
-             ):
+def load_base(
+    name: str, # zoo name or model folder
+    method: str = 'lora', # 'lora', 'qlora' or 'full'
+    dtype: str = 'fp32', # weight dtype of lora/full (qlora: 4-bit, bf16 compute where available)
+) -> PreTrainedModel:
     "The base model for `method`: 4-bit NF4 for qlora, full precision otherwise."
     if method not in METHODS: raise LMRError(f'method must be one of {", ".join(METHODS)}, got {method!r}')
     return load_model_4bit(name) if method == 'qlora' else load_model(name, dtype=dtype)
@@ -81,7 +79,7 @@ def adapter_model(
     alpha: int = 16, # LoRA scale: updates are multiplied by alpha / r
     dropout: float = 0.0, # dropout on the LoRA branch's input
     target_modules: str | list = 'all-linear', # peft target modules
-):
+) -> PeftModel | PreTrainedModel:
     """The trainable model: a peft LoRA model (base frozen) for lora/qlora, the base itself with all weights trainable
     for full."""
     if method not in METHODS: raise LMRError(f'method must be one of {", ".join(METHODS)}, got {method!r}')
@@ -101,10 +99,11 @@ def base_fingerprint(model) -> dict:
             'hidden_size': getattr(c, 'hidden_size', None), 'vocab_size': getattr(c, 'vocab_size', None)}
 
 # %% ../../nbs/32_domains_adapters.ipynb #b9f6b93e
-def save_adapter(model, # a peft model
-                 out: str | Path, # folder to write
-                 base_name: str # the base model's zoo name or folder, recorded in lmr_base.json
-                ) -> Path:
+def save_adapter(
+    model, # a peft model
+    out: str | Path, # folder to write
+    base_name: str, # the base model's zoo name or folder, recorded in lmr_base.json
+) -> Path:
     "Write the adapter in peft's format (`adapter_config.json`, `adapter_model.safetensors`) plus `lmr_base.json`."
     if not hasattr(model, 'peft_config'):
         raise LMRError('save_adapter needs a peft model (method lora or qlora); save a full model with save_pretrained')
@@ -118,10 +117,9 @@ def load_adapter(
     adapter_dir: str | Path,  # a folder `save_adapter` (or peft) wrote
     trainable: bool = False,  # load the adapter weights trainable
     adapter_name: str = 'default',  # its name (a second adapter on a peft model needs its own; it becomes active)
-):
+) -> PeftModel:
     "`PeftModel.from_pretrained(base, adapter_dir)` after checking the base matches the one the adapter was trained on."
     from peft import PeftModel
-
     d = Path(adapter_dir)
     if not (d / 'adapter_config.json').is_file():
         raise LMRError(f'{d}: not an adapter folder (no adapter_config.json)')
@@ -129,11 +127,9 @@ def load_adapter(
         want = json.loads((d / 'lmr_base.json').read_text())
         have = base_fingerprint(base)
         diff = [k for k in have if want.get(k) != have[k]]
-        if diff:
-            raise LMRError(
-                f'{d}: adapter trained on base {want.get("base")!r} ({", ".join(f"{k}={want.get(k)}" for k in have)}); '
-                f'this base model has {", ".join(f"{k}={have[k]}" for k in have)} ({diff[0]} differs)'
-            )
+        shape = lambda fp: ', '.join(f'{k}={fp.get(k)}' for k in have)
+        if diff: raise LMRError(f'{d}: adapter trained on base {want.get("base")!r} ({shape(want)}); '
+                                f'this base model has {shape(have)} ({diff[0]} differs)')
     try:
         if isinstance(base, PeftModel):
             base.load_adapter(d, adapter_name=adapter_name, is_trainable=trainable)
@@ -144,10 +140,11 @@ def load_adapter(
         raise LMRError(f'{d}: does not fit this base model ({str(e).splitlines()[0][:300]})') from e
 
 # %% ../../nbs/32_domains_adapters.ipynb #cc0975b4
-def merge_adapter(base_name: str, # the base model's zoo name or folder
-                  adapter_dir: str | Path, # the adapter
-                  out: str | Path # folder for the merged model
-                 ) -> Path:
+def merge_adapter(
+    base_name: str, # the base model's zoo name or folder
+    adapter_dir: str | Path, # the adapter
+    out: str | Path, # folder for the merged model
+) -> Path:
     "Merge the adapter into the fp32 base and `save_pretrained` the result (and the tokenizer) into `out`."
     merged = load_adapter(load_model(base_name), adapter_dir).merge_and_unload()
     merged.save_pretrained(out); load_tokenizer(base_name).save_pretrained(out)

@@ -22,7 +22,8 @@ from .adapters import adapter_model, domain_examples, load_base, save_adapter
 
 # %% auto #0
 __all__ = ['DOMAIN_PRESETS', 'SPLITS', 'DomainsSection', 'DomainExperimentConfig', 'domain_config', 'base_name', 'generate_reply',
-           'peak_memory_mb', 'evaluate_examples', 'run_domain_adapter']
+           'peak_memory_mb', 'job_data', 'job_examples', 'score_model', 'train_adapter', 'domain_report',
+           'run_domain_adapter']
 
 # %% ../../nbs/33_domains_experiment.ipynb #d782777f
 @dataclass
@@ -37,9 +38,11 @@ class DomainsSection:
     dropout: float = 0.0
     target_modules: str = 'all-linear'
     max_train_examples: Optional[int] = None
-    max_eval_examples: Optional[int] = None         # per split, for valid/test and the train-loss estimate
+    max_eval_examples: Optional[int] = None         # per split, for valid and test
+    train_eval_examples: Optional[int] = 256        # training examples scored for the train loss (None: all)
     max_docs_per_source: Optional[int] = 400        # caps of the embedded default (data_dir None)
     max_sft_per_domain: Optional[int] = 400
+    generations: int = 1                            # test prompts answered by the base and the adapter
     generate_tokens: int = 48
 
 # %% ../../nbs/33_domains_experiment.ipynb #52e3f3ec
@@ -49,7 +52,7 @@ class DomainExperimentConfig(ExperimentConfig):
     domains: DomainsSection = field(default_factory=DomainsSection)
 
 # %% ../../nbs/33_domains_experiment.ipynb #d78ebc20
-DOMAIN_PRESETS: dict[str, dict] = {   # the line's overrides of a preset file (`cpu-short` builds on `cpu`)
+DOMAIN_PRESETS: dict[str, dict] = {   # the line's overrides of a preset file (`cpu-short`, `cpu-study` build on `cpu`)
     'tiny': {'train.max_steps': 12, 'train.seq_len': 96, 'train.batch_size': 4, 'train.eval_every': 6,
              'train.eval_batches': 4, 'train.log_every': 3, 'train.lr': 3e-3, 'tracking.tensorboard': False,
              'domains.max_eval_examples': 24, 'domains.max_docs_per_source': 60, 'domains.max_sft_per_domain': 60,
@@ -63,29 +66,34 @@ DOMAIN_PRESETS: dict[str, dict] = {   # the line's overrides of a preset file (`
                   'domains.max_eval_examples': 4, 'domains.max_train_examples': 32,
                   'domains.max_docs_per_source': 120, 'domains.max_sft_per_domain': 120,
                   'domains.generate_tokens': 16},
-}
+    'cpu-study': {'train.epochs': 1, 'train.lr': 3e-4, 'train.batch_size': 8, 'train.seq_len': 160,
+                  'train.eval_every': 25, 'train.eval_batches': None, 'train.log_every': 5, 'train.warmup': 0.05,
+                  'train.save_every': 0, 'train.patience': None, 'tracking.tensorboard': False,
+                  'domains.max_docs_per_source': None, 'domains.max_sft_per_domain': None,
+                  'domains.train_eval_examples': 128, 'domains.generations': 3, 'domains.generate_tokens': 64}}
 
 # %% ../../nbs/33_domains_experiment.ipynb #de232c7a
-def domain_config(preset: str = 'tiny', # a preset file (tiny, cpu, gpu) or `cpu-short` (cpu, cut down)
-                  domain: str = 'medicine', # debate, medicine, ecology, education
-                  method: str = 'lora', # lora, qlora or full
-                  data_dir: str | None = None, # prepared data (None: the embedded default, prepared into the run)
-                  seed: int = 0, # seed of the model init and batch order
-                  overrides: dict | list | None = None # last word, e.g. {'train.max_steps': 100}
-                 ) -> DomainExperimentConfig:
+def domain_config(
+    preset: str = 'tiny', # a preset file (tiny, cpu, gpu) or a key of `DOMAIN_PRESETS` built on cpu
+    domain: str = 'medicine', # debate, medicine, ecology, education
+    method: str = 'lora', # lora, qlora or full
+    data_dir: str | None = None, # prepared data (None: the embedded default, prepared into the run)
+    seed: int = 0, # seed of the model init and batch order
+    overrides: dict | list | None = None, # last word, e.g. {'train.max_steps': 100}
+) -> DomainExperimentConfig:
     "The config of one domain-adapter run."
     if domain not in DOMAINS: raise LMRError(f'domain must be one of {", ".join(DOMAINS)}, got {domain!r}')
     mine = {'name': f'domain-{domain}-{method}', 'seed': seed, 'domains.domain': domain, 'domains.method': method,
             'domains.data_dir': data_dir}
-    ov = merge(
-        merge(parse_overrides(DOMAIN_PRESETS.get(preset, {})), parse_overrides(mine)), parse_overrides(overrides)
-    )
+    ov = merge(merge(parse_overrides(DOMAIN_PRESETS.get(preset, {})), parse_overrides(mine)),
+               parse_overrides(overrides))
     return load_config(cls=DomainExperimentConfig, preset=preset if preset in list_presets() else 'cpu', overrides=ov)
 
 # %% ../../nbs/33_domains_experiment.ipynb #6ad968a1
-def base_name(cfg, # a `DomainExperimentConfig`
-              folder: Path # where a tiny random base is saved
-             ) -> str:
+def base_name(
+    cfg, # a `DomainExperimentConfig`
+    folder: Path, # where a tiny random base is saved
+) -> str:
     "The base model's zoo name, or for a tiny random model the folder it is saved to (built once, seeded)."
     if cfg.model.name not in TINY: return cfg.model.name
     if not (folder / 'config.json').is_file():
@@ -102,9 +110,8 @@ def generate_reply(
 ) -> str:
     "The model's greedy reply to `prompt` (chat template when the tokenizer has one)."
     if getattr(tok, 'chat_template', None):
-        x = tok.apply_chat_template(
-            [{'role': 'user', 'content': prompt}], add_generation_prompt=True, return_tensors='pt', return_dict=True
-        )
+        x = tok.apply_chat_template([{'role': 'user', 'content': prompt}], add_generation_prompt=True,
+                                    return_tensors='pt', return_dict=True)
     else: x = tok(prompt + '\n', return_tensors='pt')
     x = {k: v.to(next(model.parameters()).device) for k, v in x.items()}
     with torch.no_grad():
@@ -118,30 +125,13 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 # %% ../../nbs/33_domains_experiment.ipynb #d08e5eab
-def _autocast(cfg, model):
-    dev = next(model.parameters()).device.type
-    return torch.autocast(dev, dtype=torch.bfloat16) if cfg.train.precision == 'bf16' else contextlib.nullcontext()
-
-# %% ../../nbs/33_domains_experiment.ipynb #13df8960
-def evaluate_examples(
-    model, # the model to evaluate (base or adapted)
-    cfg, # the run's config: its batch size and precision (bf16 autocast) are used
-    examples: dict, # split -> examples (`domain_examples`); empty splits are skipped
-    pad_id: int, # the padding id of the tokenizer
-    prefix: str = '', # put before each metric name: `{prefix}{split}_loss`, e.g. 'base_'
-) -> dict:
-    "Loss, perplexity and target tokens of `model` on each split's examples (the run's autocast)."
-    out = {}
-    with _autocast(cfg, model):
-        for s, ex in examples.items():
-            if ex: out.update(evaluate_loss(model, ex, cfg.train.batch_size, pad_id, prefix=f'{prefix}{s}'))
-    return out
-
-# %% ../../nbs/33_domains_experiment.ipynb #a3f0de27
 SPLITS = ('train', 'valid', 'test')
 
-def _prepared_data(cfg, run) -> tuple[Path, dict, dict]:
-    "The prepared data folder (the embedded default prepared into the run if none), rows per split, the manifest."
+def job_data(
+    cfg, # a `DomainExperimentConfig`
+    run: Run, # the job's run; the embedded default is prepared into `run/data` when `data_dir` is None
+) -> tuple[Path, dict, dict]:
+    "The prepared data folder, the domain's rows per split, and the data's manifest."
     d = cfg.domains
     data_dir = Path(d.data_dir) if d.data_dir else run.path('data')
     if not d.data_dir:
@@ -152,65 +142,111 @@ def _prepared_data(cfg, run) -> tuple[Path, dict, dict]:
     man = json.loads((data_dir / 'manifest.json').read_text()) if (data_dir / 'manifest.json').is_file() else {}
     return data_dir, rows, man
 
-# %% ../../nbs/33_domains_experiment.ipynb #fcfce928
-def _sizes(rows: dict, ex: dict) -> dict:
-    return {
-        'records': {s: len(rows[s]) for s in SPLITS},
-        'examples': {s: len(ex[s]) for s in SPLITS},
-        'tokens': {s: sum(len(e['input_ids']) for e in ex[s]) for s in SPLITS},
-        'target_tokens': {s: sum(sum(e.get('loss_mask') or [1] * len(e['input_ids'])) for e in ex[s]) for s in SPLITS},
-    }
+# %% ../../nbs/33_domains_experiment.ipynb #13df8960
+def job_examples(
+    cfg, # a `DomainExperimentConfig`
+    rows: dict, # split -> rows (`job_data`)
+    tok, # the base model's tokenizer
+) -> tuple[list[dict], dict]:
+    "Training examples, and the examples scored per split (`train`: the first `train_eval_examples` of them)."
+    d, n = cfg.domains, cfg.train.seq_len
+    train = domain_examples(rows['train'][:d.max_train_examples], tok, n, d.kind)
+    scored = {s: domain_examples(rows[s][:d.max_eval_examples], tok, n, d.kind) for s in ('valid', 'test')}
+    return train, {'train': train[:d.train_eval_examples], **scored}
 
-# %% ../../nbs/33_domains_experiment.ipynb #eb596408
-def run_domain_adapter(cfg, # a `DomainExperimentConfig` (see `domain_config`)
-                       run_dir: str | Path, # new run folder
-                       progress: bool = True # tqdm bars
-                      ) -> dict:
+# %% ../../nbs/33_domains_experiment.ipynb #a3f0de27
+def score_model(
+    model, # the model to score (base or adapted)
+    cfg, # the run's config: its batch size and precision (bf16 autocast) are used
+    examples: dict, # split -> examples (`job_examples`); empty splits are skipped
+    tok, # the tokenizer (padding id; chat template for the replies)
+    prompts: list[str] = (), # prompts answered greedily (`cfg.domains.generate_tokens` tokens)
+    prefix: str = '', # put before each metric name: `{prefix}{split}_loss`, e.g. 'base_'
+) -> dict:
+    "Loss, perplexity and target tokens on each split (the run's autocast), and `replies` to `prompts`."
+    dev = next(model.parameters()).device.type
+    cast = torch.autocast(dev, dtype=torch.bfloat16) if cfg.train.precision == 'bf16' else contextlib.nullcontext()
+    out = {}
+    with cast:
+        for s, ex in examples.items():
+            if ex: out.update(evaluate_loss(model, ex, cfg.train.batch_size, pad_token_id(tok), prefix=f'{prefix}{s}'))
+    return {**out, 'replies': [generate_reply(model, tok, p, cfg.domains.generate_tokens) for p in prompts]}
+
+# %% ../../nbs/33_domains_experiment.ipynb #4bc56b6d
+def train_adapter(
+    base, # the model `load_base` returned
+    cfg, # the run's config (`train` and `domains` sections)
+    run: Run, # receives metrics and checkpoints
+    train: list[dict], # training examples
+    valid: list[dict], # validation examples (learning curve, best checkpoint)
+    pad_id: int, # the tokenizer's padding id
+    progress: bool = True, # a tqdm bar
+) -> tuple:
+    "Wrap `base` for the method, train it; the trained model (eval mode), the trainer's summary and the timings."
+    d = cfg.domains
+    model = adapter_model(base, d.method, d.r, d.alpha, d.dropout, d.target_modules)
+    trainer = Trainer(model, cfg.train, run, train, valid, pad_id=pad_id, seed=cfg.seed, progress=progress)
+    t, c = time.time(), time.process_time()
+    summ = trainer.fit()
+    m = trainer.unwrapped(); m.eval()
+    return m, summ, {'train_s': time.time() - t, 'train_cpu_s': time.process_time() - c}
+
+# %% ../../nbs/33_domains_experiment.ipynb #e812ae11
+def domain_report(
+    cfg, # the run's config
+    data: tuple, # what `job_data` returned
+    examples: dict, # split -> examples counted (train: every training example; valid, test: scored)
+    ev: dict, # `score_model` of the adapter
+    base: dict, # `score_model` of the base (prefix `base_`)
+    summ: dict, # the trainer's summary
+    extra: dict, # base_model, timings, output_dir, and `prompts`: (prompt, reference) pairs
+) -> dict:
+    "The run's report: data, sizes, adapter and base metrics per split, parameters, timings, generations."
+    d, (data_dir, rows, man), extra = cfg.domains, data, dict(extra)
+    metrics = lambda r: {k: v for k, v in r.items() if k != 'replies' and not k.endswith('_tokens')}
+    targets = lambda e: sum(sum(x.get('loss_mask') or [1] * len(x['input_ids'])) for x in e)
+    gens = [{'prompt': p, 'reference': ref, 'base': b, 'adapter': a}
+            for (p, ref), b, a in zip(extra.pop('prompts'), base['replies'], ev['replies'])]
+    return {
+        'domain': d.domain, 'method': d.method, 'kind': d.kind, 'data_dir': str(data_dir),
+        'stand_in': man.get('domains', {}).get(d.domain, {}).get('stand_in'),
+        'sources': [s['name'] for s in man.get('sources', []) if s['domain'] == d.domain],
+        'records': {s: len(rows[s]) for s in SPLITS}, 'examples': {s: len(examples[s]) for s in SPLITS},
+        'tokens': {s: sum(len(x['input_ids']) for x in examples[s]) for s in SPLITS},
+        'target_tokens': {s: targets(examples[s]) for s in SPLITS}, **metrics(ev), **metrics(base),
+        'trainable_params': summ['trainable_params'], 'total_params': summ['total_params'], 'steps': summ['steps'],
+        'epochs': summ['epochs'], 'restored_step': summ['restored_step'], 'peak_memory_mb': round(peak_memory_mb(), 1),
+        'tokens_per_s': summ['tokens_seen'] / max(extra['train_s'], 1e-9), 'threads': torch.get_num_threads(),
+        **extra, 'generations': gens}
+
+# %% ../../nbs/33_domains_experiment.ipynb #056483c9
+def run_domain_adapter(
+    cfg, # a `DomainExperimentConfig` (see `domain_config`)
+    run_dir: str | Path, # new run folder
+    progress: bool = True, # tqdm bars
+) -> dict:
     "Train one adapter on one domain and write `report.json`; returns the report."
-    d, t0 = cfg.domains, time.time()
+    d, t0, c0 = cfg.domains, time.time(), time.process_time()
     seed_everything(cfg.seed)                          # LoRA's A matrices and a tiny base are drawn from the global RNG
     run = Run.create(run_dir, config=cfg, seed=cfg.seed)
     try:
-        data_dir, rows, man = _prepared_data(cfg, run)
-        name = base_name(cfg, run.path('base')); tok = load_tokenizer(name); pad = pad_token_id(tok)
-        cap = lambda s: rows[s][:d.max_train_examples if s == 'train' else d.max_eval_examples]
-        ex = {s: domain_examples(cap(s), tok, cfg.train.seq_len, d.kind) for s in SPLITS}
+        data = job_data(cfg, run); rows = data[1]
+        name = base_name(cfg, run.path('base')); tok = load_tokenizer(name)
+        train, scored = job_examples(cfg, rows, tok)
+        asked = [(r.get('prompt') or r['text'][:200], r.get('response'))
+                 for r in (rows['test'] or rows['valid'] or rows['train'])[:max(d.generations, 1)]]
+        score = lambda m, prefix='': score_model(m, cfg, scored, tok, [p for p, _ in asked], prefix)
         model = load_base(name, d.method, cfg.model.dtype)
-        prompt = (rows['test'] or rows['valid'] or rows['train'])[0].get('prompt') or rows['test'][0]['text'][:200]
-        scored = lambda m, prefix='': {**evaluate_examples(m, cfg, ex, pad, prefix),
-                                       'generation': generate_reply(m, tok, prompt, d.generate_tokens)}
-        base = scored(model, 'base_') if d.method == 'full' else {}   # full fine-tuning: the base before training
-        model = adapter_model(model, d.method, d.r, d.alpha, d.dropout, d.target_modules)
-        trainer = Trainer(model, cfg.train, run, ex['train'], ex['valid'], pad_id=pad, seed=cfg.seed, progress=progress)
-        t1 = time.time(); summ = trainer.fit(); train_s = time.time() - t1
-        m = trainer.unwrapped(); m.eval()
+        if d.method == 'full': base = score(model, 'base_')                 # full fine-tuning: the base before training
+        m, summ, timing = train_adapter(model, cfg, run, train, scored['valid'], pad_token_id(tok), progress)
         if d.method != 'full':
-            with m.disable_adapter(): base = scored(m, 'base_')             # an adapter: the base is the same model
-        ev = scored(m); reply = ev.pop('generation')
+            with m.disable_adapter(): base = score(m, 'base_')              # an adapter: the base is the same model
+        ev = score(m)
         if d.method == 'full': out = run.path('model'); m.save_pretrained(out); tok.save_pretrained(out)
         else: out = save_adapter(m, run.path('adapter'), name)
-        dm = man.get('domains', {}).get(d.domain, {})
-        report = {
-            'domain': d.domain,
-            'method': d.method,
-            'kind': d.kind,
-            'base_model': name,
-            'data_dir': str(data_dir),
-            'stand_in': dm.get('stand_in'),
-            'sources': [s['name'] for s in man.get('sources', []) if s['domain'] == d.domain],
-            **_sizes(rows, ex),
-            **{k: v for k, v in ev.items() if not k.endswith('_tokens')},
-            **{k: v for k, v in base.items() if k != 'generation' and not k.endswith('_tokens')},
-            'trainable_params': summ['trainable_params'],
-            'total_params': summ['total_params'],
-            'steps': summ['steps'],
-            'peak_memory_mb': round(peak_memory_mb(), 1),
-            'tokens_per_s': summ['tokens_seen'] / max(train_s, 1e-9),
-            'train_s': train_s,
-            'wall_s': time.time() - t0,
-            'output_dir': str(out),
-            'generation': {'prompt': prompt, 'base': base['generation'], 'adapter': reply},
-        }
+        extra = {'base_model': name, **timing, 'wall_s': time.time() - t0, 'cpu_s': time.process_time() - c0,
+                 'output_dir': str(out), 'prompts': asked}
+        report = domain_report(cfg, data, {**scored, 'train': train}, ev, base, summ, extra)
         atomic_write_json(run.path('report.json'), report)
         run.finish(**{k: v for k, v in report.items() if isinstance(v, (int, float, str, bool)) or v is None})
         return report

@@ -4,36 +4,43 @@
 
 # %% ../../nbs/31_domains_prepare.ipynb #d63a7446
 from __future__ import annotations
-import hashlib, json, os
+import hashlib, heapq, json, os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
 from ..core import (atomic_write_json, atomic_write_text, configs_dir, package_version, project_root,
                              stable_hash, utc_now)
 from ..data import DataError, split_assignment
+from ..tracking import read_jsonl
 from .sources import DOMAINS, Source, load_sources, resolve_path, source_format, source_rows
 
 # %% auto #0
-__all__ = ['LOCK', 'cap_rows', 'drop_duplicates', 'file_sha256', 'select_sources', 'read_sources', 'prepare_domains',
-           'manifest_table', 'read_domain', 'fetch', 'add_commands']
+__all__ = ['LOCK', 'cap_rows', 'drop_duplicates', 'file_sha256', 'select_sources', 'shown_path', 'read_sources',
+           'prepare_domains', 'manifest_table', 'read_domain', 'fetch']
 
 # %% ../../nbs/31_domains_prepare.ipynb #d0adfe94
-def cap_rows(rows: Sequence[dict], # rows with an `id`
-             n: int | None, # keep at most this many (None: all)
-             seed: int = 42 # seed of the hash
-            ) -> list[dict]:
+def cap_rows(
+    rows: Iterable[dict], # rows with an `id` (a list or a stream)
+    n: int | None, # keep at most this many (None: all)
+    seed: int = 42, # seed of the hash
+) -> list[dict]:
     "At most `n` rows: those with the smallest `stable_hash('cap', seed, id)`, in their original order."
-    if n is None or n >= len(rows): return list(rows)
+    if n is None: return list(rows)
     if n < 0: raise DataError(f'cap must be >= 0, got {n}')
-    keep = set(sorted(range(len(rows)), key=lambda i: stable_hash('cap', seed, rows[i]['id']))[:n])
-    return [r for i, r in enumerate(rows) if i in keep]
+    heap = []                            # (-hash, -position, row): its top is the kept row with the largest hash
+    for i, r in enumerate(rows):
+        item = (-stable_hash('cap', seed, r['id']), -i, r)
+        if len(heap) < n: heapq.heappush(heap, item)
+        elif heap and item[:2] > heap[0][:2]: heapq.heapreplace(heap, item)
+    return [r for _, _, r in sorted(heap, key=lambda t: -t[1])]
 
 # %% ../../nbs/31_domains_prepare.ipynb #2f57b687
-def drop_duplicates(rows: Sequence[dict], # rows in priority order (the first copy is kept)
-                    keys: Sequence[str] = ('text',) # the fields that make two rows the same
-                   ) -> tuple[list[dict], int]:
+def drop_duplicates(
+    rows: Sequence[dict], # rows in priority order (the first copy is kept)
+    keys: Sequence[str] = ('text',), # the fields that make two rows the same
+) -> tuple[list[dict], int]:
     "Rows without exact duplicates of `keys` (first copy kept), and how many were dropped."
     seen, out = set(), []
     for r in rows:
@@ -42,8 +49,9 @@ def drop_duplicates(rows: Sequence[dict], # rows in priority order (the first co
     return out, len(rows) - len(out)
 
 # %% ../../nbs/31_domains_prepare.ipynb #4dc7a68c
-def file_sha256(path: str | Path # a file, or a folder (hashed over its sorted file names and their checksums)
-               ) -> str:
+def file_sha256(
+    path: str | Path, # a file, or a folder (hashed over its sorted file names and their checksums)
+) -> str:
     "The sha256 hex digest of a file, or of a folder's files."
     p = Path(path)
     if p.is_dir():
@@ -67,84 +75,68 @@ def select_sources(
     only, skip = split(only), split(skip)
     known = [s.name for s in sources] + list(DOMAINS)
     for n in only + skip:
-        if n not in known:
-            raise DataError(
-                f'unknown source or domain {n!r} (sources: {", ".join(s.name for s in sources)}; '
-                f'domains: {", ".join(DOMAINS)})'
-            )
+        if n not in known: raise DataError(f'unknown source or domain {n!r} (sources: '
+                                           f'{", ".join(s.name for s in sources)}; domains: {", ".join(DOMAINS)})')
     hit = lambda s, names: s.name in names or s.domain in names
-    chosen = [
-        s for s in sources if (hit(s, only) and (not s.optional or s.name in only)) or (not only and not s.optional)
-    ]
+    chosen = [s for s in sources
+              if (hit(s, only) and (not s.optional or s.name in only)) or (not only and not s.optional)]
     return [s for s in chosen if not hit(s, skip)]
 
 # %% ../../nbs/31_domains_prepare.ipynb #4f693cf0
-def _source_info(s: Source, path, fmt: str) -> dict:
-    local = not str(path).startswith('corpus:')
-    return {
-        'name': s.name,
-        'domain': s.domain,
-        'path': str(path),
-        'format': fmt,
-        'license': s.license,
-        'stand_in': s.stand_in,
-        'sha256': file_sha256(path) if local else None,
-        'package': None if local else f"corpus {str(path)[7:]} (gensim {package_version('gensim')})",
-    }
+def shown_path(
+    path: str | Path, # a resolved path (or `corpus:NAME`)
+    root: str | Path | None = None, # the project root (default `project_root()`)
+) -> str:
+    "`path` relative to the project root when it lies inside it, else as it is."
+    p = Path(path)
+    if str(path).startswith('corpus:') or not p.is_absolute(): return str(path)
+    base = Path(root or project_root()).resolve()
+    return p.resolve().relative_to(base).as_posix() if p.resolve().is_relative_to(base) else str(p)
 
-# %% ../../nbs/31_domains_prepare.ipynb #911e3b46
-def read_sources(sources: Sequence[Source], # the sources to read
-                 max_docs: int | None = None, # cap per source (by stable hash of the row id)
-                 allow_missing: bool = False, # skip a missing source (recorded) instead of failing
-                 seed: int = 42, # seed of the cap
-                 root: str | Path | None = None # project root for relative paths
-                ) -> tuple[list[tuple[dict, list[dict]]], list[dict]]:
+# %% ../../nbs/31_domains_prepare.ipynb #f0299a46
+def read_sources(
+    sources: Sequence[Source], # the sources to read
+    max_docs: int | None = None, # cap per source (by stable hash of the row id)
+    allow_missing: bool = False, # skip a missing source (recorded) instead of failing
+    seed: int = 42, # seed of the cap
+    root: str | Path | None = None, # project root for relative paths
+) -> tuple[list[tuple[dict, list[dict]]], list[dict]]:
     "`([(info, rows)], skipped)`: each source's manifest entry and capped rows, and the sources skipped and why."
+    def counted(rows, n):
+        for r in rows: n[0] += 1; yield r
     done, skipped = [], []
     for s in sources:
-        path = resolve_path(s, root)
-        if not str(path).startswith('corpus:') and not Path(path).exists():
-            why = f'missing: {path} does not exist' + (' (download it with `lmr domains fetch`)' if s.url else '')
+        path = resolve_path(s, root); shown = shown_path(path, root); local = not shown.startswith('corpus:')
+        if local and not Path(path).exists():
+            why = f'missing: {shown} does not exist' + (' (download it with `lmr domains fetch`)' if s.url else '')
             if not allow_missing:
-                raise DataError(f'source {s.name!r} ({s.domain}): {why}; pass --allow-missing to skip it')
-            skipped.append({'name': s.name, 'domain': s.domain, 'path': str(path), 'reason': why}); continue
-        info = _source_info(s, path, source_format(s, path))
+                raise DataError(f'source {s.name!r} ({s.domain}): missing: {path} does not exist; '
+                                'pass --allow-missing to skip it' + (' or `lmr domains fetch` it' if s.url else ''))
+            skipped.append({'name': s.name, 'domain': s.domain, 'path': shown, 'reason': why}); continue
+        info = {'name': s.name, 'domain': s.domain, 'path': shown, 'format': source_format(s, path),
+                'license': s.license, 'stand_in': s.stand_in, 'sha256': file_sha256(path) if local else None,
+                'package': None if local else f"corpus {shown[7:]} (gensim {package_version('gensim')})"}
         if s.sha256 and info['sha256'] != s.sha256:
             raise DataError(f'source {s.name!r}: {path} has sha256 {info["sha256"]}, the registry expects {s.sha256}')
-        rows = source_rows(s, root)
-        kept = cap_rows(rows, max_docs, seed)
-        done.append(({**info, 'records': len(rows), 'kept': len(kept), 'capped': len(kept) < len(rows)}, kept))
+        n = [0]; kept = cap_rows(counted(source_rows(s, root), n), max_docs, seed)
+        done.append(({**info, 'records': n[0], 'kept': len(kept), 'capped': len(kept) < n[0]}, kept))
     return done, skipped
 
 # %% ../../nbs/31_domains_prepare.ipynb #b0ffadd3
-def _domain_rows(
-    parts: list[list[dict]], max_sft: int | None, seed: int, valid: float, test: float
-) -> tuple[dict, dict]:
+def _domain_rows(parts: list[list[dict]], max_sft: int | None, seed: int, valid: float, test: float) -> tuple:
     "Corpus and SFT rows of one domain with their splits, and the domain's manifest entry."
     corpus, dup_c = drop_duplicates([{k: r[k] for k in ('id', 'source', 'text')} for p in parts for r in p])
-    sft_all, dup_s = drop_duplicates(
-        [{k: r[k] for k in ('id', 'source', 'prompt', 'response')} for p in parts for r in p if 'prompt' in r],
-        ('prompt', 'response'),
-    )
+    sft_all, dup_s = drop_duplicates([{k: r[k] for k in ('id', 'source', 'prompt', 'response')}
+                                      for p in parts for r in p if 'prompt' in r], ('prompt', 'response'))
     sft = cap_rows(sft_all, max_sft, seed)
     for rs in (corpus, sft):
-        for r, s in zip(rs, split_assignment([r['id'] for r in rs], valid, test, seed)):
-            r['split'] = s
+        for r, s in zip(rs, split_assignment([r['id'] for r in rs], valid, test, seed)): r['split'] = s
     count = lambda rs: {s: sum(r['split'] == s for r in rs) for s in ('train', 'valid', 'test')}
-    return (
-        {'corpus': corpus, 'sft': sft},
-        {
-            'corpus': count(corpus),
-            'sft': count(sft),
-            'duplicates_dropped': {'corpus': dup_c, 'sft': dup_s},
-            'sft_before_cap': len(sft_all),
-        },
-    )
+    entry = {'corpus': count(corpus), 'sft': count(sft), 'duplicates_dropped': {'corpus': dup_c, 'sft': dup_s},
+             'sft_before_cap': len(sft_all)}
+    return {'corpus': corpus, 'sft': sft}, entry
 
 # %% ../../nbs/31_domains_prepare.ipynb #fefeb996
-def _jsonl(rows: Sequence[dict]) -> str: return ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)
-
-# %% ../../nbs/31_domains_prepare.ipynb #a1197bf2
 def prepare_domains(
     out: str | Path, # output folder: corpus/, sft/, manifest.json
     only: Sequence[str] | str | None = None, # source names or domains (optional sources only by name)
@@ -159,12 +151,13 @@ def prepare_domains(
     root: str | Path | None = None, # project root for relative source paths
 ) -> dict:
     "Normalise the chosen sources into `out/corpus/<domain>.jsonl` and `out/sft/<domain>.jsonl`; returns the manifest."
+    jsonl = lambda rows: ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)
     out = Path(out)
     reg = Path(registry) if registry else configs_dir() / 'domains' / 'sources.yaml'
-    done, skipped = read_sources(
-        select_sources(load_sources(reg), only, skip), max_docs_per_source, allow_missing, seed, root
-    )
-    man = {'created': utc_now()[0], 'registry': str(reg), 'seed': seed, 'splits': {'valid': valid, 'test': test},
+    chosen = select_sources(load_sources(reg), only, skip)
+    done, skipped = read_sources(chosen, max_docs_per_source, allow_missing, seed, root)
+    man = {'created': utc_now()[0], 'registry': shown_path(reg, root), 'seed': seed,
+           'splits': {'valid': valid, 'test': test},
            'caps': {'max_docs_per_source': max_docs_per_source, 'max_sft_per_domain': max_sft_per_domain},
            'sources': [], 'skipped': skipped, 'domains': {}}
     for d in DOMAINS:
@@ -176,7 +169,7 @@ def prepare_domains(
                                    'sft': sum(r['id'] in ids and r['source'] == i['name'] for r in files['sft'])})
         entry['stand_in'] = bool(mine) and all(i['stand_in'] for i, _ in mine)
         for kind, rows in files.items():
-            text = _jsonl(rows)
+            text = jsonl(rows)
             atomic_write_text(out / kind / f'{d}.jsonl', text)
             entry.setdefault('sha256', {})[kind] = hashlib.sha256(text.encode()).hexdigest()
         man['domains'][d] = entry
@@ -184,75 +177,45 @@ def prepare_domains(
     return man
 
 # %% ../../nbs/31_domains_prepare.ipynb #49823528
-def manifest_table(man: dict # what `prepare_domains` returned (or manifest.json)
-                  ) -> pd.DataFrame:
+def manifest_table(
+    man: dict, # what `prepare_domains` returned (or manifest.json)
+) -> pd.DataFrame:
     "One row per source, per skipped source and per domain: records, caps, splits, license, checksum, status."
-    rows = [
-        {
-            'kind': 'source',
-            'name': s['name'],
-            'domain': s['domain'],
-            'records': s['records'],
-            'kept': s['kept'],
-            'corpus': s['corpus'],
-            'sft': s['sft'],
-            'license': s['license'],
-            'sha256': s['sha256'][:12] if s['sha256'] else s['package'],
-            'status': 'STAND-IN' if s['stand_in'] else 'real',
-        }
-        for s in man['sources']
-    ]
-    rows += [
-        {'kind': 'skipped', 'name': s['name'], 'domain': s['domain'], 'status': s['reason']} for s in man['skipped']
-    ]
+    rows = [{'kind': 'source', 'name': s['name'], 'domain': s['domain'], 'records': s['records'], 'kept': s['kept'],
+             'corpus': s['corpus'], 'sft': s['sft'], 'license': s['license'],
+             'sha256': s['sha256'][:12] if s['sha256'] else s['package'],
+             'status': 'STAND-IN' if s['stand_in'] else 'real'} for s in man['sources']]
+    rows += [{'kind': 'skipped', 'name': s['name'], 'domain': s['domain'], 'status': s['reason']}
+             for s in man['skipped']]
     for d, e in man['domains'].items():
         sp = lambda k: '/'.join(str(e[k][s]) for s in ('train', 'valid', 'test'))
-        rows.append(
-            {
-                'kind': 'domain',
-                'name': d,
-                'domain': d,
-                'corpus': sum(e['corpus'].values()),
-                'sft': sum(e['sft'].values()),
-                'status': (
-                    f"corpus {sp('corpus')}, sft {sp('sft')} (train/valid/test); dropped duplicates "
-                    f"{e['duplicates_dropped']['corpus']}+{e['duplicates_dropped']['sft']}; "
-                    + ('STAND-IN' if e['stand_in'] else 'EMPTY' if not sum(e['corpus'].values()) else 'real')
-                ),
-            }
-        )
-    df = pd.DataFrame(
-        rows, columns=['kind', 'name', 'domain', 'records', 'kept', 'corpus', 'sft', 'license', 'sha256', 'status']
-    )
+        label = 'STAND-IN' if e['stand_in'] else 'EMPTY' if not sum(e['corpus'].values()) else 'real'
+        dup = e['duplicates_dropped']
+        rows.append({'kind': 'domain', 'name': d, 'domain': d, 'corpus': sum(e['corpus'].values()),
+                     'sft': sum(e['sft'].values()),
+                     'status': f"corpus {sp('corpus')}, sft {sp('sft')} (train/valid/test); "
+                               f"dropped duplicates {dup['corpus']}+{dup['sft']}; {label}"})
+    cols = ['kind', 'name', 'domain', 'records', 'kept', 'corpus', 'sft', 'license', 'sha256', 'status']
+    df = pd.DataFrame(rows, columns=cols)
     for c in ('records', 'kept', 'corpus', 'sft'): df[c] = ['' if pd.isna(v) else int(v) for v in df[c]]
     return df.fillna('')
 
 # %% ../../nbs/31_domains_prepare.ipynb #95820f80
-def read_domain(data_dir: str | Path, # the folder `prepare_domains` wrote
-                domain: str, # one of `DOMAINS`
-                kind: str = 'sft', # 'sft' or 'corpus'
-                split: str | None = None # 'train', 'valid', 'test' or None for all
-               ) -> list[dict]:
+def read_domain(
+    data_dir: str | Path, # the folder `prepare_domains` wrote
+    domain: str, # one of `DOMAINS`
+    kind: str = 'sft', # 'sft' or 'corpus'
+    split: str | None = None, # 'train', 'valid', 'test' or None for all
+) -> list[dict]:
     "Rows of `data_dir/kind/domain.jsonl` (of one split); `DataError` naming the file when it is missing."
     if kind not in ('sft', 'corpus'): raise DataError(f"kind must be 'sft' or 'corpus', got {kind!r}")
     f = Path(data_dir) / kind / f'{domain}.jsonl'
     if not f.is_file(): raise DataError(f'{f}: no such file (run lmr domains prepare --out {data_dir})')
-    rows = [json.loads(l) for l in f.read_text(encoding='utf-8').split('\n') if l.strip()]
-    return [r for r in rows if split is None or r['split'] == split]
+    return [r for r in read_jsonl(f) if split is None or r['split'] == split]
 
 # %% ../../nbs/31_domains_prepare.ipynb #fd23cc56
 LOCK = 'sources.lock.json'
 
-def _download(url: str, dest: Path, timeout: float) -> str:
-    "Download `url` to `dest.part`; returns the sha256 of what arrived."
-    import urllib.request
-    part = dest.with_name(dest.name + '.part'); dest.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout) as r, open(part, 'wb') as f:
-        for chunk in iter(lambda: r.read(1 << 20), b''): f.write(chunk); h.update(chunk)
-    return h.hexdigest()
-
-# %% ../../nbs/31_domains_prepare.ipynb #6e0487e8
 def fetch(
     only: Sequence[str] | str | None = None, # source names or domains (optional sources only by name)
     skip: Sequence[str] | str | None = None, # source names or domains to leave out
@@ -263,120 +226,25 @@ def fetch(
     timeout: float = 60, # seconds a download may stall before it fails
 ) -> list[dict]:
     "Download the chosen URL sources; one row per source: name, path, status, sha256. Checksum changes are refused."
+    from fastcore.net import urlsave
     srcs = [s for s in select_sources(load_sources(registry), only, skip) if s.url]
     lock = Path(lock) if lock else Path(root or project_root()) / 'data' / 'domains' / 'raw' / LOCK
     locked = json.loads(lock.read_text()) if lock.is_file() else {}
     rows = []
     for s in srcs:
-        dest = Path(resolve_path(s, root))
-        if offline:
-            rows.append(
-                {
-                    'name': s.name,
-                    'path': str(dest),
-                    'status': 'present' if dest.exists() else 'missing (offline)',
-                    'sha256': locked.get(s.name, {}).get('sha256'),
-                }
-            )
-            continue
-        got = _download(s.url, dest, timeout)
-        want = s.sha256 or locked.get(s.name, {}).get('sha256')
+        dest = Path(resolve_path(s, root)); part = dest.with_name(dest.name + '.part')
+        row = {'name': s.name, 'path': shown_path(dest, root), 'sha256': locked.get(s.name, {}).get('sha256')}
+        if offline: rows.append({**row, 'status': 'present' if dest.exists() else 'missing (offline)'}); continue
+        got = file_sha256(urlsave(s.url, part, timeout=timeout))
+        want = s.sha256 or row['sha256']
         if want and got != want:
-            dest.with_name(dest.name + '.part').unlink()
-            raise DataError(
-                f'source {s.name!r}: {s.url} now has sha256 {got}, the lock expects {want}; refused, '
-                f'{dest} kept{"" if dest.exists() else " (absent)"}. Delete its entry in {lock} to accept the new file'
-            )
-        os.replace(dest.with_name(dest.name + '.part'), dest)
-        locked[s.name] = {
-            'url': s.url,
-            'path': str(dest),
-            'sha256': got,
-            'bytes': dest.stat().st_size,
-            'fetched': utc_now()[0],
-        }
+            part.unlink()
+            raise DataError(f'source {s.name!r}: {s.url} now has sha256 {got}, the lock expects {want}; refused, '
+                            f'{dest} kept{"" if dest.exists() else " (absent)"}. Delete its entry in {lock} to accept '
+                            'the new file')
+        os.replace(part, dest)
+        locked[s.name] = {'url': s.url, 'path': row['path'], 'sha256': got, 'bytes': dest.stat().st_size,
+                          'fetched': utc_now()[0]}
         atomic_write_json(lock, locked)
-        rows.append({'name': s.name, 'path': str(dest), 'status': 'downloaded', 'sha256': got})
+        rows.append({**row, 'status': 'downloaded', 'sha256': got})
     return rows
-
-# %% ../../nbs/31_domains_prepare.ipynb #8f5e1192
-def _env_int(name: str) -> int | None:
-    v = os.environ.get(name, '').strip()
-    if not v: return None
-    try: return int(v)
-    except ValueError: raise DataError(f'environment variable {name}={v!r}: expected an integer') from None
-
-# %% ../../nbs/31_domains_prepare.ipynb #9f62e2aa
-def _cmd_domains(a) -> int:
-    if a.domains_command == 'fetch':
-        rows = fetch(a.only, a.skip, offline=a.offline)
-        print(
-            pd.DataFrame(rows, columns=['name', 'status', 'path', 'sha256']).to_string(index=False)
-            if rows
-            else 'no URL sources chosen'
-        )
-        return 0
-    if a.domains_command != 'prepare':
-        raise DataError('choose a step: lmr domains fetch | prepare (see lmr domains --help)')
-    man = prepare_domains(
-        a.out,
-        only=a.only,
-        skip=a.skip,
-        max_docs_per_source=a.max_docs_per_source,
-        max_sft_per_domain=a.max_sft_per_domain,
-        allow_missing=a.allow_missing,
-        seed=a.seed,
-        registry=a.registry,
-    )
-    print(
-        f"caps: {man['caps']}; splits: seed {man['seed']}, valid {man['splits']['valid']}, test {man['splits']['test']}"
-    )
-    print(manifest_table(man).to_string(index=False))
-    print(f"wrote {a.out}/corpus/*.jsonl, {a.out}/sft/*.jsonl and {a.out}/manifest.json")
-    return 0
-
-# %% ../../nbs/31_domains_prepare.ipynb #30696e01
-def add_commands(sub # the `lmr` parser's subparsers (`argparse._SubParsersAction`)
-                ):
-    "Register `lmr domains fetch | prepare`; returns the `domains` parser."
-    s = sub.add_parser('domains', help='domain-adapter line: data download and preparation')
-    s.set_defaults(fn=_cmd_domains)
-    steps = s.add_subparsers(dest='domains_command', metavar='STEP')
-    p = steps.add_parser(
-        'prepare', help='normalise the registry\'s sources into corpus/ and sft/ JSONL per domain + manifest.json'
-    )
-    p.add_argument('--out', default='data/domains', help='output folder (default data/domains)')
-    p.add_argument('--registry', default=None, help='sources YAML (default configs/domains/sources.yaml)')
-    p.add_argument(
-        '--only', default=None, help='comma-separated source names or domains (optional sources only by name)'
-    )
-    p.add_argument('--skip', default=None, help='comma-separated source names or domains to leave out')
-    p.add_argument(
-        '--max-docs-per-source', type=int, default=_env_int('MAX_DOCS_PER_SOURCE'), help='env MAX_DOCS_PER_SOURCE'
-    )
-    p.add_argument(
-        '--max-sft-per-domain', type=int, default=_env_int('MAX_SFT_PER_DOMAIN'), help='env MAX_SFT_PER_DOMAIN'
-    )
-    p.add_argument(
-        '--allow-missing',
-        action='store_true',
-        default=os.environ.get('ALLOW_MISSING_DATA', '').lower() in ('1', 'true', 'yes'),
-        help='skip missing sources, recorded in the manifest (env ALLOW_MISSING_DATA=1)',
-    )
-    p.add_argument('--seed', type=int, default=42, help='seed of caps and splits (default 42)')
-    f = steps.add_parser(
-        'fetch', help='download URL sources into data/domains/raw/ (sha256 lock file; changed files refused)'
-    )
-    f.add_argument(
-        '--only', default=os.environ.get('DOWNLOAD_ONLY') or None, help='source names or domains (env DOWNLOAD_ONLY)'
-    )
-    f.add_argument(
-        '--skip', default=os.environ.get('DOWNLOAD_SKIP') or None, help='source names or domains (env DOWNLOAD_SKIP)'
-    )
-    f.add_argument(
-        '--offline',
-        action='store_true',
-        default=os.environ.get('OFFLINE', '').lower() in ('1', 'true', 'yes'),
-        help='never open a connection; report what is present (env OFFLINE=1)',
-    )
-    return s

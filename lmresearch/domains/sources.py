@@ -7,15 +7,15 @@ from __future__ import annotations
 import re, string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 from ..core import configs_dir, package_dir, project_root
 from ..config import ConfigError, from_dict, read_yaml
-from ..data import DataError, Record, text_value, detect_format, read_records, source_key
+from ..data import DataError, Record, detect_format, iter_records, read_text, source_key, text_value
 
 # %% auto #0
 __all__ = ['DOMAINS', 'SOURCE_FORMATS', 'Source', 'load_sources', 'resolve_path', 'source_format', 'split_paragraphs',
-           'source_records', 'fill_template', 'source_rows']
+           'txt_records', 'source_records', 'fill_template', 'selected', 'record_rows', 'source_rows']
 
 # %% ../../nbs/30_domains_sources.ipynb #b98ab261
 DOMAINS = ('debate', 'medicine', 'ecology', 'education')
@@ -53,8 +53,9 @@ def _check_source(s: Source, where: str) -> Source:
     return s
 
 # %% ../../nbs/30_domains_sources.ipynb #e28d28cd
-def load_sources(path: str | Path | None = None # the registry YAML (default `configs/domains/sources.yaml`)
-                ) -> list[Source]:
+def load_sources(
+    path: str | Path | None = None, # the registry YAML (default `configs/domains/sources.yaml`)
+) -> list[Source]:
     "The sources of a registry file, validated; errors name the file and the key (`sources[2].format`)."
     path = Path(path) if path else configs_dir() / 'domains' / 'sources.yaml'
     d = read_yaml(path, 'sources file', mapping=False) or {}
@@ -70,9 +71,10 @@ def load_sources(path: str | Path | None = None # the registry YAML (default `co
     return out
 
 # %% ../../nbs/30_domains_sources.ipynb #a37cffe2
-def resolve_path(s: Source, # a registry entry
-                 root: str | Path | None = None # project root that relative paths start from
-                ) -> Path | str:
+def resolve_path(
+    s: Source, # a registry entry
+    root: str | Path | None = None, # project root that relative paths start from
+) -> Path | str:
     "The local file or folder of `s` (`corpus:NAME` is returned as is; `package:` paths resolved in the package)."
     p = s.path or ''
     if p.startswith('corpus:'): return p
@@ -91,104 +93,114 @@ def source_format(s: Source, path: Path | str) -> str:
     p = Path(path)
     fmt = detect_format(p) if not p.is_dir() else ('txt' if any(p.glob('*.txt')) else None)
     if fmt is None:
-        raise DataError(
-            f'source {s.name!r}: cannot tell the format of {p} (set format: one of {", ".join(SOURCE_FORMATS)})'
-        )
+        raise DataError(f'source {s.name!r}: cannot tell the format of {p} (set format: one of '
+                        f'{", ".join(SOURCE_FORMATS)})')
     return fmt
 
 # %% ../../nbs/30_domains_sources.ipynb #b49e6ba2
-def split_paragraphs(text: str, # a book, article or transcript
-                     min_words: int = 0 # drop paragraphs with fewer words (headings, page numbers)
-                    ) -> list[str]:
+def split_paragraphs(
+    text: str, # a book, article or transcript
+    min_words: int = 0, # drop paragraphs with fewer words (headings, page numbers)
+) -> list[str]:
     "Paragraphs of `text`: blocks separated by blank lines, wrapped lines joined by a space."
     blocks = re.split(r'\n[ \t]*\n', text.replace('\r\n', '\n'))
     paras = [' '.join(line.strip() for line in b.strip().split('\n')) for b in blocks]
     return [p for p in paras if p and len(p.split()) >= max(min_words, 1)]
 
 # %% ../../nbs/30_domains_sources.ipynb #be11c6ee
-def _fields_needed(s: Source) -> list[str]:
-    "Every field the entry names: text fields, template fields, response, id and select keys (in that order, once)."
-    tpl = [f for _, f, _, _ in string.Formatter().parse(s.prompt or '') if f]
-    return list(
-        dict.fromkeys([*s.text, *tpl, *([s.response] if s.response else []), *([s.id] if s.id else []), *s.select])
-    )
-
-# %% ../../nbs/30_domains_sources.ipynb #49040e7c
-def _read_txt_source(path: Path) -> list[Record]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob('*.txt') if not p.name.startswith('.'))
+def txt_records(
+    path: Path, # a `.txt` file or a folder of them (sub-folders included, hidden files skipped)
+) -> Iterator[Record]:
+    "Paragraphs of each file, one file at a time; source `FILE#p=N`, FILE relative to `path` (a file: its name)."
+    hidden = lambda f: any(part.startswith('.') for part in f.relative_to(path).parts)
+    files = [path] if path.is_file() else sorted(f for f in path.rglob('*.txt') if f.is_file() and not hidden(f))
     if not files: raise DataError(f'{path}: no .txt files in this folder')
-    out = []
     for f in files:
-        try: txt = f.read_text(encoding='utf-8-sig')
-        except UnicodeDecodeError as e: raise DataError(f'{f}: not UTF-8 text (byte {e.start})') from None
-        out += [Record(p, {}, f'{f}#p={i}') for i, p in enumerate(split_paragraphs(txt), 1)]
-    return out
+        rel = f.name if f == path else f.relative_to(path).as_posix()
+        for i, para in enumerate(split_paragraphs(read_text(f)), 1): yield Record(para, {}, f'{rel}#p={i}')
 
-# %% ../../nbs/30_domains_sources.ipynb #ab72970a
-def source_records(s: Source, # a registry entry
-                   root: str | Path | None = None # project root for relative paths
-                  ) -> list[Record]:
-    "The raw records of `s` (text = its first text field, meta = the other fields it names)."
+# %% ../../nbs/30_domains_sources.ipynb #45f02862
+def source_records(
+    s: Source, # a registry entry
+    root: str | Path | None = None, # project root for relative paths
+) -> Iterator[Record]:
+    "The raw records of `s`, one at a time (text = its first text field, meta = the other fields it names)."
+    tpl = [f for _, f, _, _ in string.Formatter().parse(s.prompt or '') if f]
+    need = list(dict.fromkeys([*s.text, *tpl, *([s.response] if s.response else []), *([s.id] if s.id else []),
+                               *s.select]))
     path = resolve_path(s, root); fmt = source_format(s, path)
-    need = _fields_needed(s)
+    if fmt not in ('corpus', 'txt'): return iter_records(path, text_column=s.text[0], columns=need, fmt=fmt)
     if fmt == 'corpus':
         from lmresearch.corpora import load_corpus
         recs = load_corpus(str(path)[7:])
-        for r in recs: r.meta = {s.text[0]: r.text, **r.meta}
-    elif fmt == 'txt': recs = [Record(r.text, {s.text[0]: r.text}, r.source) for r in _read_txt_source(Path(path))]
-    else: return read_records(path, text_column=s.text[0], columns=need, fmt=fmt)
-    for r in recs[:1]:
-        miss = [f for f in need if f not in r.meta]
-        if miss: raise DataError(f'{r.source}: no field {miss[0]!r} (fields: {", ".join(map(repr, r.meta))})')
-    return recs
+    else: recs = txt_records(Path(path))
+    def checked():
+        for i, r in enumerate(recs):
+            r.meta = {s.text[0]: r.text, **r.meta}
+            miss = [f for f in need if f not in r.meta] if i == 0 else []
+            if miss: raise DataError(f'{r.source}: no field {miss[0]!r} (fields: {", ".join(map(repr, r.meta))})')
+            yield r
+    return checked()
 
 # %% ../../nbs/30_domains_sources.ipynb #e667a34f
-def fill_template(template: str, # a `str.format` template over field names, e.g. 'Question: {QUESTION}'
-                  fields: dict, # a record's fields
-                  where: str = 'record' # named in errors
-                 ) -> str:
+def fill_template(
+    template: str, # a `str.format` template over field names, e.g. 'Question: {QUESTION}'
+    fields: dict, # a record's fields
+    where: str = 'record', # named in errors
+) -> str:
     """The template with each `{field}` replaced by the field's text; `DataError` naming a missing field and those
     present."""
-    try:
-        return template.format_map(
-            {k: text_value(v, k, where) if isinstance(v, (str, list)) else v for k, v in fields.items()}
-        )
+    try: return template.format_map({k: text_value(v, k, where) if isinstance(v, (str, list)) else v
+                                     for k, v in fields.items()})
     except KeyError as e:
-        raise DataError(
-            f'{where}: prompt template names field {e.args[0]!r}; fields present: {", ".join(map(repr, fields))}'
-        ) from None
+        raise DataError(f'{where}: prompt template names field {e.args[0]!r}; '
+                        f'fields present: {", ".join(map(repr, fields))}') from None
 
 # %% ../../nbs/30_domains_sources.ipynb #69e6b9e5
-def _selected(s: Source, recs: list[Record]) -> list[Record]:
-    "Records whose `select` fields have one of the listed values; `DataError` for a listed value that matches nothing."
-    for k, allowed in s.select.items():
-        seen = {str(r.meta.get(k)) for r in recs}
-        miss = [v for v in allowed if str(v) not in seen]
+def selected(
+    s: Source, # a registry entry with `select: {field: [values]}`
+    recs: Iterable[Record], # its records
+) -> Iterator[Record]:
+    "Records whose `select` fields have a listed value; at the end, `DataError` for a listed value matching none."
+    allowed = {k: set(map(str, v)) for k, v in s.select.items()}
+    hit = {k: set() for k in allowed}
+    for r in recs:
+        ok = True
+        for k in allowed:                      # a value counts as seen among the records the earlier keys let in
+            v = str(r.meta.get(k)); ok = v in allowed[k]
+            if not ok: break
+            hit[k].add(v)
+        if ok: yield r
+    for k, vals in s.select.items():
+        miss = [v for v in vals if str(v) not in hit[k]]
         if miss: raise DataError(f'source {s.name!r}: select {k}={miss[0]!r} matches no record')
-        recs = [r for r in recs if str(r.meta.get(k)) in set(map(str, allowed))]
-    return recs
 
-# %% ../../nbs/30_domains_sources.ipynb #3b6bf0d1
-def source_rows(s: Source, # a registry entry
-                root: str | Path | None = None # project root for relative paths
-               ) -> list[dict]:
-    "Rows `{id, source, text[, prompt, response]}` of `s`: selected, joined, cut into paragraphs if asked."
+# %% ../../nbs/30_domains_sources.ipynb #ea1ceded
+def record_rows(
+    s: Source, # the record's registry entry
+    r: Record, # one of its records (`source_records`)
+    cut: bool | None = None, # cut the text into paragraphs (default `s.paragraphs`)
+) -> list[dict]:
+    "Rows `{id, source, text[, prompt, response]}` of one record: its text fields joined, cut into paragraphs if asked."
+    cut = s.paragraphs if cut is None else cut
+    f = {s.text[0]: r.text, **r.meta}
+    rid = f"{s.name}:{f[s.id] if s.id else source_key(r.source).removeprefix('corpus:')}"
+    text = '\n\n'.join(t for t in (text_value(f[k], k, r.source) for k in s.text) if t.strip())
+    parts = split_paragraphs(text, s.min_words) if cut else [text] if len(text.split()) >= max(s.min_words, 1) else []
     out = []
-    for r in _selected(s, source_records(s, root)):
-        f = {s.text[0]: r.text, **r.meta}
-        rid = f"{s.name}:{f[s.id] if s.id else source_key(r.source).removeprefix('corpus:')}"
-        text = '\n\n'.join(t for t in (text_value(f[k], k, r.source) for k in s.text) if t.strip())
-        parts = (
-            split_paragraphs(text, s.min_words)
-            if s.paragraphs
-            else ([text] if len(text.split()) >= max(s.min_words, 1) else [])
-        )
-        for i, t in enumerate(parts, 1):
-            row = {'id': f'{rid}#p={i}' if s.paragraphs else rid, 'source': s.name, 'text': t}
-            if s.prompt:
-                row |= {
-                    'prompt': fill_template(s.prompt, {**f, 'text': t}, r.source),
-                    'response': t if s.response == 'text' else text_value(f[s.response], s.response, r.source),
-                }
-            out.append(row)
+    for i, t in enumerate(parts, 1):
+        row = {'id': f'{rid}#p={i}' if cut else rid, 'source': s.name, 'text': t}
+        if s.prompt:
+            resp = t if s.response == 'text' else text_value(f[s.response], s.response, r.source)
+            row |= {'prompt': fill_template(s.prompt, {**f, 'text': t}, r.source), 'response': resp}
+        out.append(row)
     return out
+
+# %% ../../nbs/30_domains_sources.ipynb #8d23b722
+def source_rows(
+    s: Source, # a registry entry
+    root: str | Path | None = None, # project root for relative paths
+) -> Iterator[dict]:
+    "Rows `{id, source, text[, prompt, response]}` of `s`, one at a time (see `record_rows`)."
+    cut = s.paragraphs and source_format(s, resolve_path(s, root)) != 'txt'   # a .txt record is a paragraph already
+    for r in selected(s, source_records(s, root)): yield from record_rows(s, r, cut)

@@ -4,20 +4,24 @@
 
 # %% ../../nbs/47_hindi_analysis.ipynb #b8de0092
 from __future__ import annotations
-import json, time
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..core import configs_dir
+from ..tracking import read_jsonl
 from ..figures import MissingResults, batch_results, save_figure, save_table, thesis_figure
-from .evaluate import find_beside, read_conllu
+from ..evaluate import bootstrap_ci
+from .corpus import read_sentences
+from .evaluate import baseline_pairs, baseline_scores, find_beside, read_conllu, unigram_logprobs
 from .probes import plot_probes, probe_layers, probe_words, word_vectors
 
 # %% auto #0
-__all__ = ['BATCH', 'results_table', 'fig_learning_curves', 'fig_minimal_pairs', 'fig_tokenizers', 'fig_probes', 'probe_batch',
-           'demo']
+__all__ = ['BATCH', 'STUDY', 'GROUPS', 'results_table', 'fig_learning_curves', 'fig_minimal_pairs', 'fig_tokenizers',
+           'fig_probes', 'probe_batch', 'demo', 'study_runs', 'pair_comparison', 'bpc_comparison', 'study_tables',
+           'fig_study_pairs', 'fig_study_curves', 'fig_study_bpc', 'study_headline', 'study']
 
 # %% ../../nbs/47_hindi_analysis.ipynb #a5f03d20
 BATCH = 'hindi'
@@ -48,8 +52,7 @@ def fig_learning_curves(runs_root: str | Path):
     runs = _train_runs(Path(runs_root) / BATCH)
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.8), sharex=True)
     for i, (name, d) in enumerate(runs):
-        m = [json.loads(l) for l in (d / 'metrics.jsonl').read_text().splitlines() if l.strip()]
-        v = [(r['step'], r['valid_loss']) for r in m if 'valid_loss' in r]
+        v = [(r['step'], r['valid_loss']) for r in read_jsonl(d / 'metrics.jsonl') if 'valid_loss' in r]
         ax = axes[1 if name.startswith('bert') else 0]
         ax.plot(*zip(*v), '-o', ms=3, label=name, color=f'C{i % 10}')
     for ax, t in zip(axes, ('causal LMs', 'masked LMs')):
@@ -60,7 +63,7 @@ def fig_learning_curves(runs_root: str | Path):
 # %% ../../nbs/47_hindi_analysis.ipynb #3303d06b
 @thesis_figure('hindi-minimal-pairs')
 def fig_minimal_pairs(runs_root: str | Path):
-    "Minimal-pair accuracy by phenomenon and model, with 95% bootstrap CIs."
+    "Minimal-pair accuracy by phenomenon (agreement and word order) and model, with 95% bootstrap CIs."
     import matplotlib.pyplot as plt
     runs = [(n, d / 'minimal_pair_accuracy.csv') for n, d in _train_runs(Path(runs_root) / BATCH)]
     runs = [(n, p) for n, p in runs if p.is_file()]
@@ -113,11 +116,8 @@ def probe_batch(
     if not files: raise MissingResults(f'{ud_dir}: no *.conllu files')
     sents = [s for f in files for s in read_conllu(f)][:max_sentences]
     words, table = probe_words(sents)
-    runs = [
-        (n, d)
-        for n, d in _train_runs(Path(batch_dir))
-        if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers
-    ]
+    runs = [(n, d) for n, d in _train_runs(Path(batch_dir))
+            if n.split('/')[2] in curricula and n.split('/')[1] in tokenizers]
     out = []
     for name, d in tqdm(runs, desc='probes', disable=not progress):
         model, tok = load_model(d / 'model'), load_tokenizer(d / 'model')
@@ -162,6 +162,179 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
     head = (f'{len(table)} Hindi configs trained; lowest bits/char {best.bits_per_char:.3f} '
             f'({best.arch}, {best.tokenizer}, curriculum {best.curriculum}); tiny models: a pipeline check')
     if 'mp_overall' in table:
-        head += f'; agreement-pair accuracy {table.mp_overall.min():.2f}-{table.mp_overall.max():.2f}'
+        head += f'; minimal-pair accuracy {table.mp_overall.min():.2f}-{table.mp_overall.max():.2f}'
     for n in notes: print(n)
     return LineReport('hindi', True, [head, *notes], res, outs, time.time() - t0)
+
+# %% ../../nbs/47_hindi_analysis.ipynb #34ff7e58
+STUDY = 'hindi-study'
+GROUPS = {'agreement': '_agreement', 'word order': 'order_'}   # pooled groups: phenomena containing the marker
+
+def study_runs(batch_dir: str | Path # the study batch folder (`runs/hindi-study`)
+              ) -> tuple[Path, list[tuple[str, Path]]]:
+    "The data job's run folder and `(arch, run folder)` of each completed training job."
+    df = batch_results(batch_dir, 'lmr study hindi')
+    ok = df[df.status == 'completed']
+    data = ok[ok.stage == 'data']
+    if data.empty: raise MissingResults(f'{batch_dir}: no completed data job; run lmr study hindi')
+    train = ok[ok.stage == 'train']
+    return Path(data.job_dir.iloc[0]) / 'run', [(r.arch, Path(r.job_dir) / 'run') for r in train.itertuples()]
+
+# %% ../../nbs/47_hindi_analysis.ipynb #2b9e1376
+def _groups(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    "The pooled groups (agreement, word order) that have pairs, then each phenomenon."
+    pooled = [(g, df[df.phenomenon.str.contains(m)]) for g, m in GROUPS.items()]
+    return [(g, d) for g, d in pooled if len(d)] + list(df.groupby('phenomenon', sort=True))
+
+def pair_comparison(model_scores: pd.DataFrame, # `pair_scores` of a model (the run's `minimal_pairs.csv`)
+                    baselines: dict[str, pd.DataFrame], # `baseline_pairs` on the same pairs
+                    n_resamples: int = 2000, # bootstrap resamples
+                   ) -> pd.DataFrame:
+    "Per group: the model's accuracy [CI], each floor's, and the model minus each floor with a paired 95% CI."
+    from lmresearch.evaluate import compare_models
+    rows = []
+    for g, d in _groups(model_scores):
+        m, row = d.correct.to_numpy(), {'group': g, 'pairs': len(d)}
+        ci = bootstrap_ci(m, n_resamples=n_resamples)
+        row.update(accuracy=ci['estimate'], ci_low=ci['ci_low'], ci_high=ci['ci_high'])
+        floors = [('chance', np.full(len(d), 0.5))] + [(k, v.correct.to_numpy()[d.index]) for k, v in baselines.items()]
+        for name, b in floors:
+            c = compare_models(b, m, n_resamples=n_resamples, n_permutations=n_resamples).iloc[0]
+            row.update({name: c.metric_a, f'vs_{name}': c['diff'], f'vs_{name}_low': c.ci_low,
+                        f'vs_{name}_high': c.ci_high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../../nbs/47_hindi_analysis.ipynb #fc192f36
+def bpc_comparison(docs: pd.DataFrame, # a run's `test_nll.csv` (`char_nll_docs`: text, nll, chars per piece)
+                   tok, # the run's tokenizer
+                   logp: np.ndarray, # `unigram_logprobs` of the training split
+                   pseudo: bool = False, # the model's numbers are pseudo-log-likelihoods (a masked LM)
+                   n_resamples: int = 2000, # bootstrap resamples of the pieces
+                  ) -> pd.DataFrame:
+    "Bits per character [95% CI] of the model, the unigram model and the uniform distribution on the same pieces."
+    from lmresearch.evaluate import compare_models
+    b = baseline_scores(tok, logp, docs.text)
+    frames = {'model': docs.assign(piece=range(len(docs)))[['piece', 'nll', 'chars']]}
+    for k in ('unigram', 'uniform'): frames[k] = frames['model'].assign(nll=-b[k].to_numpy())
+    rows = []
+    for k, f in frames.items():
+        ci = bootstrap_ci(f, 'bits_per_char', n_resamples=n_resamples)
+        row = {'scorer': k, 'bits_per_char': ci['estimate'], 'ci_low': ci['ci_low'], 'ci_high': ci['ci_high']}
+        if k != 'model':
+            c = compare_models(f, frames['model'], 'bits_per_char', n_resamples, n_resamples, key='piece').iloc[0]
+            row.update(model_minus=c['diff'], model_minus_low=c.ci_low, model_minus_high=c.ci_high)
+        rows.append(row)
+    return pd.DataFrame(rows).assign(pseudo=[pseudo, False, False])
+
+# %% ../../nbs/47_hindi_analysis.ipynb #af6f2f23
+def study_tables(runs_root: str | Path # the folder holding `hindi-study/`
+                ) -> dict[str, pd.DataFrame]:
+    "`{'pairs', 'bpc'}`: one block of rows per trained model (column `model`), from the study batch's runs."
+    from lmresearch.models import load_tokenizer
+    data, runs = study_runs(Path(runs_root) / STUDY)
+    if not runs: raise MissingResults(f'{Path(runs_root) / STUDY}: no completed training job')
+    train = read_sentences(data / 'corpus', 'train')
+    pairs, bpc = [], []
+    for arch, d in runs:
+        tok = load_tokenizer(d / 'model')
+        logp = unigram_logprobs(tok, train)
+        sc = pd.read_csv(d / 'minimal_pairs.csv', keep_default_na=False)
+        pairs.append(pair_comparison(sc, baseline_pairs(tok, logp, sc)).assign(model=arch))
+        bpc.append(bpc_comparison(pd.read_csv(d / 'test_nll.csv', keep_default_na=False), tok, logp,
+                                  pseudo=arch == 'bert').assign(model=arch))
+    return {'pairs': pd.concat(pairs, ignore_index=True), 'bpc': pd.concat(bpc, ignore_index=True)}
+
+# %% ../../nbs/47_hindi_analysis.ipynb #e52ad799
+@thesis_figure('hindi-study-pairs')
+def fig_study_pairs(runs_root: str | Path):
+    "CPU study: minimal-pair accuracy per group and model against chance, length-only and unigram, with 95% CIs."
+    import matplotlib.pyplot as plt
+    t = study_tables(runs_root)['pairs']
+    groups = list(dict.fromkeys(t.group))
+    bars = [(m, t[t.model == m].set_index('group').loc[groups]) for m in dict.fromkeys(t.model)]
+    first = bars[0][1]
+    fig, ax = plt.subplots(figsize=(7.5, 3))
+    w = 0.8 / (len(bars) + 2)
+    for i, (name, d) in enumerate(bars):
+        x = np.arange(len(groups)) + i * w
+        ax.bar(x, d.accuracy, w, label=f'{name} (small)', color=f'C{i}')
+        ax.errorbar(x, d.accuracy, yerr=[d.accuracy - d.ci_low, d.ci_high - d.accuracy], fmt='none', color='k', lw=0.7)
+    for j, k in enumerate(('length', 'unigram')):
+        ax.bar(np.arange(len(groups)) + (len(bars) + j) * w, first[k], w, label=f'{k} baseline', color=f'C{7 + j}')
+    ax.axhline(0.5, color='grey', ls='--', lw=1)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - w / 2, groups, fontsize=7, rotation=15)
+    ax.set(ylabel='accuracy', ylim=(0, 1), title='CPU study: minimal pairs (UD Hindi HDTB)'); ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig, [str(Path(runs_root) / STUDY)], {'pairs_per_group': dict(zip(first.index, first.pairs))}
+
+# %% ../../nbs/47_hindi_analysis.ipynb #def5ef22
+@thesis_figure('hindi-study-curves')
+def fig_study_curves(runs_root: str | Path):
+    "CPU study: train and validation loss by step for each model (causal: nats per token; masked: per masked token)."
+    import matplotlib.pyplot as plt
+    _, runs = study_runs(Path(runs_root) / STUDY)
+    if not runs: raise MissingResults('no completed training job in the CPU study')
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 2.8), squeeze=False)
+    for ax, (arch, d) in zip(axes[0], runs):
+        m = pd.DataFrame(read_jsonl(d / 'metrics.jsonl'))
+        tr, va = m.dropna(subset=['loss']), m.dropna(subset=['valid_loss'])
+        ax.plot(tr.step, tr.loss, lw=0.8, label='train'); ax.plot(va.step, va.valid_loss, 'o-', ms=3, label='valid')
+        ax.set(title=f'{arch} (small)', xlabel='step', ylabel='loss'); ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig, [d / 'metrics.jsonl' for _, d in runs], {}
+
+# %% ../../nbs/47_hindi_analysis.ipynb #630b5eb6
+@thesis_figure('hindi-study-bpc')
+def fig_study_bpc(runs_root: str | Path):
+    "CPU study: bits per character on the test pieces, model against unigram and uniform, with 95% CIs."
+    import matplotlib.pyplot as plt
+    t = study_tables(runs_root)['bpc']
+    t = t.assign(label=[f'{m}' + (' (pseudo)' if p else '') if s == 'model' else s
+                        for m, s, p in zip(t.model, t.scorer, t.pseudo)]).drop_duplicates('label')
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    ax.bar(t.label, t.bits_per_char, color=[f'C{i}' for i in range(len(t))])
+    ax.errorbar(t.label, t.bits_per_char, yerr=[t.bits_per_char - t.ci_low, t.ci_high - t.bits_per_char], fmt='none',
+                color='k', lw=0.7)
+    ax.set(ylabel='bits per character', title='CPU study: test split'); fig.tight_layout()
+    return fig, [str(Path(runs_root) / STUDY)], {}
+
+# %% ../../nbs/47_hindi_analysis.ipynb #930d9022
+def study_headline(pairs: pd.DataFrame, # `study_tables(...)['pairs']`
+                   model: str = 'gpt2', # the model the headline is about
+                  ) -> str:
+    "The study's first summary line: agreement accuracy [CI] against chance, length-only and unigram."
+    r = pairs[(pairs.model == model) & (pairs.group == 'agreement')].iloc[0]
+    floors = '; '.join(f"{k} {r[k]:.3f} (difference {r[f'vs_{k}']:+.3f} [{r[f'vs_{k}_low']:+.3f}, "
+                       f"{r[f'vs_{k}_high']:+.3f}])" for k in ('chance', 'length', 'unigram'))
+    return (f'CPU study: {model}-small agreement accuracy {r.accuracy:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] on '
+            f'{r.pairs} UD Hindi pairs; floors: {floors}')
+
+# %% ../../nbs/47_hindi_analysis.ipynb #f991ab0b
+def study(runs_root: str | Path, # the batch goes to `runs_root/hindi-study`
+          figures_dir: str | Path, # where the study's tables and figures go (`hindi-study-*`)
+          jobs: int = 1, # jobs run in parallel
+          progress: bool = True): # the batch's progress bar
+    "The Hindi CPU study: batch, comparisons with the floors, tables and figures; returns the line's `LineReport`."
+    import transformers
+    from lmresearch.batch import run_batch
+    from lmresearch.demo import LineReport
+    transformers.utils.logging.disable_progress_bar()
+    t0, batch_dir = time.time(), Path(runs_root) / STUDY
+    if find_beside('shared/data/ud_hindi_hdtb') is None:
+        return LineReport('hindi', False, ['CPU study: skipped: UD Hindi HDTB is not beside the project '
+                                           '(../shared/data/ud_hindi_hdtb, CC BY-NC-SA, not shipped): no pairs'])
+    res = run_batch(configs_dir() / 'batches' / f'{STUDY}.yaml', jobs=jobs, out=batch_dir, progress=progress)
+    print(res)
+    if not res.ok: return LineReport('hindi', False, [repr(res)], res, wall_s=time.time() - t0)
+    tables, outs = study_tables(runs_root), {}
+    for name, df in tables.items():
+        outs[name] = str(save_table(df, f'hindi-study-{name}', f'Hindi CPU study: {name} (95% CIs)', figures_dir)['md'])
+        print(df.round(3).to_string(index=False))
+    for name, fn in (('hindi-study-pairs', fig_study_pairs), ('hindi-study-curves', fig_study_curves),
+                     ('hindi-study-bpc', fig_study_bpc)):
+        fig, src, params = fn(runs_root)
+        outs[name] = str(save_figure(fig, name, sources=src, params=params, out_dir=figures_dir)['pdf'])
+    summary = [study_headline(tables['pairs'])] + [study_headline(tables['pairs'], m) for m in
+                                                    dict.fromkeys(tables['pairs'].model) if m != 'gpt2']
+    return LineReport('hindi', True, summary, res, outs, time.time() - t0)

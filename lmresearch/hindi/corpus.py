@@ -16,16 +16,17 @@ from ..corpora import devanagari_share, hindi_text
 from ..data import DataError, Record, read_records, split_assignment
 
 # %% auto #0
-__all__ = ['NUKTA', 'NUKTA_COMPOSED', 'ZERO_WIDTH', 'NUKTA_MODES', 'SPLITS', 'normalize_hindi', 'split_sentences', 'count_words',
-           'script_counts', 'clean_documents', 'parse_words', 'doc_words', 'sample_budget', 'corpus_stats',
-           'read_hindi', 'prepare_corpus', 'read_sentences']
+__all__ = ['NUKTA', 'NUKTA_COMPOSED', 'ZERO_WIDTH', 'NUKTA_MODES', 'DIGITS', 'SPLITS', 'normalize_hindi', 'split_sentences',
+           'count_words', 'script_counts', 'clean_documents', 'parse_words', 'doc_words', 'sample_budget',
+           'corpus_stats', 'read_hindi', 'prepare_corpus', 'read_sentences']
 
 # %% ../../nbs/40_hindi_corpus.ipynb #c2cc99e6
 NUKTA = '\u093c'
 NUKTA_COMPOSED = {'\u0929': '\u0928', '\u0931': '\u0930', '\u0934': '\u0933'}   # ऩ ऱ ऴ -> base (+ nukta)
 ZERO_WIDTH = '\u200b\u200c\u200d\ufeff'
 NUKTA_MODES = ('decompose', 'strip')
-_ZW = str.maketrans('', '', ZERO_WIDTH)
+DIGITS = {chr(0x966 + i): str(i) for i in range(10)}                             # ० .. ९ -> 0 .. 9
+_ZW, _DIGITS = str.maketrans('', '', ZERO_WIDTH), str.maketrans(DIGITS)
 _DOUBLE = re.compile(r'।\s*।|\|\|')
 _PIPE = re.compile(r'(?<=[\u0900-\u097f])\s*\|')
 _DANDA = re.compile(r'\s*([।॥])[ \t]*')
@@ -34,11 +35,12 @@ _RUN = re.compile(r'[।॥](?:\s*[।॥])+')
 def normalize_hindi(text: str, # raw text
                     nukta: str = 'decompose', # 'decompose' (one form per nukta letter) or 'strip' (drop nuktas)
                    ) -> str:
-    "Normalised Devanagari text: NFC, one nukta form, no zero-width characters, spaced dandas, single spaces."
+    "Normalised Devanagari text: NFC, one nukta form, no zero-width characters, ASCII digits, spaced dandas."
     if nukta not in NUKTA_MODES: raise LMRError(f'nukta: expected one of {", ".join(NUKTA_MODES)}, got {nukta!r}')
     t = unicodedata.normalize('NFC', text.translate(_ZW))   # zero-width out first: NFC then orders what met
     t = ''.join(NUKTA_COMPOSED[c] + NUKTA if c in NUKTA_COMPOSED else c for c in t)
     if nukta == 'strip': t = t.replace(NUKTA, '')
+    t = t.translate(_DIGITS)
     t = _PIPE.sub('।', _DOUBLE.sub('॥', t))
     t = _DANDA.sub(r'\1 ', _RUN.sub('॥', _DOUBLE.sub('॥', t)))
     return re.sub(r'\s+', ' ', t).strip()

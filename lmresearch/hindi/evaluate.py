@@ -12,56 +12,106 @@ import numpy as np
 import pandas as pd
 
 from ..core import LMRError, project_root, stable_hash
-from ..data import DataError
-from ..evaluate import LN2, bootstrap_ci, is_masked_lm, perplexity, sentence_scores
+from ..data import DataError, read_text
+from ..evaluate import LN2, bootstrap_ci, is_masked_lm, perplexity, sentence_scores, token_ids
+from ..tracking import read_jsonl
+from .corpus import normalize_hindi
 
 # %% auto #0
-__all__ = ['MULTIBLIMP_FIELDS', 'AGREE', 'char_perplexity', 'read_pairs', 'pair_scores', 'pair_accuracy', 'ConlluError',
-           'read_conllu', 'find_beside', 'verb_forms', 'agreement_pairs', 'sample_pairs']
+__all__ = ['MULTIBLIMP_FIELDS', 'AGREE', 'FUNCTION_RELS', 'char_nll_docs', 'char_perplexity', 'read_pairs', 'pair_correct',
+           'pair_scores', 'pair_accuracy', 'ConlluError', 'read_conllu', 'find_beside', 'verb_forms', 'agreement_pairs',
+           'sample_pairs', 'order_pairs', 'write_pairs', 'unigram_logprobs', 'baseline_scores', 'baseline_pairs']
 
 # %% ../../nbs/43_hindi_eval.ipynb #d502aaea
-def char_perplexity(
+def char_nll_docs(
     model, # a causal or a masked LM (masked: pseudo-log-likelihood)
     tok, # its tokenizer
     sentences: Sequence[str], # held-out sentences
     batch_size: int = 32, # sentences per forward pass (a masked LM: four times as many masked copies)
     progress: bool = False, # a tqdm bar over the batches
     max_words: int = 40, # longer sentences are scored in pieces of this many words
-) -> dict:
-    "`nll_per_char`, `bits_per_char`, `ppl_per_char` (pseudo for masked LMs), characters and sentences."
+) -> pd.DataFrame:
+    "One row per scored piece: `doc` (the sentence), `text`, `nll` (nats, EOS included for a causal LM), `chars`."
     if not len(sentences): raise LMRError('no sentences to evaluate')
-    words = [s.split() for s in sentences]
-    sentences = [' '.join(w[i:i + max_words]) for w in words for i in range(0, len(w), max_words)]
-    chars = sum(map(len, sentences))
-    if is_masked_lm(model):
-        nll = -float(sentence_scores(model, tok, sentences, 4 * batch_size, progress=progress).sum())
-    else:
-        nll = perplexity(model, tok, sentences, batch_size, add_eos=True, progress=progress).summary['nll_sum']
+    pieces = [(d, ' '.join(w[i:i + max_words])) for d, s in enumerate(sentences) for w in [s.split()]
+              for i in range(0, len(w), max_words)]
+    texts = [t for _, t in pieces]
+    if is_masked_lm(model): nll = -sentence_scores(model, tok, texts, 4 * batch_size, progress=progress)
+    else: nll = perplexity(model, tok, texts, batch_size, add_eos=True, progress=progress).docs['nll'].to_numpy()
+    return pd.DataFrame({'doc': [d for d, _ in pieces], 'text': texts, 'nll': nll, 'chars': [len(t) for t in texts]})
+
+# %% ../../nbs/43_hindi_eval.ipynb #91c5461c
+def char_perplexity(model, # a causal or a masked LM (masked: pseudo-log-likelihood)
+                    tok, # its tokenizer
+                    sentences: Sequence[str], # held-out sentences
+                    **kw, # `char_nll_docs` settings (`batch_size`, `progress`, `max_words`)
+                   ) -> dict:
+    "`nll_per_char`, `bits_per_char`, `ppl_per_char` (pseudo for masked LMs), characters and sentences."
+    d = char_nll_docs(model, tok, sentences, **kw)
+    nll, chars = float(d.nll.sum()), int(d.chars.sum())
     return {'nll_per_char': nll / chars, 'bits_per_char': nll / chars / LN2, 'ppl_per_char': float(np.exp(nll / chars)),
-            'chars': chars, 'sentences': len(sentences), 'pseudo': is_masked_lm(model)}
+            'chars': chars, 'sentences': len(d), 'pseudo': is_masked_lm(model)}
 
 # %% ../../nbs/43_hindi_eval.ipynb #8b756228
 MULTIBLIMP_FIELDS = {'good': 'sen', 'bad': 'wrong_sen', 'phenomenon': 'phenomenon'}
 
+def _table_rows(path: Path, sep: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    "Header and `(line, fields)` rows of a TSV (tabs only, no quoting) or CSV (the csv module's quoting)."
+    import csv, io
+    text = read_text(path)                                   # invalid UTF-8: DataError naming file and line
+    if sep == '\t': rows = [(i, l.rstrip('\r').split('\t')) for i, l in enumerate(text.split('\n'), 1)]
+    else:
+        rd, rows, start = csv.reader(io.StringIO(text, newline='')), [], 1
+        try:
+            for r in rd: rows.append((start, r)); start = rd.line_num + 1
+        except csv.Error as e: raise DataError(f'{path}:{rd.line_num}: not valid CSV ({e})') from None
+    while rows and not any(c.strip() for c in rows[-1][1]): rows.pop()     # trailing newlines
+    if not rows: raise DataError(f'{path}: empty file')
+    return [c.strip() for c in rows[0][1]], rows[1:]
+
+# %% ../../nbs/43_hindi_eval.ipynb #b93bf7c4
+def _records(path: Path) -> list[tuple[int, dict]]:
+    "`(line, record)` of each row of a pairs file (.tsv, .csv or .jsonl)."
+    suf = path.suffix.lower()
+    if suf == '.jsonl':
+        lines = [i for i, l in enumerate(path.read_bytes().split(b'\n'), 1) if l.strip()]
+        return list(zip(lines, read_jsonl(path)))
+    if suf not in ('.tsv', '.csv'): raise DataError(f'{path}: expected a .tsv, .csv or .jsonl file of minimal pairs')
+    head, rows = _table_rows(path, '\t' if suf == '.tsv' else ',')
+    for i, r in rows:
+        if len(r) != len(head):
+            what = 'a blank row' if not any(c.strip() for c in r) else f'{len(r)} fields, the header has {len(head)}'
+            raise DataError(f'{path}:{i}: {what}')
+    return [(i, dict(zip(head, r))) for i, r in rows]
+
+# %% ../../nbs/43_hindi_eval.ipynb #f53e0577
 def read_pairs(path: str | Path, # a .tsv, .csv or .jsonl file of minimal pairs
                fields: dict | None = None, # our name -> the file's column (default `MULTIBLIMP_FIELDS`)
               ) -> pd.DataFrame:
-    "Minimal pairs with columns `good`, `bad`, `phenomenon` (plus the file's other columns)."
+    "Minimal pairs with columns `good`, `bad`, `phenomenon` (plus the file's other columns) and `line`."
     path, f = Path(path), {**MULTIBLIMP_FIELDS, **(fields or {})}
     if not path.is_file(): raise DataError(f'{path}: no such file')
-    suf = path.suffix.lower()
-    try:
-        if suf == '.jsonl': df = pd.read_json(path, lines=True, dtype=False)
-        elif suf in ('.tsv', '.csv'):
-            df = pd.read_csv(path, sep='\t' if suf == '.tsv' else ',', dtype=str, keep_default_na=False)
-        else: raise DataError(f'{path}: expected a .tsv, .csv or .jsonl file of minimal pairs')
-    except ValueError as e: raise DataError(f'{path}: not readable as {suf[1:]} ({e})') from e
-    missing = [f'{k} (column {v!r})' for k, v in f.items() if v not in df.columns]
-    if missing:
-        raise DataError(f'{path}: missing field {missing[0]}; columns: {list(df.columns)}; map them with fields=')
-    return df.rename(columns={v: k for k, v in f.items()})
+    recs = _records(path)
+    cols = list(dict.fromkeys(k for _, r in recs for k in r))
+    need = {k: v for k, v in f.items() if k != 'phenomenon' or 'phenomenon' in (fields or {})}
+    if missing := [f'{k} (column {v!r})' for k, v in need.items() if v not in cols]:
+        raise DataError(f'{path}: missing field{"s" * (len(missing) > 1)} {", ".join(missing)}; columns: {cols}; '
+                        'map them with fields=')
+    for i, r in recs:
+        if empty := [k for k in ('good', 'bad') if not str(r.get(f[k]) or '').strip()]:
+            raise DataError(f'{path}:{i}: empty {" and ".join(empty)} sentence')
+    df = pd.DataFrame([r for _, r in recs], columns=cols).rename(columns={v: k for k, v in f.items()})
+    if 'phenomenon' not in df: df['phenomenon'] = 'all'
+    df['phenomenon'] = df['phenomenon'].fillna('').astype(str).replace('', 'all')
+    return df.assign(line=[i for i, _ in recs])
 
 # %% ../../nbs/43_hindi_eval.ipynb #a1e8bad8
+def pair_correct(good, bad) -> np.ndarray:
+    "1.0 where `good` > `bad`, 0.5 on a tie, 0.0 where lower (element-wise)."
+    g, b = np.asarray(good, dtype=float), np.asarray(bad, dtype=float)
+    return np.where(g > b, 1.0, np.where(g == b, 0.5, 0.0))
+
+# %% ../../nbs/43_hindi_eval.ipynb #c79f284d
 def pair_scores(
     model, # a causal or a masked LM
     tok, # its tokenizer
@@ -69,16 +119,19 @@ def pair_scores(
     batch_size: int = 32, # sentences (causal) or masked copies (masked) per forward pass
     **kw, # passed to `evaluate.sentence_scores` (`autocast`, `progress`)
 ) -> pd.DataFrame:
-    "`pairs` with `score_good`, `score_bad` and `correct` (1.0 when the grammatical sentence scores higher)."
+    "`pairs` with `score_good`, `score_bad` and `correct` (`pair_correct`), scored as the model was trained."
     df = pairs.reset_index(drop=True).copy()
-    s = sentence_scores(model, tok, list(df.good) + list(df.bad), batch_size, **kw)
+    if not is_masked_lm(model): kw = {'add_eos': True, **kw}          # <s> ... </s>, as in training
+    s = sentence_scores(model, tok, [normalize_hindi(x) for x in [*df.good, *df.bad]], batch_size, **kw)
     df['score_good'], df['score_bad'] = s[:len(df)], s[len(df):]
-    df['correct'] = (df.score_good > df.score_bad).astype(float)
+    df['correct'] = pair_correct(df.score_good, df.score_bad)
     return df
 
-# %% ../../nbs/43_hindi_eval.ipynb #c79f284d
-def pair_accuracy(scores: pd.DataFrame, # `pair_scores` output
-                  n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+# %% ../../nbs/43_hindi_eval.ipynb #de6640d4
+def pair_accuracy(scores: pd.DataFrame, # `pair_scores` output (a `correct` column)
+                  n_resamples: int = 2000, # bootstrap resamples of the pairs
+                  seed: int = 0, # seed of the resampling
+                 ) -> pd.DataFrame:
     "Accuracy with a 95% bootstrap CI, overall and per phenomenon: phenomenon, pairs, accuracy, ci_low, ci_high."
     groups = [('overall', scores)] + list(scores.groupby('phenomenon', sort=True))
     rows = []
@@ -129,7 +182,6 @@ def _concrete(feats: dict | None, f: str) -> str | None:
     v = (feats or {}).get(f)
     return v if v not in (None, 'Any', '0') else None
 
-# %% ../../nbs/43_hindi_eval.ipynb #d34c9fd9
 def _rest(feats: dict | None) -> tuple: return tuple(sorted((k, v) for k, v in (feats or {}).items() if k not in AGREE))
 
 # %% ../../nbs/43_hindi_eval.ipynb #e0eccf10
@@ -195,3 +247,93 @@ def sample_pairs(pairs: pd.DataFrame, # minimal pairs with good, bad, phenomenon
     key = pairs.apply(lambda r: stable_hash('pairs', seed, r.good, r.bad), axis=1)
     rank = key.groupby(pairs.phenomenon).rank(method='first')
     return pairs[rank <= n]
+
+# %% ../../nbs/43_hindi_eval.ipynb #03f4ccb7
+FUNCTION_RELS = frozenset({'case', 'aux', 'aux:pass', 'cop', 'mark', 'cc', 'det', 'compound:prt'})
+
+def _subtrees(s) -> dict:
+    "Word id -> (first, last) word id of its subtree, for the subtrees that are contiguous."
+    toks = [t for t in s if isinstance(t['id'], int)]
+    kids = defaultdict(list)
+    for t in toks: kids[t['head']].append(t['id'])
+    def span(i):
+        ids = [i]
+        for k in kids[i]: ids += span(k)
+        return ids
+    out = {}
+    for t in toks:
+        ids = span(t['id'])
+        if max(ids) - min(ids) + 1 == len(ids): out[t['id']] = (min(ids), max(ids))
+    return out
+
+# %% ../../nbs/43_hindi_eval.ipynb #febbb35f
+def order_pairs(sentences: Sequence, # parsed sentences (`read_conllu`)
+                seed: int = 0, # seed of the stable hash that picks one swap per sentence and kind
+               ) -> pd.DataFrame:
+    "Word-order minimal pairs (good, bad, phenomenon, sent_id, left, right): two adjacent sibling subtrees swapped."
+    rows = []
+    for s in sentences:
+        toks = {t['id']: t for t in s if isinstance(t['id'], int)}
+        spans, cands = _subtrees(s), defaultdict(list)
+        for h in {t['head'] for t in toks.values()}:
+            sib = sorted((spans[i], i) for i, t in toks.items() if t['head'] == h and i in spans
+                         and t['deprel'] != 'punct')
+            for ((a0, a1), i), ((b0, b1), j) in zip(sib, sib[1:]):
+                if a1 + 1 != b0 or a0 <= h <= b1: continue                # adjacent, and not around their head
+                kind = 'order_function' if {toks[i]['deprel'], toks[j]['deprel']} & FUNCTION_RELS else 'order_phrase'
+                cands[kind].append((a0, a1, b0, b1, i, j))
+        forms = [toks[i]['form'] for i in sorted(toks)]
+        for kind, cs in sorted(cands.items()):
+            a0, a1, b0, b1, i, j = min(cs, key=lambda c: stable_hash('order', seed, s.metadata.get('sent_id'), c))
+            bad = forms[:a0 - 1] + forms[b0 - 1:b1] + forms[a0 - 1:a1] + forms[b1:]
+            rows.append({'good': ' '.join(forms), 'bad': ' '.join(bad), 'phenomenon': kind,
+                         'sent_id': s.metadata.get('sent_id'), 'left': toks[i]['deprel'], 'right': toks[j]['deprel']})
+    return pd.DataFrame(rows, columns=['good', 'bad', 'phenomenon', 'sent_id', 'left', 'right'])
+
+# %% ../../nbs/43_hindi_eval.ipynb #b6966fd5
+def write_pairs(pairs: pd.DataFrame, # columns good, bad, phenomenon (others are kept)
+                path: str | Path, # the .tsv file to write
+               ) -> Path:
+    "A MultiBLiMP TSV (`sen`, `wrong_sen`, `phenomenon`, then the other columns) without quoting."
+    from lmresearch.core import atomic_write_text
+    df = pairs.drop(columns=['line'], errors='ignore').rename(columns={'good': 'sen', 'bad': 'wrong_sen'})
+    cols = ['sen', 'wrong_sen', 'phenomenon'] + [c for c in df.columns if c not in ('sen', 'wrong_sen', 'phenomenon')]
+    rows = [[str(v) for v in r] for r in df[cols].itertuples(index=False)]
+    if bad := next(((i, c) for i, r in enumerate(rows) for c, v in zip(cols, r) if '\t' in v or '\n' in v), None):
+        raise DataError(f'pair {bad[0]}: field {bad[1]} holds a tab or a line break; a TSV cannot keep it')
+    return atomic_write_text(path, ''.join('\t'.join(r) + '\n' for r in [cols, *rows]))
+
+# %% ../../nbs/43_hindi_eval.ipynb #2f011cbd
+def unigram_logprobs(tok, # the model's tokenizer
+                     sentences: Sequence[str], # the training split
+                    ) -> np.ndarray:
+    "Add-one-smoothed log-probability (nats) of every token id, EOS counted once per sentence, as the model sees them."
+    counts = np.ones(len(tok))
+    for ids in token_ids(tok, list(sentences), add_bos=False, add_eos=True): np.add.at(counts, ids, 1)
+    return np.log(counts / counts.sum())
+
+# %% ../../nbs/43_hindi_eval.ipynb #24821351
+def baseline_scores(tok, # the model's tokenizer
+                    logp: np.ndarray, # `unigram_logprobs`
+                    sentences: Sequence[str], # sentences to score (normalised here, as for the model)
+                   ) -> pd.DataFrame:
+    "Per sentence: `tokens` (EOS included), `chars`, and the `unigram` and `uniform` log-probabilities (nats)."
+    import math
+    texts = [normalize_hindi(x) for x in sentences]
+    ids = token_ids(tok, texts, add_bos=False, add_eos=True)
+    return pd.DataFrame({'tokens': [len(x) for x in ids], 'chars': [len(t) for t in texts],
+                         'unigram': [math.fsum(logp[x]) for x in ids],          # exact sum: order-free
+                         'uniform': [-len(x) * math.log(len(tok)) for x in ids]})
+
+# %% ../../nbs/43_hindi_eval.ipynb #846fa2ce
+def baseline_pairs(tok, # the model's tokenizer
+                   logp: np.ndarray, # `unigram_logprobs`
+                   pairs: pd.DataFrame, # minimal pairs (`read_pairs`)
+                  ) -> dict[str, pd.DataFrame]:
+    "`{'length': ..., 'unigram': ...}`: `pairs` with `score_good`, `score_bad` and `correct` under each baseline."
+    g, b = baseline_scores(tok, logp, pairs.good), baseline_scores(tok, logp, pairs.bad)
+    out = {}
+    for name, sg, sb in (('length', -g.tokens, -b.tokens), ('unigram', g.unigram, b.unigram)):
+        d = pairs.reset_index(drop=True).assign(score_good=sg.to_numpy(float), score_bad=sb.to_numpy(float))
+        out[name] = d.assign(correct=pair_correct(d.score_good, d.score_bad))
+    return out

@@ -9,18 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
+
 from ..core import LMRError, atomic_write_json, seed_everything
 from ..config import ExperimentConfig, read_yaml, load_config, parse_overrides, merge
-from ..models import load_tokenizer, pad_token_id
-from ..tracking import Run
+from ..models import load_model, load_tokenizer, pad_token_id
+from ..tracking import Run, model_dir
 from ..train import Trainer
 from .corpus import prepare_corpus, read_hindi, read_sentences
-from .tokenizers import train_tokenizer, analyse_tokenizer
+from .tokenizers import analyse_tokenizer, tokenizer_store
 from .model import MaskedLMObjective, build_model, curriculum_order, describe_model, examples_for
-from .evaluate import char_perplexity, pair_accuracy, pair_scores, read_pairs
+from ..evaluate import LN2, is_masked_lm
+from .evaluate import char_nll_docs, pair_accuracy, pair_scores, read_pairs
 
 # %% auto #0
-__all__ = ['HINDI_PRESETS', 'HindiSection', 'HindiExperimentConfig', 'hindi_config', 'run_hindi']
+__all__ = ['HINDI_PRESETS', 'HindiSection', 'HindiExperimentConfig', 'hindi_config', 'run_hindi', 'score_run']
 
 # %% ../../nbs/44_hindi_experiment.ipynb #06f913b2
 @dataclass
@@ -30,7 +33,7 @@ class HindiSection:
     text: Optional[str] = None                    # the user's Hindi text (file or folder); None: packaged Hindi text
     corpus_dir: Optional[str] = None              # reuse a folder written by prepare_corpus instead
     tokenizer: Literal['bpe', 'unigram', 'wordpiece'] = 'bpe'
-    tokenizer_dir: Optional[str] = None           # load a trained tokenizer (a folder, or one holding <tokenizer>/)
+    tokenizer_dir: Optional[str] = None           # a tokenizer trained elsewhere (None: the corpus's stored one)
     vocab_size: int = field(default=2000, metadata={'ge': 16})
     arch: Literal['gpt2', 'llama', 'bert'] = 'gpt2'
     size: Literal['tiny', 'small', 'base'] = 'tiny'
@@ -38,6 +41,7 @@ class HindiSection:
     mask_prob: float = field(default=0.15, metadata={'gt': 0, 'lt': 1})
     gradient_checkpointing: bool = False
     pairs: Optional[str] = None                   # minimal pairs (MultiBLiMP TSV/CSV/JSONL) to evaluate on
+    pair_fields: Optional[dict] = None            # our name -> the file's column, e.g. {'good': 'grammatical'}
     eval_sentences: Optional[int] = field(default=400, metadata={'ge': 1})   # test sentences for perplexity; None: all
 
 # %% ../../nbs/44_hindi_experiment.ipynb #dc0336bf
@@ -49,9 +53,7 @@ class HindiExperimentConfig(ExperimentConfig):
 HINDI_PRESETS: dict[str, dict] = {
     'tiny': {'train.max_steps': 40, 'train.seq_len': 64, 'train.batch_size': 16, 'train.lr': 3e-3,
              'train.eval_every': 20, 'train.eval_batches': 4, 'train.log_every': 10, 'train.warmup': 0.1,
-             'tracking.tensorboard': False,
-             'hindi.eval_sentences': 120},
-}
+             'tracking.tensorboard': False, 'hindi.eval_sentences': 120}}
 
 # %% ../../nbs/44_hindi_experiment.ipynb #c072d9c4
 def hindi_config(path: str | Path | None = None, # a configs/hindi/*.yaml file (optional)
@@ -76,13 +78,10 @@ def _corpus(cfg: HindiExperimentConfig, run) -> Path:
     prepare_corpus(d, recs, words=h.words, seed=cfg.seed)
     return Path(d)
 
-# %% ../../nbs/44_hindi_experiment.ipynb #bf5b28be
-def _tokenizer(h: HindiSection, train: list[str], run):
-    "The config's tokenizer: loaded from `tokenizer_dir` (trained once per batch), else trained on `train`."
-    # Why once per batch: BPE and WordPiece training in the `tokenizers` library breaks ties differently from run to
-    # run, so two jobs that each train "the same" tokenizer can get slightly different vocabularies.
-    if h.tokenizer_dir is None: return train_tokenizer(h.tokenizer, train, h.vocab_size, run.path('tokenizer'))
-    d = Path(h.tokenizer_dir) / h.tokenizer if (Path(h.tokenizer_dir) / h.tokenizer).is_dir() else Path(h.tokenizer_dir)
+def _tokenizer(h: HindiSection, corpus: Path, run):
+    "The config's tokenizer: from `tokenizer_dir` if given, else the corpus's stored one (`tokenizer_store`)."
+    d = Path(h.tokenizer_dir) if h.tokenizer_dir else tokenizer_store(corpus, h.tokenizer, h.vocab_size)
+    if h.tokenizer_dir and (d / h.tokenizer).is_dir(): d = d / h.tokenizer
     tok = load_tokenizer(d)
     if len(tok) != h.vocab_size:
         raise LMRError(f'{d}: tokenizer has {len(tok)} entries, but hindi.vocab_size is {h.vocab_size}')
@@ -102,6 +101,20 @@ def _trainer(cfg, run, tok, train, valid, progress):
                    order=curriculum_order(h.curriculum))
 
 # %% ../../nbs/44_hindi_experiment.ipynb #8dcf1687
+def _evaluate(model, tok, h: HindiSection, test: list[str], run, progress: bool) -> dict:
+    "Bits per character on the test split (per piece in `test_nll.csv`) and, with pairs, minimal-pair accuracy."
+    docs = char_nll_docs(model, tok, test[:h.eval_sentences], progress=progress)
+    docs.to_csv(run.path('test_nll.csv'), index=False)
+    npc = float(docs.nll.sum() / docs.chars.sum())
+    out = {'bits_per_char': npc / LN2, 'ppl_per_char': float(np.exp(npc)), 'pseudo_ppl': is_masked_lm(model)}
+    if h.pairs:
+        sc = pair_scores(model, tok, read_pairs(h.pairs, h.pair_fields), progress=progress); acc = pair_accuracy(sc)
+        sc.to_csv(run.path('minimal_pairs.csv'), index=False)
+        acc.to_csv(run.path('minimal_pair_accuracy.csv'), index=False)
+        out.update({f'mp_{p}': a for p, a in zip(acc.phenomenon, acc.accuracy)})
+    return out
+
+# %% ../../nbs/44_hindi_experiment.ipynb #75e220e1
 def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
               run_dir: str | Path, # where the `Run` goes (created)
               progress: bool = False) -> dict: # tqdm bars
@@ -110,24 +123,39 @@ def run_hindi(cfg: HindiExperimentConfig, # the experiment (`hindi_config`)
     run = Run.create(run_dir, config=cfg, seed=cfg.seed, tensorboard=cfg.tracking.tensorboard)
     corpus = _corpus(cfg, run)
     train, valid, test = (read_sentences(corpus, s) for s in ('train', 'valid', 'test'))
-    tok = _tokenizer(h, train, run)
+    tok = _tokenizer(h, corpus, run)
     ta = analyse_tokenizer(tok, valid)
     atomic_write_json(run.path('tokenizer_analysis.json'), ta)
     t = _trainer(cfg, run, tok, train, valid, progress)
-    fit = t.fit()
+    t1 = time.time(); fit = t.fit(); t2 = time.time()
     model = t.unwrapped().eval()
     model.save_pretrained(run.path('model')); tok.save_pretrained(run.path('model'))
-    ev = char_perplexity(model, tok, test[:h.eval_sentences], progress=progress)
     summary = {'arch': h.arch, 'size': h.size, 'tokenizer': h.tokenizer, 'curriculum': h.curriculum,
                'vocab_size': h.vocab_size, 'train_sentences': len(train), 'params': fit['total_params'],
                'steps': fit['steps'], 'valid_loss': fit.get('valid_loss'),
-               **{f'tok_{k}': ta[k] for k in ('fertility', 'split_share', 'suffix_split_off')},
-               **{k: ev[k] for k in ('bits_per_char', 'ppl_per_char')}, 'pseudo_ppl': ev['pseudo']}
-    if h.pairs:
-        sc = pair_scores(model, tok, read_pairs(h.pairs)); acc = pair_accuracy(sc)
-        sc.to_csv(run.path('minimal_pairs.csv'), index=False)
-        acc.to_csv(run.path('minimal_pair_accuracy.csv'), index=False)
-        summary.update({f'mp_{p}': a for p, a in zip(acc.phenomenon, acc.accuracy)})
-    summary['elapsed_s'] = time.time() - t0
+               **{f'tok_{k}': ta[k] for k in ('fertility', 'split_share', 'suffix_split_off', 'unk_rate')},
+               **_evaluate(model, tok, h, test, run, progress)}
+    summary.update(train_s=t2 - t1, eval_s=time.time() - t2, elapsed_s=time.time() - t0)
     run.finish(**summary)
     return summary
+
+# %% ../../nbs/44_hindi_experiment.ipynb #5c5eb35a
+def score_run(run: str | Path, # a run directory (with `model/`) or a saved model folder
+              pairs: str | Path, # a .tsv, .csv or .jsonl file of minimal pairs
+              fields: dict | None = None, # our name -> the file's column (`read_pairs`)
+              out: str | Path | None = None, # where the tables go (default: the run directory)
+              batch_size: int = 32, # sentences (causal) or masked copies (masked) per forward pass
+              progress: bool = False, # a tqdm bar over the batches
+             ) -> dict:
+    "`{'accuracy', 'scores', 'unk_rate', 'files'}` of the run's model on `pairs`; writes `pairs-<name>[-accuracy].csv`."
+    df = read_pairs(pairs, fields)
+    md = model_dir(run)
+    model, tok = load_model(md).eval(), load_tokenizer(md)
+    sc = pair_scores(model, tok, df, batch_size, progress=progress)
+    acc = pair_accuracy(sc)
+    out = Path(out) if out is not None else Path(run)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / f'pairs-{Path(pairs).stem}.csv', out / f'pairs-{Path(pairs).stem}-accuracy.csv']
+    sc.to_csv(files[0], index=False); acc.to_csv(files[1], index=False)
+    unk = analyse_tokenizer(tok, [*df.good, *df.bad])['unk_rate']
+    return {'accuracy': acc, 'scores': sc, 'unk_rate': unk, 'files': files}

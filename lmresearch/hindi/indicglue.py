@@ -71,7 +71,6 @@ class IndicGlueTask:
 # %% ../../nbs/46_hindi_indicglue.ipynb #0e67d21f
 class _RowError(ValueError): pass
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #cb56f808
 def _text(raw: dict, key: str) -> str:
     if key not in raw or raw[key] is None:
         raise _RowError(f'missing field {key!r} (fields: {", ".join(map(str, raw))})')
@@ -79,7 +78,6 @@ def _text(raw: dict, key: str) -> str:
     if not isinstance(v, str): raise _RowError(f'field {key!r} is {type(v).__name__}, expected text')
     return v
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #c571c73f
 def _choice(raw: dict, key: str, allowed: dict, labelled: bool):
     "The label name `allowed[value]` of field `key`; None in an unlabelled split when the field is absent or empty."
     v = raw.get(key)
@@ -126,14 +124,9 @@ def _cloze_row(raw, labelled):
     if answer not in opts: raise _RowError(f"field 'answer': {answer!r} is not one of the options {opts}")
     before, rest = q.split(MASK, 1)
     m = _SENT_END.search(rest)
-    return Example(
-        '',
-        f'option{opts.index(answer) + 1}',
-        context=before,
-        options=tuple(opts),
-        after=rest[: m.end()] if m else rest,
-        meta={'title': raw.get('title'), 'category': raw.get('category')},
-    )
+    meta = {'title': raw.get('title'), 'category': raw.get('category')}
+    return Example('', f'option{opts.index(answer) + 1}', context=before, options=tuple(opts),
+                   after=rest[:m.end()] if m else rest, meta=meta)
 
 # %% ../../nbs/46_hindi_indicglue.ipynb #2c97de90
 WNLI_LABELS = {'0': 'not_entailment', '1': 'entailment'}   # GLUE's WNLI coding
@@ -212,7 +205,6 @@ def _json(path: Path, text: str):
     except json.JSONDecodeError as e:
         raise IndicGlueError(f'{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})') from None
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #9f6f4792
 def _object_items(path: Path, items, what: str) -> Iterator[tuple[str, dict]]:
     if not isinstance(items, list): raise IndicGlueError(f'{path}: expected {what}, got a JSON {type(items).__name__}')
     for i, raw in enumerate(items):
@@ -220,7 +212,7 @@ def _object_items(path: Path, items, what: str) -> Iterator[tuple[str, dict]]:
             raise IndicGlueError(f'{path} item {i}: expected an object, got {type(raw).__name__}')
         yield f'{path} item {i}', raw
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #db30e843
+# %% ../../nbs/46_hindi_indicglue.ipynb #9f6f4792
 def _raw_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
     "`(where, fields)` for each row of a released file."
     text = read_text(path)
@@ -232,13 +224,11 @@ def _raw_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
             raise IndicGlueError(f"{path}: expected a JSON object with a 'cloze_data' array")
         yield from _object_items(path, data['cloze_data'], "a 'cloze_data' array of objects")
     elif fmt == 'jsonl':
-        for i, line in enumerate(text.split('\n'), 1):
-            if not line.strip(): continue
-            try: raw = json.loads(line)
-            except json.JSONDecodeError as e: raise IndicGlueError(f'{path}:{i}: not valid JSON ({e.msg})') from None
-            if not isinstance(raw, dict):
-                raise IndicGlueError(f'{path}:{i}: expected an object, got {type(raw).__name__}')
-            yield f'{path}:{i}', raw
+        from lmresearch.tracking import TrackingError, read_jsonl
+        try: rows = read_jsonl(path)
+        except TrackingError as e: raise IndicGlueError(str(e)) from None
+        lines = [i for i, l in enumerate(text.split('\n'), 1) if l.strip()]
+        yield from ((f'{path}:{i}', raw) for i, raw in zip(lines, rows))
     else: raise LMRError(f'unknown IndicGLUE file format {fmt!r}')
 
 # %% ../../nbs/46_hindi_indicglue.ipynb #1fd0ebb6
@@ -262,14 +252,13 @@ def missing_files(folder: str | Path, task: str | IndicGlueTask) -> list[Path]:
     t = get_task(task)
     return [p for s, p in t.paths(folder).items() if s in required_splits(t) and not p.is_file()]
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #5b671b4b
+# %% ../../nbs/46_hindi_indicglue.ipynb #d7207910
 def _absent(folder: Path, t: IndicGlueTask, missing: Sequence[Path]) -> IndicGlueError:
     want = ', '.join(f'{t.folder}/{f}' for f in t.files.values())
     return IndicGlueError(f'{t.name} ({t.title}): missing {", ".join(map(str, missing))}. IndicGLUE data does not '
                           f"ship: extract the release's {t.archive} archive ({RELEASE}) into {folder}, so that it "
                           f'holds {want}')
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #12475db4
 def _no_folder(folder: Path) -> IndicGlueError:
     return IndicGlueError(f'{folder}: no such folder. IndicGLUE data does not ship: extract the release archives '
                           f'({RELEASE}) into one folder and pass that folder')
@@ -360,11 +349,8 @@ def _option_parts(tok, ex: Example, cap: int, reserve: int, side: str):
     out = []
     for o in ex.options:
         s = _norm(o + ex.after)
-        enc = (
-            tok(s, add_special_tokens=False, return_offsets_mapping=True)
-            if s
-            else {'input_ids': [], 'offset_mapping': []}
-        )
+        enc = tok(s, add_special_tokens=False, return_offsets_mapping=True) if s else {'input_ids': [],
+                                                                                     'offset_mapping': []}
         ids = enc['input_ids'][:cap - reserve]
         room = cap - reserve - len(ids)
         c = (ctx[:room] if side == 'start' else ctx[max(len(ctx) - room, 0):]) if room > 0 else []
@@ -526,7 +512,6 @@ def evaluate_indicglue(model, # a trained causal or masked LM
 SUMMARY_COLUMNS = ['task', 'kind', 'eval_split', 'train_examples', 'eval_examples', 'accuracy', 'macro_f1',
                    'weighted_f1', 'baseline', 'baseline_kind']
 
-# %% ../../nbs/46_hindi_indicglue.ipynb #956fcb84
 def indicglue_run(run: str | Path, # a run directory (`lmr hindi train`, a batch job's `run/`) or a model folder
                   data: str | Path, # the data folder (release archives extracted)
                   tasks: Sequence[str] | None = None, # default: every task whose files are present
@@ -548,14 +533,9 @@ def indicglue_run(run: str | Path, # a run directory (`lmr hindi train`, a batch
            'not_evaluated': absent}
     out = Path(out) if out is not None else run
     atomic_write_json(out / 'indicglue.json', res)
-    atomic_write_text(
-        out / 'indicglue.md',
-        f'# IndicGLUE (Hindi): {md}\n\n'
-        + table_to_markdown(summary[SUMMARY_COLUMNS])
-        + '\n'
-        + ''.join(f'- {r["task"]}: {r["method"]}\n' for r in res['tasks'])
-        + '\n## Per class\n\n'
-        + table_to_markdown(per_class)
-        + ''.join(f'\nNot evaluated: {v}\n' for v in absent.values()),
-    )
+    md_text = (f'# IndicGLUE (Hindi): {md}\n\n' + table_to_markdown(summary[SUMMARY_COLUMNS]) + '\n'
+               + ''.join(f'- {r["task"]}: {r["method"]}\n' for r in res['tasks'])
+               + '\n## Per class\n\n' + table_to_markdown(per_class)
+               + ''.join(f'\nNot evaluated: {v}\n' for v in absent.values()))
+    atomic_write_text(out / 'indicglue.md', md_text)
     return {**res, 'summary': summary, 'per_class_table': per_class}

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/42_hindi_model.ipynb #5ce8ee45
 from __future__ import annotations
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -37,7 +38,10 @@ def build_model(arch: str, # 'gpt2', 'llama' or 'bert'
     m = build_tiny(arch, vocab_size=len(tok), positions=positions, seed=seed, pad_token_id=pad_token_id(tok),
                    **ids, **SIZES[size])
     if gradient_checkpointing:   # transformers 5 renamed it; fall back for older versions
-        (getattr(m, 'activation_checkpointing_enable', None) or m.gradient_checkpointing_enable)()
+        import warnings
+        with warnings.catch_warnings():   # transformers 5's new name still calls the old one and warns about it
+            warnings.filterwarnings('ignore', '`gradient_checkpointing_enable` is deprecated', FutureWarning)
+            (getattr(m, 'activation_checkpointing_enable', None) or m.gradient_checkpointing_enable)()
     return m.train()
 
 # %% ../../nbs/42_hindi_model.ipynb #1603a5a9
@@ -47,6 +51,11 @@ def describe_model(arch: str, size: str, model) -> str:
     return f"{arch}-{size}: {s['layers']} layers x {s['width']} wide, {count_parameters(model)['total']:,} parameters"
 
 # %% ../../nbs/42_hindi_model.ipynb #504f8777
+@functools.lru_cache(maxsize=8)
+def _normal_ids(vocab_size: int, special: frozenset) -> np.ndarray:
+    "The ids below `vocab_size` that are not special (random replacements are drawn from them), computed once."
+    return np.setdiff1d(np.arange(vocab_size), sorted(special))
+
 def mlm_mask(
     ids: Sequence[int], # token ids of one example
     special: set, # ids never chosen (pad, bos, eos, cls, sep, mask)
@@ -66,9 +75,8 @@ def mlm_mask(
     labels[chosen] = ids[chosen]
     r = rng.random(len(chosen))
     inp[chosen[r < 0.8]] = mask_id
-    normal = np.setdiff1d(np.arange(vocab_size), list(special))
     rnd = chosen[(r >= 0.8) & (r < 0.9)]
-    inp[rnd] = rng.choice(normal, len(rnd))
+    if len(rnd): inp[rnd] = rng.choice(_normal_ids(vocab_size, frozenset(special)), len(rnd))
     return inp.tolist(), labels.tolist()
 
 # %% ../../nbs/42_hindi_model.ipynb #0dd749c5
