@@ -16,7 +16,7 @@ def one(a) -> dict:
     from lmresearch.elm.data import read_split
     from lmresearch.elm.train import elm_config, build_elm, task_examples
     from lmresearch.elm.model import collate_elm
-    from lmresearch.elm.eval import generate_summaries
+    from lmresearch.elm.evaluate import generate_summaries
     cfg = elm_config('cpu', a.data,
                      overrides={'model.name': a.lm, 'model.dtype': a.dtype, 'elm.text_drift_weight': a.drift,
                                                 'elm.contrastive_weight': 0.05})

@@ -41,7 +41,7 @@ def format_info(info: dict) -> str:
 
 # %% ../nbs/90_cli.ipynb #d319eb1c
 FIGURE_MODULES = ['lmresearch.demo', 'lmresearch.ilm.analysis', 'lmresearch.domains.analysis',   # they register
-                  'lmresearch.hindi.analysis', 'lmresearch.elm.experiment']                  # thesis figures
+                  'lmresearch.hindi.analysis', 'lmresearch.elm.analysis']                    # thesis figures
 LINE_CLIS = ['lmresearch.ilm.cli', 'lmresearch.domains.cli',                          # modules with
              'lmresearch.hindi.cli', 'lmresearch.elm.cli']                             # add_commands()
 

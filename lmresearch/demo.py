@@ -100,7 +100,7 @@ class LineReport:
 # %% ../nbs/11_demo.ipynb #a051d743
 LINES: dict[str, str] = {   # research line -> the module holding its `demo()` and `study()`, in the order they run
     'ilm': 'lmresearch.ilm.analysis', 'domains': 'lmresearch.domains.analysis',
-    'hindi': 'lmresearch.hindi.analysis', 'elm': 'lmresearch.elm.experiment'}
+    'hindi': 'lmresearch.hindi.analysis', 'elm': 'lmresearch.elm.analysis'}
 KINDS = {'demo': 'pipeline check', 'study': 'CPU study'}   # what `lmr demo` and `lmr study` run of each line
 
 def line_function(name: str, # a research line in `LINES`

@@ -1,5 +1,7 @@
-"""ELM line: data validation (file and line in every error), filter remapping, drift-term gradient, the search with two
-workers on one storage and a failed trial recorded while it goes on, and the CLI's search with two workers and resume."""
+"""ELM line: data validation (file and line in every error), filter remapping, build fractions, ids and truncation,
+drift-term gradient, pruning after the warm-up, the search with two workers on one storage
+and a failed trial recorded while it goes on, the CLI's search with two workers and resume (also from another working
+folder), and a non-zero exit when every trial fails."""
 import json, os, textwrap
 from pathlib import Path
 
@@ -110,4 +112,70 @@ def test_elm_search_cli_two_workers_resume(data, tmp_path):
     st = optuna.load_study(study_name='s', storage=db)
     assert [t.number for t in st.trials] == [0, 1, 2] and all(t.state.name == 'COMPLETE' for t in st.trials)
     assert len({Path(t.user_attrs['run_dir']) for t in st.trials}) == 3
-    assert json.loads((tmp_path / 'out' / 'search' / 'best_params.json').read_text())['trial'] in (0, 1, 2)
+    assert json.loads((tmp_path / 'out' / 'best_params.json').read_text())['trial'] in (0, 1, 2)
+
+
+def test_build_test_only_with_ids_and_truncation(tmp_path):
+    from lmresearch.elm.data import encoder_lengths, read_pairs
+    info = build(PQ, tmp_path / 'held', 'CONTEXTS', 'LONG_ANSWER', valid=0, test=1, max_pairs=8, progress=False)
+    assert info['counts'] == {'train': 0, 'valid': 0, 'test': 8}
+    assert sorted(f.name for f in (tmp_path / 'held').glob('*_synthesis.jsonl')) == ['test_synthesis.jsonl']
+    pairs = read_pairs(PQ, 'CONTEXTS', 'LONG_ANSWER', max_pairs=8)
+    rows, _ = read_split(tmp_path / 'held', 'test')
+    assert [r['id'] for r in rows] == [p['id'] for p in pairs]                  # PubMed ids, in file order
+    assert info['truncated'] == sum(n > 256 for n in encoder_lengths([p['text'] for p in pairs])) > 0
+    with pytest.raises(ElmDataError, match='valid=0.5 test=0.6'):
+        build(PQ, tmp_path / 'bad', 'CONTEXTS', 'LONG_ANSWER', valid=0.5, test=0.6, max_pairs=8, progress=False)
+
+
+def test_pruned_below_median_after_warmup(tmp_path):
+    from lmresearch.search import open_study
+    from lmresearch.elm.experiment import make_reporter
+    st = open_study('p', f'sqlite:///{tmp_path}/p.db', n_startup_trials=1, n_warmup_steps=2)
+    def run(values):
+        def obj(trial):
+            rep = make_reporter(trial)
+            for i, v in enumerate(values): rep({'valid_composite': v}, step=100 * i)
+            return values[-1]
+        st.optimize(obj, n_trials=1)
+        return st.trials[-1]
+    assert run([0.5, 0.5, 0.5, 0.5]).state.name == 'COMPLETE'
+    t = run([0.1, 0.1, 0.1, 0.1])
+    assert t.state.name == 'PRUNED' and max(t.intermediate_values) == 2       # two reports of warm-up, then pruned
+    assert run([0.1, 0.1, 0.4, 0.9]).state.name == 'PRUNED'                    # below at report 2, though it would rise
+    assert run([0.1, 0.2, 0.6, 0.6]).state.name == 'COMPLETE'                  # low only during the warm-up
+
+
+def _cli():
+    import argparse
+    from lmresearch.elm.cli import add_commands
+    p = argparse.ArgumentParser(); add_commands(p.add_subparsers(dest='command'))
+    return p
+
+
+def test_search_resumes_from_another_folder(data, tmp_path, monkeypatch):
+    import shutil, optuna
+    (tmp_path / 'a').mkdir(); (tmp_path / 'b' / 'c').mkdir(parents=True)
+    shutil.copytree(data, tmp_path / 'built')
+    p, db = _cli(), f'sqlite:///{tmp_path}/elm.db'
+    monkeypatch.chdir(tmp_path / 'a')
+    a = p.parse_args(f'elm search --study s --storage {db} --trials 1 --data-dir ../built --out out --preset tiny '
+                     '--set train.max_steps=1 --set train.eval_every=1 --set elm.eval_examples=1 '
+                     '--set elm.max_new_tokens=2'.split())
+    assert a.fn(a) == 0
+    monkeypatch.chdir(tmp_path / 'b' / 'c')                                     # ../built is elsewhere from here
+    a = p.parse_args(f'elm search --study s --storage {db} --trials 1 --resume'.split())
+    assert a.fn(a) == 0
+    st = optuna.load_study(study_name='s', storage=db)
+    assert [t.state.name for t in st.trials] == ['COMPLETE', 'COMPLETE']
+    assert st.user_attrs['elm']['data_dir'] == str(tmp_path / 'built')
+    assert (tmp_path / 'a' / 'out' / 'trials.csv').is_file()
+
+
+def test_search_whose_trials_all_fail_exits_non_zero(data, tmp_path, capsys):
+    from lmresearch.cli import main
+    rc = main(f'elm search --study s --storage sqlite:///{tmp_path}/elm.db --trials 2 --data-dir {data} '
+              f'--out {tmp_path}/out --preset tiny --set elm.embedding_dim=768'.split())
+    assert rc != 0
+    assert 'all 2 trials of this call failed' in capsys.readouterr().err
+    assert (tmp_path / 'out' / 'trials.csv').is_file()                          # the table says why

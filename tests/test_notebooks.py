@@ -68,3 +68,33 @@ def test_kernelspec_tool_adds_it_and_nbdev_clean_keeps_it(tmp_path):
     assert nb.read_bytes() == before
     spec = json.loads(before)['metadata']['kernelspec']
     assert spec == {'display_name': 'lmresearch', 'language': 'python', 'name': 'lmresearch'}
+
+
+def parameter_warnings(path: Path) -> list[str]:
+    "papermill's warnings on the parameters cell of notebook `path` (a line it cannot parse is not seen as a parameter)."
+    import logging, papermill as pm
+    got = []
+    class Keep(logging.Handler):
+        def emit(self, r): got.append(r.getMessage())
+    log, h = logging.getLogger('papermill'), Keep(level=logging.WARNING)
+    log.addHandler(h)
+    try: pm.inspect_notebook(str(path))
+    finally: log.removeHandler(h)
+    return got
+
+
+def test_parameter_rule_finds_an_unparsable_line(tmp_path):
+    "An '=' inside a parameter's comment breaks papermill's parser: the line is dropped with a warning."
+    nb = json.loads((ROOT / 'tests' / 'notebooks' / 'toy.ipynb').read_text())
+    nb['cells'].insert(0, {'id': 'params', 'cell_type': 'code', 'source': "n = 3  # docs kept; 0 = all\nm = 2  # docs kept, 0 for all",
+                           'metadata': {'tags': ['parameters']}, 'outputs': [], 'execution_count': None})
+    (tmp_path / 'p.ipynb').write_text(json.dumps(nb))
+    got = parameter_warnings(tmp_path / 'p.ipynb')
+    assert len(got) == 1 and "line 1 'n = 3" in got[0], got
+
+
+def test_experiment_parameters_parse_in_papermill():
+    "Every line of each experiment notebook's parameters cell is a parameter papermill sees (no '=' in a comment)."
+    bad = [f'{p.relative_to(ROOT)}: {w}' for p in sorted((ROOT / 'nbs' / 'experiments').glob('*.ipynb'))
+           for w in parameter_warnings(p)]
+    assert not bad, f'{len(bad)} parameter lines papermill cannot parse:\n' + '\n'.join(bad)

@@ -11,12 +11,15 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..core import LMRError, atomic_write, atomic_write_json, atomic_save_safetensors, load_safetensors
-from ..data import read_records, split_assignment
+from ..core import (LMRError, atomic_write, atomic_write_json, atomic_save_safetensors, load_safetensors,
+                             stable_fraction)
+from ..data import read_records
+from ..tracking import read_jsonl
 
 # %% auto #0
 __all__ = ['SPLITS', 'FIELDS', 'OPTIONAL', 'DEFAULT_TEMPLATE', 'ElmDataError', 'load_encoder', 'pool', 'sentence_embeddings',
-           'write_split', 'build', 'read_source_texts', 'read_split', 'filter_tasks']
+           'read_pairs', 'split_names', 'encoder_lengths', 'write_jsonl', 'write_split', 'build', 'read_source_texts',
+           'read_split', 'filter_tasks']
 
 # %% ../../nbs/50_elm_data.ipynb #eeeabf67
 class ElmDataError(LMRError):
@@ -25,7 +28,7 @@ class ElmDataError(LMRError):
 # %% ../../nbs/50_elm_data.ipynb #1911439b
 SPLITS: tuple[str, ...] = ('train', 'valid', 'test')
 FIELDS: tuple[str, ...] = ('task_type', 'input_prompt_template', 'embedding_index', 'target_text')   # required
-OPTIONAL: tuple[str, ...] = ('variation', 'temperature', 'top_p', 'token_count')
+OPTIONAL: tuple[str, ...] = ('variation', 'temperature', 'top_p', 'token_count', 'id')
 
 @functools.lru_cache(maxsize=2)
 def load_encoder(name: str = 'minilm-l6'): # a zoo name, a local folder or a hub id in the local cache
@@ -41,7 +44,8 @@ def load_encoder(name: str = 'minilm-l6'): # a zoo name, a local folder or a hub
 # %% ../../nbs/50_elm_data.ipynb #fee07095
 def pool(hidden: torch.Tensor, # (batch, length, width) last hidden states
          mask: torch.Tensor, # (batch, length) attention mask, 1 = token
-         pooling: str = 'mean') -> torch.Tensor: # 'mean' over tokens or the 'last' token
+         pooling: str = 'mean' # 'mean' over tokens or the 'last' token
+        ) -> torch.Tensor:
     "Sentence vectors (batch, width), L2-normalised."
     m = mask.to(hidden.dtype).unsqueeze(-1)
     if pooling == 'mean': v = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
@@ -51,13 +55,12 @@ def pool(hidden: torch.Tensor, # (batch, length, width) last hidden states
 
 # %% ../../nbs/50_elm_data.ipynb #a67738ea
 @torch.no_grad()
-def sentence_embeddings(
-    texts: Sequence[str], # the texts to embed
-    encoder: str = 'minilm-l6', # see `load_encoder`
-    batch_size: int = 32, # texts per forward pass
-    pooling: str = 'mean', # see `pool`
-    progress: bool = False, # show a tqdm bar
-) -> torch.Tensor:
+def sentence_embeddings(texts: Sequence[str], # the texts to embed
+                        encoder: str = 'minilm-l6', # see `load_encoder`
+                        batch_size: int = 32, # texts per forward pass
+                        pooling: str = 'mean', # see `pool`
+                        progress: bool = False # show a tqdm bar
+                       ) -> torch.Tensor:
     "Normalised sentence embeddings (len(texts), dim) in fp32, by the frozen `encoder`."
     tok, model = load_encoder(encoder)
     out = []
@@ -69,98 +72,142 @@ def sentence_embeddings(
 # %% ../../nbs/50_elm_data.ipynb #4499f076
 DEFAULT_TEMPLATE = 'Summary:'   # what the LM reads after the soft tokens
 
-def _atomic_jsonl(path: Path, rows: Sequence[dict]):
+def read_pairs(pairs: str | Path, # a file `data.read_records` reads, with one (text, summary) pair per record
+               text_field: str = 'text', # the field embedded
+               summary_field: str = 'summary', # the target
+               id_field: str = 'id', # the field naming each pair; without it, the record's place in the file
+               max_pairs: int | None = None, # keep the first N usable pairs
+               max_summary_words: int | None = None # drop pairs with longer summaries
+              ) -> list[dict]:
+    "The usable pairs, in file order: `{'id', 'text', 'summary'}`, both texts non-empty."
+    recs = read_records(pairs, text_column=text_field)
+    if recs and summary_field not in recs[0].meta:
+        raise ElmDataError(f'{pairs}: no field {summary_field!r} (fields: {sorted(recs[0].meta)})')
+    out = []
+    for r in recs:
+        s = str(r.meta.get(summary_field) or '').strip()
+        if not r.text.strip() or not s or (max_summary_words and len(s.split()) > max_summary_words): continue
+        out.append({'id': str(r.meta.get(id_field, r.source.split('#', 1)[-1])), 'text': r.text, 'summary': s})
+    out = out[:max_pairs] if max_pairs else out
+    if not out: raise ElmDataError(f'{pairs}: no usable (text, summary) pairs')
+    return out
+
+# %% ../../nbs/50_elm_data.ipynb #ed1a7395
+def split_names(keys: Sequence[str], # one key per pair (its text)
+                valid: float = 0.1, # share of validation pairs
+                test: float = 0.1, # share of test pairs; valid + test <= 1, the rest is train
+                seed: int = 0 # seed of the hash
+               ) -> list[str]:
+    "The split of each key: 'test' below `test`, 'valid' below `test + valid`, else 'train' (stable hash)."
+    if not (0 <= valid <= 1 and 0 <= test <= 1 and valid + test <= 1):
+        raise ElmDataError(f'split fractions valid={valid} test={test}: each in [0, 1], with a sum of at most 1')
+    fr = [stable_fraction(seed, str(k)) for k in keys]
+    return ['test' if f < test else 'valid' if f < test + valid else 'train' for f in fr]
+
+# %% ../../nbs/50_elm_data.ipynb #bd878531
+def encoder_lengths(texts: Sequence[str], # the texts
+                    encoder: str = 'minilm-l6' # see `load_encoder`
+                   ) -> list[int]:
+    "Word pieces of each text under the encoder's tokenizer (special tokens included), before truncation."
+    tok, _ = load_encoder(encoder)
+    return [len(x) for x in tok(list(texts), verbose=False)['input_ids']] if len(texts) else []
+
+# %% ../../nbs/50_elm_data.ipynb #2887e849
+def write_jsonl(path: Path, # the file (written atomically)
+                rows: Sequence[dict] # one JSON object per line
+               ) -> Path:
+    "Write `rows` as JSON Lines, UTF-8 kept as is."
     with atomic_write(path) as f:
         for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
+    return Path(path)
 
-# %% ../../nbs/50_elm_data.ipynb #7a877d98
-def write_split(
-    out: str | Path, # folder of the JSONL files
-    split: str, # train, valid or test
-    rows: Sequence[dict], # tasks (their `embedding_index` points into `embeddings`)
-    embeddings: torch.Tensor, # (n, dim) matrix
-    emb_dir: str | Path | None = None, # folder of the safetensors (default: `out`)
-) -> None:
+# %% ../../nbs/50_elm_data.ipynb #2053cf68
+def write_split(out: str | Path, # folder of the JSONL files
+                split: str, # train, valid or test
+                rows: Sequence[dict], # tasks (their `embedding_index` points into `embeddings`)
+                embeddings: torch.Tensor, # (n, dim) matrix
+                emb_dir: str | Path | None = None # folder of the safetensors (default: `out`)
+               ) -> None:
     "Write `{split}_synthesis.jsonl` and `{split}_embeddings.safetensors` atomically."
     out, emb_dir = Path(out), Path(emb_dir or out)
     out.mkdir(parents=True, exist_ok=True); emb_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_safetensors({'embeddings': embeddings.float().contiguous()},
                             emb_dir / f'{split}_embeddings.safetensors')
-    _atomic_jsonl(out / f'{split}_synthesis.jsonl', rows)
+    write_jsonl(out / f'{split}_synthesis.jsonl', rows)
 
-# %% ../../nbs/50_elm_data.ipynb #9c7c7dd3
-def build(
-    pairs: str | Path, # a file `data.read_records` reads, with one (text, summary) pair per record
-    out: str | Path, # output folder (JSONL and safetensors)
-    text_field: str = 'text', # the field embedded
-    summary_field: str = 'summary', # the target
-    encoder: str = 'minilm-l6', # frozen sentence encoder (see `load_encoder`)
-    template: str = DEFAULT_TEMPLATE, # input_prompt_template of every task
-    valid: float = 0.1, # share of pairs for validation (stable hash of the text)
-    test: float = 0.1, # share of pairs for test; the rest is train
-    seed: int = 0, # seed of the split
-    max_pairs: int | None = None, # keep the first N usable pairs
-    max_summary_words: int | None = None, # drop pairs with longer summaries
-    pooling: str = 'mean', # how token states become one vector: 'mean' or 'last' (see `pool`)
-    progress: bool = True, # a tqdm bar over the embedding batches
-) -> dict:
-    """Embed the texts of (text, summary) pairs and write the ELM format per split; returns the counts (also
-    `build.json`)."""
+# %% ../../nbs/50_elm_data.ipynb #a46b8f37
+def build(pairs: str | Path, # a file of (text, summary) pairs (see `read_pairs`)
+          out: str | Path, # output folder (JSONL and safetensors)
+          text_field: str = 'text', # the field embedded
+          summary_field: str = 'summary', # the target
+          encoder: str = 'minilm-l6', # frozen sentence encoder (see `load_encoder`)
+          template: str = DEFAULT_TEMPLATE, # input_prompt_template of every task
+          valid: float = 0.1, # share of pairs for validation (see `split_names`)
+          test: float = 0.1, # share of pairs for test; the rest is train (valid=0, test=1: a test-only set)
+          seed: int = 0, # seed of the split
+          max_pairs: int | None = None, # keep the first N usable pairs
+          max_summary_words: int | None = None, # drop pairs with longer summaries
+          pooling: str = 'mean', # how token states become one vector: 'mean' or 'last' (see `pool`)
+          id_field: str = 'id', # the field naming each pair (see `read_pairs`)
+          progress: bool = True # a tqdm bar over the embedding batches
+         ) -> dict:
+    "Embed the texts of (text, summary) pairs and write the ELM format per split; returns what `build.json` holds."
     t0 = time.time()
-    recs = read_records(pairs, text_column=text_field)
-    if recs and summary_field not in recs[0].meta:
-        raise ElmDataError(f'{pairs}: no field {summary_field!r} (fields: {sorted(recs[0].meta)})')
-    ok = [(r.text, str(r.meta.get(summary_field) or '').strip()) for r in recs]
-    ok = [(t, s) for t,
-          s in ok if t.strip() and s and (max_summary_words is None or len(s.split()) <= max_summary_words)]
-    ok = ok[:max_pairs] if max_pairs else ok
-    if not ok: raise ElmDataError(f'{pairs}: no usable (text, summary) pairs')
-    names = split_assignment([t for t, _ in ok], valid, test, seed)
-    counts = {}
+    ok = read_pairs(pairs, text_field, summary_field, id_field, max_pairs, max_summary_words)
+    names = split_names([p['text'] for p in ok], valid, test, seed)
+    limit = load_encoder(encoder)[0].model_max_length
+    counts, cut = {}, {}
     for sp in SPLITS:
         part = [p for p, n in zip(ok, names) if n == sp]
-        emb = sentence_embeddings([t for t, _ in part], encoder, pooling=pooling, progress=progress)
-        rows = [{'task_type': 'summary', 'input_prompt_template': template, 'embedding_index': i, 'target_text': s,
-                 'token_count': len(s.split())} for i, (_, s) in enumerate(part)]
-        write_split(out, sp, rows, emb); counts[sp] = len(rows)
-        _atomic_jsonl(Path(out) / f'{sp}_sources.jsonl',
-                      [{'embedding_index': i, 'text': t} for i, (t, _) in enumerate(part)])
+        counts[sp] = len(part)
+        if not part: continue                                       # an empty split writes no files
+        emb = sentence_embeddings([p['text'] for p in part], encoder, pooling=pooling, progress=progress)
+        rows = [{'task_type': 'summary', 'input_prompt_template': template, 'embedding_index': i,
+                 'target_text': p['summary'], 'token_count': len(p['summary'].split()), 'id': p['id']}
+                for i, p in enumerate(part)]
+        write_split(out, sp, rows, emb)
+        write_jsonl(Path(out) / f'{sp}_sources.jsonl',
+                    [{'embedding_index': i, 'id': p['id'], 'text': p['text']} for i, p in enumerate(part)])
+        cut[sp] = sum(n > limit for n in encoder_lengths([p['text'] for p in part], encoder))
     info = {'pairs': str(pairs), 'text_field': text_field, 'summary_field': summary_field, 'encoder': encoder,
-            'dim': int(emb.shape[1]), 'counts': counts, 'seed': seed, 'seconds': round(time.time() - t0, 1)}
+            'dim': int(emb.shape[1]), 'counts': counts, 'truncated': sum(cut.values()), 'truncated_by_split': cut,
+            'encoder_max_tokens': limit, 'valid': valid, 'test': test, 'seed': seed,
+            'seconds': round(time.time() - t0, 1)}
     atomic_write_json(Path(out) / 'build.json', info)
     return info
 
-# %% ../../nbs/50_elm_data.ipynb #ed1a7395
+# %% ../../nbs/50_elm_data.ipynb #66cd0278
 def read_source_texts(data_dir: str | Path, # a folder `build` wrote
-                 split: str = 'train') -> list[str]: # train, valid or test
+                      split: str = 'train' # train, valid or test
+                     ) -> list[str]:
     "The source text of each embedding row (`{split}_sources.jsonl`, written by `build`)."
     f = Path(data_dir) / f'{split}_sources.jsonl'
     if not f.is_file():
         raise ElmDataError(f'{f}: no such file (source texts are written by build; other data has none)')
-    rows = [json.loads(l) for l in f.read_text(encoding='utf-8').splitlines() if l.strip()]
-    return [r['text'] for r in sorted(rows, key=lambda r: r['embedding_index'])]
+    return [r['text'] for r in sorted(read_jsonl(f), key=lambda r: r['embedding_index'])]
 
 # %% ../../nbs/50_elm_data.ipynb #530c91fc
-def _check_row(r, f: Path, ln: int, n: int) -> dict:
+def _check_row(r, f: Path, ln: int, n: int, fields: Sequence[str] = FIELDS) -> dict:
     if not isinstance(r, dict): raise ElmDataError(f'{f}:{ln}: expected a JSON object, got {type(r).__name__}')
-    miss = [k for k in FIELDS if k not in r]
-    if miss: raise ElmDataError(f'{f}:{ln}: missing field {miss[0]!r} (required: {", ".join(FIELDS)})')
+    miss = [k for k in fields if k not in r]
+    if miss: raise ElmDataError(f'{f}:{ln}: missing field {miss[0]!r} (required: {", ".join(fields)})')
     i = r['embedding_index']
     if not isinstance(i, int) or isinstance(i, bool):
         raise ElmDataError(f'{f}:{ln}: embedding_index must be an integer, got {i!r}')
     if not 0 <= i < n: raise ElmDataError(f'{f}:{ln}: embedding_index {i} out of range (the embeddings have {n} rows)')
     for k in ('task_type', 'input_prompt_template', 'target_text'):
-        if not isinstance(r[k], str): raise ElmDataError(f'{f}:{ln}: {k} must be a string, got {type(r[k]).__name__}')
+        if k in r and not isinstance(r[k], str):
+            raise ElmDataError(f'{f}:{ln}: {k} must be a string, got {type(r[k]).__name__}')
     return r
 
 # %% ../../nbs/50_elm_data.ipynb #c23f4d41
-def read_split(
-    data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
-    split: str = 'train', # train, valid or test
-    emb_dir: str | Path | None = None, # folder with `{split}_embeddings.safetensors` (default: data_dir)
-    dim: int | None = None, # the embedding dimension the config expects
-    task_type: str | None = None, # keep only this task type
-) -> tuple[list[dict], torch.Tensor]:
+def read_split(data_dir: str | Path, # folder with `{split}_synthesis.jsonl`
+               split: str = 'train', # train, valid or test
+               emb_dir: str | Path | None = None, # folder with `{split}_embeddings.safetensors` (default: data_dir)
+               dim: int | None = None, # the embedding dimension the config expects
+               task_type: str | None = None, # keep only this task type
+               targets: bool = True # require `target_text` (generation does not need it)
+              ) -> tuple[list[dict], torch.Tensor]:
     "Validated tasks and the embedding matrix of one split."
     f, fe = Path(data_dir) / f'{split}_synthesis.jsonl', Path(emb_dir or data_dir) / f'{split}_embeddings.safetensors'
     for p in (f, fe):
@@ -168,28 +215,23 @@ def read_split(
     emb = load_safetensors(fe).get('embeddings')
     if emb is None or emb.ndim != 2: raise ElmDataError(f'{fe}: expected a 2-d tensor named "embeddings"')
     if dim is not None and emb.shape[1] != dim:
-        raise ElmDataError(
-            f'{fe}: embedding dimension {emb.shape[1]}, but the config expects {dim} (elm.embedding_dim)'
-        )
+        raise ElmDataError(f'{fe}: embedding dimension {emb.shape[1]}, but the config expects {dim} '
+                           '(elm.embedding_dim)')
     bad = (~torch.isfinite(emb).all(1)).nonzero().flatten().tolist()
     if bad: raise ElmDataError(f'{fe}: {len(bad)} row(s) with NaN or infinite values, e.g. row {bad[0]}')
-    rows = []
-    for ln, line in enumerate(f.read_text(encoding='utf-8').splitlines(), 1):
-        if not line.strip(): continue
-        try: r = json.loads(line)
-        except ValueError as e: raise ElmDataError(f'{f}:{ln}: not valid JSON ({e})') from e
-        rows.append(_check_row(r, f, ln, len(emb)))
+    lines = [i for i, raw in enumerate(f.read_bytes().split(b'\n'), 1) if raw.strip()]   # read_jsonl skips blanks
+    need = FIELDS if targets else tuple(k for k in FIELDS if k != 'target_text')
+    rows = [_check_row(r, f, ln, len(emb), need) for r, ln in zip(read_jsonl(f), lines)]
     if task_type is not None: rows = [r for r in rows if r['task_type'] == task_type]
     return rows, emb.float()
 
 # %% ../../nbs/50_elm_data.ipynb #bf4d0d0b
-def filter_tasks(
-    input_dir: str | Path, # folder with the JSONL files
-    output_dir: str | Path, # where the filtered JSONL files go
-    task_type: str = 'summary', # the task type kept
-    input_emb_dir: str | Path | None = None, # folder of the input safetensors (default: input_dir)
-    output_emb_dir: str | Path | None = None, # of the output (default: output_dir)
-) -> dict[str, int]:
+def filter_tasks(input_dir: str | Path, # folder with the JSONL files
+                 output_dir: str | Path, # where the filtered JSONL files go
+                 task_type: str = 'summary', # the task type kept
+                 input_emb_dir: str | Path | None = None, # folder of the input safetensors (default: input_dir)
+                 output_emb_dir: str | Path | None = None # of the output (default: output_dir)
+                ) -> dict[str, int]:
     "Keep the tasks of `task_type` in every split, with only their embedding rows; returns the counts per split."
     counts = {}
     for sp in SPLITS:

@@ -34,7 +34,8 @@ class Adapter(nn.Module):
                  dropout: float = 0.1, # dropout after the hidden layer
                  residual_scale: float = 0.1, # size of MLP(e) relative to a typical token embedding
                  anchor: torch.Tensor | None = None, # (width,) initial anchor (the LM's mean token embedding)
-                 emb_rms: float = 1.0): # rms of the LM's token embeddings
+                 emb_rms: float = 1.0 # rms of the LM's token embeddings
+                ) -> None:
         super().__init__()
         if min(dim, width, k, hidden_dim) < 1:
             raise ElmError(f'adapter sizes must be >= 1: dim={dim} width={width} k={k} hidden_dim={hidden_dim}')
@@ -47,7 +48,7 @@ class Adapter(nn.Module):
         self.head = nn.Linear(width, dim)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor: # (batch, dim) -> (batch, k, width)
-        delta = self.mlp(e.float()).view(len(e), self.k, self.width)
+        delta = self.mlp(F.layer_norm(e.float(), e.shape[-1:])).view(len(e), self.k, self.width)
         return self.anchor + self.residual_scale * self.emb_rms * delta
 
     def pooled(self, soft: torch.Tensor) -> torch.Tensor: # (batch, k, width) -> (batch, dim)
@@ -57,7 +58,8 @@ class Adapter(nn.Module):
 # %% ../../nbs/51_elm_model.ipynb #cb71a5ac
 def info_nce(z: torch.Tensor, # (batch, dim) the adapter's pooled outputs
              e: torch.Tensor, # (batch, dim) the input embeddings
-             temperature: float = 0.07) -> torch.Tensor: # softmax temperature of the cosine similarities
+             temperature: float = 0.07 # softmax temperature of the cosine similarities
+            ) -> torch.Tensor:
     "Mean InfoNCE loss of matching each row of `z` to the same row of `e` (0 for a batch of one)."
     if len(z) < 2: return z.sum() * 0.0
     logits = F.normalize(z.float(), dim=-1) @ F.normalize(e.float(), dim=-1).T / temperature
@@ -67,7 +69,8 @@ def info_nce(z: torch.Tensor, # (batch, dim) the adapter's pooled outputs
 @torch.no_grad()
 def vocab_bridge(lm_tokenizer, # the LM's tokenizer
                  encoder: str = 'minilm-l6', # the frozen sentence encoder (see `elm.data.load_encoder`)
-                 vocab_size: int | None = None) -> torch.Tensor: # rows (the LM's logit width; default len(tokenizer))
+                 vocab_size: int | None = None # rows (the LM's logit width; default len(tokenizer))
+                ) -> torch.Tensor:
     "(vocab_size, encoder width): each LM token's text as the mean of the encoder's word-piece embeddings (0 if none)."
     etok, enc = load_encoder(encoder)
     n = vocab_size or len(lm_tokenizer)
@@ -87,7 +90,8 @@ class DriftScorer(nn.Module):
     def __init__(self, lm_tokenizer, # the LM's tokenizer
                  encoder: str = 'minilm-l6', # frozen sentence encoder
                  vocab_size: int | None = None, # the LM's logit width
-                 pooling: str = 'mean'): # the encoder's pooling (see `elm.data.pool`)
+                 pooling: str = 'mean' # the encoder's pooling (see `elm.data.pool`)
+                ) -> None:
         super().__init__()
         _, self.encoder = load_encoder(encoder)
         self.pooling = pooling
@@ -97,7 +101,8 @@ class DriftScorer(nn.Module):
 
     def forward(self, logits: torch.Tensor, # (batch, length, vocab) logits predicting each next token
                 mask: torch.Tensor, # (batch, length) 1 where a summary token is predicted
-                e: torch.Tensor) -> torch.Tensor: # (batch, dim) input embeddings -> (batch,) cosine similarities
+                e: torch.Tensor # (batch, dim) input embeddings -> (batch,) cosine similarities
+               ) -> torch.Tensor:
         x = torch.softmax(logits.float(), -1) @ self.bridge
         n = self.encoder.config.max_position_embeddings
         x, mask = x[:, :n], mask[:, :n]
@@ -106,7 +111,8 @@ class DriftScorer(nn.Module):
 
 # %% ../../nbs/51_elm_model.ipynb #2b074efe
 def drift_loss(sim: torch.Tensor, # (batch,) cosine similarities
-               target: float) -> torch.Tensor: # text_drift_target_similarity
+               target: float # text_drift_target_similarity
+              ) -> torch.Tensor:
     "Mean hinge `max(0, target - sim)`: zero (and zero gradient) where the similarity reaches the target."
     return F.relu(target - sim).mean()
 
@@ -119,40 +125,30 @@ def _input_embeddings(lm) -> nn.Embedding:
 # %% ../../nbs/51_elm_model.ipynb #5a7be223
 class ElmModel(nn.Module):
     "Adapter -> soft tokens ahead of the prompt -> frozen causal LM; the drift scorer when its weight is > 0."
-    def __init__(
-        self,
-        lm, # a causal LM; frozen here
-        tokenizer, # its tokenizer
-        dim: int = 384, # the embeddings' dimension (384 for MiniLM-L6)
-        k: int = 4, # soft tokens the adapter puts ahead of the prompt
-        hidden_dim: int = 512, # the adapter MLP's hidden size
-        dropout: float = 0.1, # dropout after the adapter's hidden layer
-        residual_scale: float = 0.1, # the adapter's output size relative to a typical token embedding
-        contrastive_weight: float = 0.0, # weight of `info_nce` in the loss; 0 leaves it out
-        contrastive_temperature: float = 0.07, # its temperature
-        text_drift_weight: float = 0.0, # weight of `drift_loss` in the loss; 0 leaves it out (and loads no encoder)
-        text_drift_target_similarity: float = 0.8, # the similarity below which drift is penalised
-        encoder: str = 'minilm-l6', # the frozen sentence encoder of the drift term
-    ):
+    def __init__(self,
+                 lm, # a causal LM; frozen here
+                 tokenizer, # its tokenizer
+                 dim: int = 384, # the embeddings' dimension (384 for MiniLM-L6)
+                 k: int = 4, # soft tokens the adapter puts ahead of the prompt
+                 hidden_dim: int = 512, # the adapter MLP's hidden size
+                 dropout: float = 0.1, # dropout after the adapter's hidden layer
+                 residual_scale: float = 0.1, # the adapter's output size relative to a typical token embedding
+                 contrastive_weight: float = 0.0, # weight of `info_nce` in the loss; 0 leaves it out
+                 contrastive_temperature: float = 0.07, # its temperature
+                 text_drift_weight: float = 0.0, # weight of `drift_loss`; 0 leaves it out (and loads no encoder)
+                 text_drift_target_similarity: float = 0.8, # the similarity below which drift is penalised
+                 encoder: str = 'minilm-l6' # the frozen sentence encoder of the drift term
+                ) -> None:
         super().__init__()
         self.lm, self.tokenizer = lm, tokenizer
-        for p in lm.parameters():
-            p.requires_grad_(False)
+        for p in lm.parameters(): p.requires_grad_(False)
         W = _input_embeddings(lm).weight.detach().float()
-        self.adapter = Adapter(
-            dim, W.shape[1], k, hidden_dim, dropout, residual_scale, W.mean(0), W.pow(2).mean().sqrt().item()
-        )
-        self.cw, self.tau, self.dw, self.target = (
-            contrastive_weight,
-            contrastive_temperature,
-            text_drift_weight,
-            text_drift_target_similarity,
-        )
-        self.drift = (
-            DriftScorer(tokenizer, encoder, lm.get_output_embeddings().weight.shape[0])
-            if text_drift_weight > 0
-            else None
-        )
+        self.adapter = Adapter(dim, W.shape[1], k, hidden_dim, dropout, residual_scale, W.mean(0),
+                               W.pow(2).mean().sqrt().item())
+        self.cw, self.tau = contrastive_weight, contrastive_temperature
+        self.dw, self.target = text_drift_weight, text_drift_target_similarity
+        vocab = lm.get_output_embeddings().weight.shape[0]
+        self.drift = DriftScorer(tokenizer, encoder, vocab) if text_drift_weight > 0 else None
 
     def train(self, mode: bool = True):
         "Only the adapter switches to training mode: the frozen LM and encoder keep dropout off."
@@ -165,22 +161,21 @@ class ElmModel(nn.Module):
         emb = _input_embeddings(self.lm)
         soft = self.adapter(batch['embeddings'])
         x = torch.cat([soft.to(emb.weight.dtype), emb(batch['input_ids'])], 1)
-        att = torch.cat(
-            [torch.ones(soft.shape[:2], dtype=batch['attention_mask'].dtype, device=x.device), batch['attention_mask']],
-            1,
-        )
-        return x, att, soft
+        ones = torch.ones(soft.shape[:2], dtype=batch['attention_mask'].dtype, device=x.device)
+        return x, torch.cat([ones, batch['attention_mask']], 1), soft
 
 # %% ../../nbs/51_elm_model.ipynb #287c392d
 def extend_labels(labels: torch.Tensor, # (batch, length) labels of the token part
-                  k: int) -> torch.Tensor: # soft tokens in front
+                  k: int # soft tokens in front
+                 ) -> torch.Tensor:
     "Labels with `k` ignored (-100) positions in front, for the soft tokens."
     return torch.cat([torch.full((len(labels), k), -100, dtype=labels.dtype, device=labels.device), labels], 1)
 
 # %% ../../nbs/51_elm_model.ipynb #453d6d75
 @patch
 def losses(self: ElmModel, batch: dict, # collated: input_ids, attention_mask, labels, embeddings
-           accelerator=None) -> dict: # its autocast is used (bf16 on CPU)
+           accelerator=None # its autocast is used (bf16 on CPU)
+          ) -> dict:
     "Summed CE (`ce_sum`), target count, and the mean contrastive and drift terms and similarity of a batch."
     x, att, soft = self.inputs(batch)
     labels = extend_labels(batch['labels'], self.adapter.k)
@@ -204,22 +199,23 @@ def total(self: ElmModel, out: dict # what `losses` returned
     return out['ce_sum'] + out['targets'] * (self.cw * out['contrastive'] + self.dw * out['drift'])
 
 # %% ../../nbs/51_elm_model.ipynb #3b35ff2a
-def make_example(
-    tokenizer, # the LM's tokenizer
-    template: str, # input_prompt_template
-    target: str, # target_text
-    embedding: torch.Tensor, # the text's embedding
-    max_target_tokens: int = 64, # summary tokens kept
-) -> dict:
+def make_example(tokenizer, # the LM's tokenizer
+                 template: str, # input_prompt_template
+                 target: str | None, # target_text; None: the prompt alone, for generation
+                 embedding: torch.Tensor, # the text's embedding
+                 max_target_tokens: int = 64 # summary tokens kept
+                ) -> dict:
     "`input_ids`, `loss_mask` (1 on the summary and EOS) and `embedding` of one task."
     p = tokenizer(template, add_special_tokens=False)['input_ids'] if template else []
+    if target is None: return {'input_ids': p, 'loss_mask': [0] * len(p), 'embedding': embedding}
     t = tokenizer(' ' + target.strip(), add_special_tokens=False)['input_ids'][:max_target_tokens]
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     return {'input_ids': p + t + eos, 'loss_mask': [0] * len(p) + [1] * (len(t) + len(eos)), 'embedding': embedding}
 
 # %% ../../nbs/51_elm_model.ipynb #74473b6d
 def collate_elm(examples: Sequence[dict], # from `make_example`
-                pad_id: int) -> dict: # padding token id
+                pad_id: int # padding token id
+               ) -> dict:
     "`train.collate` of the token part plus the stacked `embeddings`."
     b = collate(examples, pad_id)
     b['embeddings'] = torch.stack([torch.as_tensor(e['embedding'], dtype=torch.float32) for e in examples])

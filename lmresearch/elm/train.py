@@ -16,14 +16,13 @@ from ..config import ExperimentConfig, load_config, merge, parse_overrides, to_d
 from ..models import model_from_config, pad_token_id
 from ..train import Objective, Trainer, load_model_tensors, read_checkpoint
 from ..tracking import Run
-from ..bertscore import composite
 from .data import read_split
 from .model import ElmModel, collate_elm, make_example
-from .eval import generate_summaries, text_quality
+from .evaluate import diversity, evaluate_predictions, generate_summaries
 
 # %% auto #0
 __all__ = ['MAX_EPOCHS', 'ELM_PRESETS', 'ElmTrainError', 'ElmSection', 'ElmExperimentConfig', 'elm_config', 'ElmObjective',
-           'make_evaluator', 'load_lm', 'build_elm', 'task_examples', 'train_elm', 'load_elm']
+           'make_evaluator', 'load_lm', 'build_elm', 'task_examples', 'train_elm', 'run_config', 'load_elm']
 
 # %% ../../nbs/53_elm_train.ipynb #06e9bf01
 class ElmTrainError(LMRError):
@@ -62,29 +61,27 @@ class ElmExperimentConfig(ExperimentConfig):
 MAX_EPOCHS = 2           # the line's budget: at most two passes over the training tasks
 _COMMON = {'train.early_stopping_metric': 'valid_composite', 'train.early_stopping_mode': 'max', 'train.patience': 3,
            'train.batching': 'pad', 'train.warmup': 0.1, 'train.weight_decay': 0.0, 'tracking.tensorboard': False}
-ELM_PRESETS: dict[str, dict] = {
-    'tiny': {**_COMMON, 'model.name': 'tiny-llama', 'train.max_steps': 8, 'train.batch_size': 4, 'train.eval_every': 4,
-             'train.lr': 1e-3, 'train.log_every': 2, 'train.seq_len': 64, 'train.precision': 'fp32',
-             'elm.k': 2, 'elm.hidden_dim': 32, 'elm.max_target_tokens': 24, 'elm.max_new_tokens': 8,
-             'elm.eval_examples': 4},
-    'cpu': {**_COMMON, 'model.dtype': 'bf16', 'train.max_steps': 24, 'train.batch_size': 8, 'train.eval_every': 8,
-            'train.lr': 1e-3, 'train.log_every': 4, 'train.seq_len': 64, 'train.precision': 'bf16', 'train.patience': 2,
-            'elm.k': 4, 'elm.hidden_dim': 256, 'elm.max_target_tokens': 40, 'elm.max_new_tokens': 40,
-            'elm.eval_examples': 8},
-    'gpu': {**_COMMON, 'model.dtype': 'bf16', 'train.epochs': 2, 'train.batch_size': 32, 'train.eval_every': 100,
-            'train.lr': 5e-4, 'train.seq_len': 160, 'train.precision': 'bf16',
-            'elm.k': 8, 'elm.hidden_dim': 1024, 'elm.max_target_tokens': 128, 'elm.max_new_tokens': 128,
-            'elm.eval_examples': 64},
-}
+ELM_PRESETS: dict[str, dict] = {}
+ELM_PRESETS['tiny'] = {**_COMMON, 'model.name': 'tiny-llama', 'train.max_steps': 8, 'train.batch_size': 4,
+                       'train.eval_every': 4, 'train.lr': 1e-3, 'train.log_every': 2, 'train.seq_len': 64,
+                       'train.precision': 'fp32', 'elm.k': 2, 'elm.hidden_dim': 32, 'elm.max_target_tokens': 24,
+                       'elm.max_new_tokens': 8, 'elm.eval_examples': 4}
+ELM_PRESETS['cpu'] = {**_COMMON, 'model.dtype': 'bf16', 'train.max_steps': 24, 'train.batch_size': 8,
+                      'train.eval_every': 8, 'train.lr': 1e-3, 'train.log_every': 4, 'train.seq_len': 64,
+                      'train.precision': 'bf16', 'train.patience': 2, 'elm.k': 4, 'elm.hidden_dim': 256,
+                      'elm.max_target_tokens': 40, 'elm.max_new_tokens': 40, 'elm.eval_examples': 8}
+ELM_PRESETS['gpu'] = {**_COMMON, 'model.dtype': 'bf16', 'train.epochs': 2, 'train.batch_size': 32,
+                      'train.eval_every': 100, 'train.lr': 5e-4, 'train.seq_len': 160, 'train.precision': 'bf16',
+                      'elm.k': 8, 'elm.hidden_dim': 1024, 'elm.max_target_tokens': 128, 'elm.max_new_tokens': 128,
+                      'elm.eval_examples': 64}
 
-def elm_config(
-    preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
-    data_dir: str | Path | None = None, # the data folder (`elm.data_dir`)
-    seed: int = 0, # the run's seed
-    overrides: dict | list | None = None, # e.g. {'elm.k': 8} or ['elm.k=8']
-) -> ElmExperimentConfig:
-    "The config of one ELM run: preset < ELM_PRESETS[preset] < data, seed < overrides."
-    mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(data_dir)}
+def elm_config(preset: str | None = 'tiny', # a preset of configs/presets, scaled by `ELM_PRESETS`
+               data_dir: str | Path | None = None, # the data folder (`elm.data_dir`)
+               seed: int = 0, # the run's seed
+               overrides: dict | list | None = None # e.g. {'elm.k': 8} or ['elm.k=8']
+              ) -> ElmExperimentConfig:
+    "The config of one ELM run: preset < ELM_PRESETS[preset] < data (its resolved path), seed < overrides."
+    mine = {'name': 'elm', 'seed': seed, 'elm.data_dir': None if data_dir is None else str(Path(data_dir).resolve())}
     layers = merge(merge(parse_overrides(ELM_PRESETS.get(preset, {})), parse_overrides(mine)),
                    parse_overrides(overrides))
     cfg = load_config(cls=ElmExperimentConfig, preset=preset, overrides=layers)
@@ -98,11 +95,8 @@ class ElmObjective(Objective):
     def fit_length(self, examples: Sequence[dict], seq_len: int) -> list[dict]:
         "The examples as they are (tasks are never cut); an error for one longer than `seq_len`."
         long = [i for i, e in enumerate(examples) if len(e['input_ids']) > seq_len]
-        if long:
-            raise ElmTrainError(
-                f'task {long[0]}: {len(examples[long[0]]["input_ids"])} tokens > train.seq_len {seq_len}; '
-                'raise train.seq_len or lower elm.max_target_tokens'
-            )
+        if long: raise ElmTrainError(f'task {long[0]}: {len(examples[long[0]]["input_ids"])} tokens > train.seq_len '
+                                     f'{seq_len}; raise train.seq_len or lower elm.max_target_tokens')
         return list(examples)
     def collate(self, examples: Sequence[dict], pad_id: int) -> dict:
         "`elm.model.collate_elm`."
@@ -121,22 +115,19 @@ class ElmObjective(Objective):
         return m.total(out), ex
 
 # %% ../../nbs/53_elm_train.ipynb #ea058a80
-def make_evaluator(
-    rows: Sequence[dict], # validation tasks (the first `elm.eval_examples` are generated)
-    embeddings: torch.Tensor, # their embedding matrix
-    es: ElmSection, # the config's elm section
-    on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
-    batch_size: int = 16, # tasks per generate call
-) -> Callable:
-    "`evaluator(trainer) -> {valid_composite, valid_bertscore_f1, ...}` for the `Trainer`."
+def make_evaluator(rows: Sequence[dict], # validation tasks (the first `elm.eval_examples` are generated)
+                   embeddings: torch.Tensor, # their embedding matrix
+                   es: ElmSection, # the config's elm section
+                   on_eval: Callable | None = None, # on_eval(metrics, step): e.g. report to an Optuna trial
+                   batch_size: int = 16 # tasks per generate call
+                  ) -> Callable:
+    "`evaluator(trainer) -> {valid_composite, valid_bertscore_f1, valid_unique_share, ...}` for the `Trainer`."
     rows = list(rows)[:es.eval_examples]
     refs = [r['target_text'] for r in rows]
     def evaluator(trainer) -> dict:
         preds = generate_summaries(trainer.unwrapped(), rows, embeddings, es.max_new_tokens, batch_size)
-        s = composite(preds, refs, encoder=es.bertscore_encoder)
-        q = [text_quality(p, r) for p, r in zip(preds, refs)]
-        s.update({k: sum(x[k] for x in q) / max(len(q), 1) for k in ('length_ratio', 'empty', 'repeated_ngram_rate')})
-        out = {f'valid_{k}': v for k, v in s.items()}
+        s, _ = evaluate_predictions(preds, refs, es.bertscore_encoder)
+        out = {f'valid_{k}': v for k, v in {**s, **diversity(preds)}.items() if k != 'n'}
         if on_eval is not None: on_eval(out, trainer.state['step'])
         return out
     return evaluator
@@ -145,7 +136,8 @@ def make_evaluator(
 _LMS: dict = {}
 
 def load_lm(mc, # the config's `model` section
-            seed: int = 0): # seed of a tiny random LM
+            seed: int = 0 # seed of a tiny random LM
+           ) -> tuple:
     "(lm, tokenizer) of a model section, loaded once per process and frozen."
     key = json.dumps(to_dict(mc), sort_keys=True) + f'#{seed}'
     if key not in _LMS:
@@ -164,19 +156,14 @@ def build_elm(cfg: ElmExperimentConfig) -> ElmModel: # the run's config
                     e.contrastive_temperature, e.text_drift_weight, e.text_drift_target_similarity, e.encoder)
 
 # %% ../../nbs/53_elm_train.ipynb #3c089371
-def task_examples(
-    rows: Sequence[dict], # tasks (`input_prompt_template`, `target_text`, `embedding_index`)
-    embeddings: torch.Tensor, # the split's embedding matrix; row `embedding_index` goes with each task
-    tok, # the LM's tokenizer
-    max_target_tokens: int, # summary tokens kept per task
-) -> list[dict]:
+def task_examples(rows: Sequence[dict], # tasks (`input_prompt_template`, `target_text`, `embedding_index`)
+                  embeddings: torch.Tensor, # the split's embedding matrix; row `embedding_index` goes with each task
+                  tok, # the LM's tokenizer
+                  max_target_tokens: int # summary tokens kept per task
+                 ) -> list[dict]:
     "`make_example` of every task (template, target, its embedding row)."
-    return [
-        make_example(
-            tok, r['input_prompt_template'], r['target_text'], embeddings[r['embedding_index']], max_target_tokens
-        )
-        for r in rows
-    ]
+    return [make_example(tok, r['input_prompt_template'], r['target_text'], embeddings[r['embedding_index']],
+                         max_target_tokens) for r in rows]
 
 # %% ../../nbs/53_elm_train.ipynb #3a14371c
 def _split_data(cfg: ElmExperimentConfig, split: str):
@@ -187,14 +174,13 @@ def _split_data(cfg: ElmExperimentConfig, split: str):
     return rows, emb
 
 # %% ../../nbs/53_elm_train.ipynb #28a3422b
-def train_elm(
-    cfg: ElmExperimentConfig, # see `elm_config`
-    run_dir: str | Path | None = None, # a new run folder (with resume_from: default the checkpoint's run)
-    resume_from: str | Path | None = None, # a checkpoint folder (run/checkpoints/ckpt-N) to continue from
-    on_eval: Callable | None = None, # see `make_evaluator`
-    progress: bool = True, # tqdm bar
-    stop_at: int | None = None, # stop after this step (tests of resume)
-) -> dict:
+def train_elm(cfg: ElmExperimentConfig, # see `elm_config`
+              run_dir: str | Path | None = None, # a new run folder (with resume_from: default the checkpoint's run)
+              resume_from: str | Path | None = None, # a checkpoint folder (run/checkpoints/ckpt-N) to continue from
+              on_eval: Callable | None = None, # see `make_evaluator`
+              progress: bool = True, # tqdm bar
+              stop_at: int | None = None # stop after this step (tests of resume)
+             ) -> dict:
     "Train one adapter on the frozen LM; returns the Trainer's summary (plus `adapter` path when finished)."
     (tr, tr_emb), (va, va_emb) = _split_data(cfg, 'train'), _split_data(cfg, 'valid')
     tr = tr[:cfg.elm.max_train_examples] if cfg.elm.max_train_examples else tr
@@ -222,21 +208,26 @@ def train_elm(
         run.fail(e); raise
 
 # %% ../../nbs/53_elm_train.ipynb #236f6e86
+def run_config(path: str | Path # a run folder or one of its checkpoints (run/checkpoints/ckpt-N)
+              ) -> ElmExperimentConfig:
+    "The config of the ELM run at `path`; an error naming the file when there is none."
+    p = Path(path)
+    run = p.resolve().parent.parent if (p / 'trainer_state.json').is_file() else p
+    if not (run / 'config.yaml').is_file():
+        raise ElmTrainError(f'{path}: not an ELM run or checkpoint (no {run / "config.yaml"})')
+    return load_config(run / 'config.yaml', cls=ElmExperimentConfig)
+
+# %% ../../nbs/53_elm_train.ipynb #14fab60d
 def load_elm(path: str | Path # a run folder (its adapter.safetensors) or a checkpoint folder (run/checkpoints/ckpt-N)
             ) -> tuple[ElmModel, ElmExperimentConfig]:
     "The trained `ElmModel` (eval mode) and its run's config."
-    p = Path(path)
-    is_ckpt = (p / 'trainer_state.json').is_file()
-    run = p.resolve().parent.parent if is_ckpt else p
-    if not (run / 'config.yaml').is_file():
-        raise ElmTrainError(f'{path}: not an ELM run or checkpoint (no {run / "config.yaml"})')
-    cfg = load_config(run / 'config.yaml', cls=ElmExperimentConfig)
+    p, cfg = Path(path), run_config(path)
     model = build_elm(cfg)
-    if is_ckpt:
+    if (p / 'trainer_state.json').is_file():
         c = read_checkpoint(p)
         load_model_tensors(model, c['model'], c['aliases'], f'{p}/model.safetensors', trainable_only=True)
     else:
-        f = run / 'adapter.safetensors'
+        f = p / 'adapter.safetensors'
         if not f.is_file(): raise ElmTrainError(f'{f}: missing (the run did not finish; load one of its checkpoints)')
         model.adapter.load_state_dict(load_safetensors(f))
     return model.eval(), cfg
