@@ -846,7 +846,7 @@ def plot_study_curves(curves: pd.DataFrame): # `IlmResults.curves` of the study'
     "Train and validation loss by step: the ILM (its two means and its answers' loss) and the fine-tuned LM."
     import matplotlib.pyplot as plt
     runs = list(dict.fromkeys(curves['model']))
-    fig, axes = plt.subplots(1, len(runs), figsize=figsize('double', 0.35), squeeze=False)
+    fig, axes = plt.subplots(1, len(runs), figsize=figsize('double', 0.6), squeeze=False)
     for ax, model in zip(axes[0], runs):
         d = curves[curves['model'] == model]
         for k, (col, name) in enumerate((('loss', 'train'), ('valid_loss', 'valid'), ('loss_infill', 'train, answers'),
@@ -856,7 +856,8 @@ def plot_study_curves(curves: pd.DataFrame): # `IlmResults.curves` of the study'
                                alpha=1 if k % 2 or 'valid' in col else 0.6, ls='--' if 'answers' in name else '-',
                                label=name)
         ax.set_title('ILM (two means)' if model == ILM else model); ax.set_xlabel('step')
-        ax.set_ylabel('loss (nats/token)'); ax.legend(frameon=False, fontsize=6)
+        ax.set_ylabel('loss (nats/token)')
+        ax.legend(frameon=False, fontsize=6, loc='upper center', bbox_to_anchor=(0.5, -0.45), ncol=2)
     return fig
 
 # %% ../../nbs/26_ilm_analysis.ipynb #1c53605b
