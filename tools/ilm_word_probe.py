@@ -3,10 +3,11 @@
 Does an ILM read the context of a word blank? On the first `--examples` word-test examples (every other store
 position) each ILM's answer-token perplexity is measured with its context, and with every context token removed
 (the blank tokens kept); the base model scores the same answer tokens left to right. `--train-more OUT` first trains
-the study's ILM `--steps` more steps (seed 1: other examples) into OUT and probes it too: the longer variant.
+the study's ILM (or `--start`) `--steps` more steps (`--seed` 1: other examples) into OUT and probes it too.
 
     OMP_NUM_THREADS=1 .venv/bin/python tools/ilm_word_probe.py                    # the study's ILM and base LM
-    OMP_NUM_THREADS=1 .venv/bin/python tools/ilm_word_probe.py --train-more /tmp/ilm-longer   # + 150 more steps
+    OMP_NUM_THREADS=1 .venv/bin/python tools/ilm_word_probe.py --train-more /tmp/ilm-300   # + 150 more steps
+    OMP_NUM_THREADS=1 .venv/bin/python tools/ilm_word_probe.py --start /tmp/ilm-300 --seed 2 --train-more /tmp/ilm-450
 """
 import argparse
 from pathlib import Path
@@ -45,14 +46,16 @@ def main():
     p.add_argument('--examples', type=int, default=80, help='word-test examples probed')
     p.add_argument('--train-more', help='train the ILM --steps more steps into this folder and probe it too')
     p.add_argument('--steps', type=int, default=150)
+    p.add_argument('--start', help="the ILM run that --train-more continues (default: the study's)")
+    p.add_argument('--seed', type=int, default=1, help='the seed of --train-more (the study trained with 0)')
     a = p.parse_args()
     torch.set_num_threads(1); torch.set_grad_enabled(False)
     batch = Path(a.batch).resolve()
     ilm_run, data = next(batch.glob('ilm-job-*/run')), next(batch.glob('data-job-*/run'))
-    runs = [ilm_run]
+    runs = [Path(a.start).resolve() if a.start else ilm_run]
     if a.train_more:
         with torch.enable_grad():
-            train_ilm(ilm_config('cpu', 'all', init_from=str(ilm_run), data_dir=str(data), seed=1,
+            train_ilm(ilm_config('cpu', 'all', init_from=str(runs[0]), data_dir=str(data), seed=a.seed,
                                  overrides={**STUDY, 'train.max_steps': a.steps, 'train.eval_every': a.steps // 2}),
                       Path(a.train_more))
         runs.append(Path(a.train_more))
