@@ -59,7 +59,7 @@ def _cmd_figures(a):
 # %% ../nbs/90_cli.ipynb #04b7e5d2
 def _cmd_demo(a):
     from lmresearch.demo import run_demo
-    res = run_demo(a.lines or None, smoke=a.smoke, quick=a.quick, jobs=a.jobs, out=a.out)
+    res = run_demo(a.lines or None, smoke=a.smoke, quick=a.quick, jobs=a.jobs, out=a.out, site=not a.no_site)
     if a.keep_outputs:
         from lmresearch.demo import experiment_outputs
         print('\n== experiment notebooks: outputs kept')
@@ -101,6 +101,7 @@ def _add_core(sub):
     s.add_argument('--out', default=None, help='write runs, figures and site under this folder instead of the project')
     s.add_argument('--keep-outputs', action='store_true',
                    help='then keep one completed job\'s outputs in each experiment notebook (nbs/experiments)')
+    s.add_argument('--no-site', action='store_true', help='do not rebuild the website at the end')
     s = sub.add_parser('study', help='run the CPU study of each research line (evidence at small scale, ~45 min each)')
     s.set_defaults(fn=_cmd_study)
     s.add_argument('lines', nargs='*', metavar='LINE',
