@@ -24,8 +24,8 @@ from .site import WIDGET_MIME
 
 # %% auto #0
 __all__ = ['SMOKE_BATCH', 'SMOKE_COLUMNS', 'LINES', 'KINDS', 'QUICK', 'corpus_table', 'smoke_table', 'smoke_learning_curves',
-           'LineReport', 'line_function', 'run_smoke', 'summary_table', 'run_demo', 'run_study', 'changed_parameters',
-           'job_note', 'keep_outputs', 'executed_copies', 'experiment_outputs']
+           'LineReport', 'line_function', 'line_batch', 'run_smoke', 'summary_table', 'run_demo', 'run_study',
+           'changed_parameters', 'job_note', 'keep_outputs', 'executed_copies', 'experiment_outputs']
 
 # %% ../nbs/11_demo.ipynb #3e91f00a
 def corpus_table() -> pd.DataFrame:
@@ -113,6 +113,22 @@ def line_function(name: str, # a research line in `LINES`
     if fn is None: raise LMRError(f'research line {name!r} has no {kind} yet (no {LINES[name]}.{kind})')
     return fn
 
+# %% ../nbs/11_demo.ipynb #line-batch
+def line_batch(line: str, # the research line whose report a failed job becomes
+               batch: str, # the batch file's name in configs/batches (no `.yaml`), and its folder's
+               runs_root: str | Path, # the batch folder goes here
+               jobs: int = 1, # jobs run in parallel
+               progress: bool = True, # show the batch's progress bar
+               note: str = '', # added to the printed header, e.g. the preset
+               **kwargs): # more arguments of `batch.run_batch` (`only`, `overrides`)
+    "Run a line's batch under a one-line header: `(batch folder, BatchResult, a failed LineReport or None)`."
+    t0, batch_dir = time.time(), Path(runs_root) / batch
+    print(f'batch configs/batches/{batch}.yaml{note} -> {show_paths(batch_dir)}')
+    res = run_batch(configs_dir() / 'batches' / f'{batch}.yaml', jobs=jobs, out=batch_dir, progress=progress,
+                    **kwargs)
+    print(res)
+    return batch_dir, res, None if res.ok else LineReport(line, False, [repr(res)], res, wall_s=time.time() - t0)
+
 # %% ../nbs/11_demo.ipynb #d5e945b8
 QUICK = {'max_steps': 8, 'eval_every': 4}   # parameter overrides of the smoke batch under quick=True
 
@@ -124,11 +140,10 @@ def run_smoke(runs_root: Path, # batches go to `runs_root/smoke`
              ) -> LineReport:
     "The smoke batch, its table and its figure, as a `LineReport`."
     t0 = time.time()
-    print(f'== smoke batch configs/batches/{SMOKE_BATCH}.yaml{" (quick)" * quick} -> {runs_root / SMOKE_BATCH}')
-    res = run_batch(configs_dir() / 'batches' / f'{SMOKE_BATCH}.yaml', jobs=jobs, out=runs_root / SMOKE_BATCH,
-                    overrides=QUICK if quick else None, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('smoke', False, [repr(res)], res, wall_s=time.time() - t0)
+    print('== smoke')
+    _, res, failed = line_batch('smoke', SMOKE_BATCH, runs_root, jobs, progress, ' (quick)' * quick,
+                                overrides=QUICK if quick else None)
+    if failed: return failed
     table = smoke_table(runs_root)
     print(table.to_string(index=False))
     out = save_table(table, 'smoke-results', out_dir=figures_dir,

@@ -268,14 +268,11 @@ def demo(
     preset: str = 'cpu-short', # `cpu-short`: SmolLM2-135M, a few LoRA steps; `tiny`: a random tiny GPT-2 (quicker)
 ) -> LineReport:
     "The domain-adapter line on the embedded data: LoRA per domain, then the matrix; a `LineReport`."
-    from lmresearch.batch import run_batch
-    from lmresearch.demo import LineReport
-    t0, batch_dir = time.time(), Path(runs_root) / BATCH
-    print(f'batch configs/batches/{BATCH}.yaml (preset {preset}, LoRA) -> {batch_dir}')
-    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir,
-                    overrides={'preset': preset}, only='*method=lora*', progress=progress)
-    print(res)
-    if not res.ok: return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
+    from lmresearch.demo import LineReport, line_batch
+    t0 = time.time()
+    batch_dir, res, failed = line_batch('domains', BATCH, runs_root, jobs, progress, f' (preset {preset}, LoRA)',
+                                        overrides={'preset': preset}, only='*method=lora*')
+    if failed: return failed
     an = write_matrix(batch_dir, figures_dir, max_examples=DEMO_MAX_EXAMPLES)
     print(an['table_frame'].round(2).to_string())
     lines = comparison_lines(an['comparisons'])
@@ -470,13 +467,10 @@ def study(
     progress: bool = True, # progress bars
 ) -> LineReport:
     "The domain-adapter CPU study: its batch, then `study_report`; a `LineReport`."
-    from lmresearch.batch import run_batch
-    from lmresearch.demo import LineReport
-    t0, batch_dir = time.time(), Path(runs_root) / STUDY
-    print(f'batch configs/batches/{STUDY}.yaml -> {batch_dir}')
-    res = run_batch(configs_dir() / 'batches' / f'{STUDY}.yaml', jobs=jobs, out=batch_dir, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('domains', False, [repr(res)], res, wall_s=time.time() - t0)
+    from lmresearch.demo import LineReport, line_batch
+    t0 = time.time()
+    batch_dir, res, failed = line_batch('domains', STUDY, runs_root, jobs, progress)
+    if failed: return failed
     lines, files = study_report(batch_dir, figures_dir, time.time() - t0, progress)
     print('\n'.join(lines))
     return LineReport('domains', True, lines, res, files, time.time() - t0)

@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import configs_dir
-from ..batch import run_batch
-from ..demo import LineReport
+from ..demo import LineReport, line_batch
 from ..evaluate import bootstrap_ci
 from ..figures import MissingResults, figsize, make_figures, save_table, set_style, thesis_figure
 from ..search import plot_history, plot_importances
@@ -214,10 +213,8 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
         ) -> LineReport:
     "The ELM line on embedded PubMedQA pairs: its batch, table and figures; returns the line's report."
     t0 = time.time()
-    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=Path(runs_root) / BATCH,
-                    progress=progress)
-    print(res)
-    if not res.ok: return LineReport('elm', False, [repr(res)], res, wall_s=time.time() - t0)
+    _, res, failed = line_batch('elm', BATCH, runs_root, jobs, progress)
+    if failed: return failed
     run = latest_job(runs_root)
     t = pd.read_csv(run / 'systems.csv')
     cols = ['system', 'bertscore_f1', 'composite', 'length_ratio', 'empty_rate', 'unique_share', 'prefix_share']
@@ -242,10 +239,8 @@ def study(runs_root: str | Path, # the batch goes to `runs_root/elm-study`
          ) -> LineReport:
     "The ELM CPU study: its batch, tables and figures; returns the line's report, headline first."
     t0 = time.time()
-    res = run_batch(configs_dir() / 'batches' / f'{STUDY_BATCH}.yaml', jobs=jobs,
-                    out=Path(runs_root) / STUDY_BATCH, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('elm', False, [repr(res)], res, wall_s=time.time() - t0)
+    _, res, failed = line_batch('elm', STUDY_BATCH, runs_root, jobs, progress)
+    if failed: return failed
     run = latest_job(runs_root, STUDY_BATCH)
     tables = {'systems': systems_table(run), 'comparison': pd.read_csv(run / 'comparison.csv'),
               'content': pd.read_csv(run / 'content.csv'), 'embedding-use': pd.DataFrame([embedding_use_summary(run)]),

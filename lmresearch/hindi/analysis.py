@@ -133,14 +133,11 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/hindi`
          progress: bool = True): # the batch's progress bar
     "The Hindi BabyLM line on the packaged Hindi text: batch, probes, table, figures; returns the line's `LineReport`."
     import transformers
-    from lmresearch.batch import run_batch
-    from lmresearch.demo import LineReport
+    from lmresearch.demo import LineReport, line_batch
     transformers.utils.logging.disable_progress_bar()
-    t0, batch_dir = time.time(), Path(runs_root) / BATCH
-    print(f'batch configs/batches/{BATCH}.yaml -> {batch_dir}')
-    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('hindi', False, [repr(res)], res, wall_s=time.time() - t0)
+    t0 = time.time()
+    batch_dir, res, failed = line_batch('hindi', BATCH, runs_root, jobs, progress)
+    if failed: return failed
     notes, ud = [], find_beside('shared/data/ud_hindi_hdtb')
     if ud is None: notes.append('UD Hindi HDTB not found beside the project (CC BY-NC-SA, not shipped): '
                                 'no agreement minimal pairs and no probes')
@@ -317,16 +314,14 @@ def study(runs_root: str | Path, # the batch goes to `runs_root/hindi-study`
           progress: bool = True): # the batch's progress bar
     "The Hindi CPU study: batch, comparisons with the floors, tables and figures; returns the line's `LineReport`."
     import transformers
-    from lmresearch.batch import run_batch
-    from lmresearch.demo import LineReport
+    from lmresearch.demo import LineReport, line_batch
     transformers.utils.logging.disable_progress_bar()
-    t0, batch_dir = time.time(), Path(runs_root) / STUDY
+    t0 = time.time()
     if find_beside('shared/data/ud_hindi_hdtb') is None:
         return LineReport('hindi', False, ['CPU study: skipped: UD Hindi HDTB is not beside the project '
                                            '(../shared/data/ud_hindi_hdtb, CC BY-NC-SA, not shipped): no pairs'])
-    res = run_batch(configs_dir() / 'batches' / f'{STUDY}.yaml', jobs=jobs, out=batch_dir, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('hindi', False, [repr(res)], res, wall_s=time.time() - t0)
+    _, res, failed = line_batch('hindi', STUDY, runs_root, jobs, progress)
+    if failed: return failed
     tables, outs = study_tables(runs_root), {}
     for name, df in tables.items():
         outs[name] = str(save_table(df, f'hindi-study-{name}', f'Hindi CPU study: {name} (95% CIs)', figures_dir)['md'])

@@ -11,9 +11,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from ..batch import run_batch
 from ..core import LMRError, configs_dir, runs_dir
-from ..demo import LineReport
+from ..demo import LineReport, line_batch
 from ..evaluate import compare_models, holm
 from ..figures import MissingResults, PALETTE, figsize, save_figure, set_style, thesis_figure
 from .data import THESIS_LEVELS
@@ -758,12 +757,9 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/ilm`
          progress: bool = True): # show the batch's progress bar
     "The ILM study on the embedded data: its batch (one seed), then its analysis notebook; returns the line's report."
     t0 = time.time()
-    batch_dir = Path(runs_root) / BATCH
-    print(f'batch configs/batches/{BATCH}.yaml --only {DEMO_ONLY!r} -> {batch_dir}')
-    res = run_batch(configs_dir() / 'batches' / f'{BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress,
-                    only=DEMO_ONLY)
-    print(res)
-    if not res.ok: return LineReport('ilm', False, [repr(res)], res, wall_s=time.time() - t0)
+    batch_dir, res, failed = line_batch('ilm', BATCH, runs_root, jobs, progress, f' --only {DEMO_ONLY!r}',
+                                        only=DEMO_ONLY)
+    if failed: return failed
     nb = execute_analysis_notebook(batch_dir, figures_out=figures_dir)
     hyp = json.loads((nb.parent / 'run' / 'hypotheses.json').read_text())
     print('levels of the embedded data are ESTIMATED, its L1 unknown; tiny models, one seed: a pipeline check')
@@ -946,11 +942,9 @@ def study(runs_root: str | Path, # the study's batch goes to `runs_root/ilm-stud
           jobs: int = 1, # jobs run in parallel
           progress: bool = True): # show the batch's progress bar
     "The ILM CPU study: its batch (SmolLM2-135M as ILM and LM on CEFR-SP), then `write_study`; the line's report."
-    t0, batch_dir = time.time(), Path(runs_root) / STUDY_BATCH
-    print(f'batch configs/batches/{STUDY_BATCH}.yaml -> {batch_dir}')
-    res = run_batch(configs_dir() / 'batches' / f'{STUDY_BATCH}.yaml', jobs=jobs, out=batch_dir, progress=progress)
-    print(res)
-    if not res.ok: return LineReport('ilm', False, [repr(res)], res, wall_s=time.time() - t0)
+    t0 = time.time()
+    batch_dir, res, failed = line_batch('ilm', STUDY_BATCH, runs_root, jobs, progress)
+    if failed: return failed
     s = write_study(batch_dir, figures_dir)
     if s['data'].get('source') != 'cefr-sp': print(f"NOTE: {s['data'].get('source')}")
     print(s['table'].round(2).to_string(index=False)); print(s['headline'])
