@@ -135,16 +135,6 @@ def test_experiment_notebooks_are_clean_templates(name):
     assert (ROOT / 'nbs' / 'experiments' / '.notest').is_file()
 
 
-@pytest.mark.parametrize('name', ['ilm_data', 'ilm_train', 'ilm_eval', 'ilm_analysis'])
-def test_papermill_parses_every_parameter(name, caplog):
-    "Issue 17 §0: papermill reads every line of the parameters cell (no 'Unable to parse line', so no parameter ignored)."
-    import logging, papermill as pm
-    with caplog.at_level(logging.WARNING, logger='papermill'):
-        params = pm.inspect_notebook(str(ROOT / 'nbs' / 'experiments' / f'{name}.ipynb'))
-    assert not [r.message for r in caplog.records if 'Unable to parse' in r.getMessage()]
-    assert set(params) == set(notebook_parameters(ROOT / 'nbs' / 'experiments' / f'{name}.ipynb'))
-
-
 def test_store_evaluation_equals_list_based(batch, data):
     "Issue 17 §2: scoring from the token store gives, per document, the sums of the list-based path (format_example)."
     from lmresearch.ilm.model import MASKS, ilm_perplexity
