@@ -4,7 +4,7 @@ The output rule is the one of the before-stop hook (section 2): an output holds 
 folder (/home/, /Users/, /root/), a temporary folder other than tempfile's default `tmp...` ones, or the folder the
 checkout sits in; a stderr output that says `Warning` is a warning. Offenders are listed with their cell and the text.
 """
-import json, os, re, shutil, subprocess, sys
+import json, os, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
 import kernelspec  # noqa: E402  (tools/kernelspec.py)
 
-MACHINE_PATH = re.compile(r'(/home/|/Users/|/root/|/tmp/(?!tmp)|' + re.escape(os.path.dirname(str(ROOT))) + '/)')
+_PARENT = os.path.dirname(str(ROOT))   # the folder the checkout sits in; under the temp folder, /tmp/(?!tmp) covers it
+MACHINE_PATH = re.compile(r'(/home/|/Users/|/root/|/tmp/(?!tmp)'
+                          + ('' if _PARENT == tempfile.gettempdir() else '|' + re.escape(_PARENT) + '/') + ')')
 
 
 def output_problems(path: Path) -> list[str]:
