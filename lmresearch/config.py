@@ -276,11 +276,15 @@ def to_dict(cfg: Any # a dataclass instance
     return _plain(cfg)
 
 # %% ../nbs/01_config.ipynb #8ef92811
+_SCI_FLOAT = re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$')   # `1e-4`: a float for the project (YAML 1.2)
+
 class _Dumper(yaml.SafeDumper):
-    "SafeDumper that double-quotes strings holding NEL (U+0085), which plain safe_dump writes raw and reads as a space."
+    """SafeDumper that quotes strings `load_yaml` would read as floats (`1e4`) and double-quotes strings holding NEL
+    (U+0085), which plain safe_dump writes raw and reads as a space."""
 
 _Dumper.add_representer(str, lambda dumper, s: dumper.represent_scalar(
     'tag:yaml.org,2002:str', s, style='"' if any(c in s for c in '\x85\u2028\u2029') else None))
+_Dumper.add_implicit_resolver('tag:yaml.org,2002:float', _SCI_FLOAT, list('-+0123456789'))
 
 # %% ../nbs/01_config.ipynb #fe9a2913
 def dump_yaml(d: Any # plain data (dicts, lists, scalars; dataclasses and paths are converted)
@@ -323,8 +327,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dic
         seen[key] = k.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
-_Loader.add_implicit_resolver(
-    'tag:yaml.org,2002:float', re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$'), list('-+0123456789'))
+_Loader.add_implicit_resolver('tag:yaml.org,2002:float', _SCI_FLOAT, list('-+0123456789'))
 _Loader.add_constructor('tag:yaml.org,2002:map', _mapping)
 
 # %% ../nbs/01_config.ipynb #3d3df1f8
