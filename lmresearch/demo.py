@@ -18,7 +18,8 @@ import nbformat
 from .batch import RESERVED, BatchResult, notebook_hash, notebook_parameters, run_batch
 from .core import (LMRError, atomic_write_text, configs_dir, figures_dir, project_root, runs_dir, show_paths,
                              system_info)
-from .figures import MissingResults, batch_results, figsize, make_figures, save_table, thesis_figure
+from .figures import (MissingResults, batch_results, figsize, made_figures, make_figures, save_table,
+                                thesis_figure)
 from .tracking import read_jsonl
 from .site import WIDGET_MIME
 
@@ -150,7 +151,7 @@ def run_smoke(runs_root: Path, # batches go to `runs_root/smoke`
                      caption='Smoke batch: tiny GPT-2-shaped model on lee-news, one row per seed.')
     figs = make_figures(runs_root, out_dir=figures_dir, only='smoke-')
     print(figs.to_string(index=False))
-    outputs = {'table': str(out['md']), **{r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}}
+    outputs = {'table': str(out['md']), **made_figures(figs)}
     ppl = ', '.join(f'{p:.0f}' for p in table['test_ppl'])
     found = f'{len(table)} jobs completed; test perplexity {ppl} (tiny model: pipeline check only)'
     return LineReport('smoke', True, [found], res, outputs, time.time() - t0)

@@ -18,7 +18,8 @@ from .core import (LMRError, atomic_write_bytes, atomic_write_json, atomic_write
 
 # %% auto #0
 __all__ = ['PALETTE', 'WIDTHS_IN', 'THESIS_RC', 'FIGURES', 'set_style', 'figsize', 'save_figure', 'table_to_markdown',
-           'table_to_latex', 'save_table', 'MissingResults', 'batch_results', 'thesis_figure', 'make_figures']
+           'table_to_latex', 'save_table', 'MissingResults', 'batch_results', 'thesis_figure', 'make_figures',
+           'made_figures']
 
 # %% ../nbs/09_figures.ipynb #120cded7
 PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#F0E442', '#000000']  # Okabe-Ito
@@ -172,3 +173,9 @@ def make_figures(runs_root: str | Path | None = None, # where the batches' resul
         paths = save_figure(fig, name, sources=sources, params=params, out_dir=out_dir)
         rows.append({'figure': name, 'status': 'made', 'detail': str(paths['pdf'])})
     return pd.DataFrame(rows, columns=['figure', 'status', 'detail'])
+
+# %% ../nbs/09_figures.ipynb #made-figures
+def made_figures(figs: pd.DataFrame # `make_figures`' table (figure, status, detail)
+                ) -> dict[str, str]:
+    "Figure name -> its file, for each figure `make_figures` made (skipped and failed ones left out)."
+    return {r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}

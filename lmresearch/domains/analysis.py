@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import read_yaml
 from ..core import LMRError, atomic_write_json, configs_dir
 from ..evaluate import bootstrap_stat, compare_models, score_sequences
-from ..figures import MissingResults, figsize, make_figures, save_table, thesis_figure
+from ..figures import MissingResults, figsize, made_figures, make_figures, save_table, thesis_figure
 from ..models import load_tokenizer, pad_token_id
 from ..tracking import read_jsonl
 from .adapters import domain_examples, load_adapter, load_base
@@ -456,7 +456,7 @@ def study_report(
     print(lora['table_frame'].round(2).to_string()); print(tables['stages'][0].round(1).to_string(index=False))
     lines = study_lines(tables['headline'][0], lora['diagonal'], tables['runs'][0])
     files = {'headline': str(Path(figures_dir) / f'{STUDY}-headline.md'),
-             **{r.figure: r.detail for r in figs.itertuples() if r.status == 'made'}}
+             **made_figures(figs)}
     return lines, files
 
 # %% ../../nbs/34_domains_analysis.ipynb #5c9e4a07

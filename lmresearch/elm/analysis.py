@@ -12,7 +12,7 @@ import pandas as pd
 from ..core import configs_dir
 from ..demo import LineReport, line_batch
 from ..evaluate import bootstrap_ci
-from ..figures import MissingResults, figsize, make_figures, save_table, set_style, thesis_figure
+from ..figures import MissingResults, figsize, made_figures, make_figures, save_table, set_style, thesis_figure
 from ..search import plot_history, plot_importances
 from ..tracking import read_jsonl
 from .evaluate import SYSTEMS
@@ -202,10 +202,6 @@ def study_summary(run: str | Path # a study job's run folder
     return out
 
 # %% ../../nbs/55_elm_analysis.ipynb #f4dafe29
-def _figure_paths(figs: pd.DataFrame) -> dict:
-    made = figs[figs['status'] == 'made']
-    return dict(zip(made['figure'], made['detail']))
-
 def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
          figures_dir: str | Path, # where the thesis figures and the systems table go
          jobs: int = 1, # jobs run in parallel (one job here)
@@ -228,7 +224,7 @@ def demo(runs_root: str | Path, # the batch goes to `runs_root/elm`
             f"LM no input {c[SYSTEMS['floor']]:.3f} (a few steps on CPU: a pipeline check)")
     s = search_summary(run)
     note = f"search: {s['trials']} trials ({s['pruned']} pruned); best validation composite {s['best_value']:.3f}"
-    return LineReport('elm', True, [head, note], res, {'table': str(out['md']), **_figure_paths(figs)},
+    return LineReport('elm', True, [head, note], res, {'table': str(out['md']), **made_figures(figs)},
                       time.time() - t0)
 
 # %% ../../nbs/55_elm_analysis.ipynb #6a198c66
@@ -255,4 +251,4 @@ def study(runs_root: str | Path, # the batch goes to `runs_root/elm-study`
             for n, df in tables.items()}
     print(tables['systems'].to_string(index=False))
     figs = make_figures(runs_root, out_dir=figures_dir, only='elm-study-')
-    return LineReport('elm', True, study_summary(run), res, {**outs, **_figure_paths(figs)}, time.time() - t0)
+    return LineReport('elm', True, study_summary(run), res, {**outs, **made_figures(figs)}, time.time() - t0)
